@@ -33,8 +33,17 @@ if(SEALRELAY_SANITIZE)
     target_link_options(sealrelay_compile_options INTERFACE -fsanitize=address,undefined)
 endif()
 
+# libFuzzer builds (clang only): coverage instrumentation and the sanitizers
+# on every target; the fuzz executables add -fsanitize=fuzzer when linking.
+if(SEALRELAY_FUZZ)
+    target_compile_options(sealrelay_compile_options INTERFACE
+        -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+        -fno-sanitize-recover=undefined)
+    target_link_options(sealrelay_compile_options INTERFACE -fsanitize=address,undefined)
+endif()
+
 # Hardening flags are probed first, so a compiler without one still builds.
-if(SEALRELAY_HARDENING AND NOT SEALRELAY_SANITIZE)
+if(SEALRELAY_HARDENING AND NOT SEALRELAY_SANITIZE AND NOT SEALRELAY_FUZZ)
     foreach(flag -fstack-protector-strong -fstack-clash-protection -fcf-protection)
         string(MAKE_C_IDENTIFIER "HAVE${flag}" flag_var)
         check_cxx_compiler_flag(${flag} ${flag_var})

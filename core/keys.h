@@ -47,6 +47,7 @@ public:
     static Result<RsaPrivateKey> fromPkcs8Pem(QByteArrayView pem);
     static Result<RsaPrivateKey> fromPkcs8Der(QByteArrayView der);
 
+    // Both exports are empty when OpenSSL cannot encode the key.
     SecureBuffer pkcs8Der() const;
     SecureBuffer pkcs8Pem() const;
     RsaPublicKey publicKey() const;
@@ -92,7 +93,7 @@ public:
     SecureBuffer pkcs8Pem() const;
     Ed25519PublicKey publicKey() const;
 
-    // Ed25519 signature (64 bytes) over `message`.
+    // Ed25519 signature (64 bytes) over `message`; empty if OpenSSL fails.
     QByteArray sign(QByteArrayView message) const;
 
 private:

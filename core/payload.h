@@ -40,7 +40,13 @@ Result<Payload> parsePayload(QByteArrayView bytes);
 // HMAC-SHA256(key = salt, message = secretBytes); the salt must be 32 bytes.
 Result<QByteArray> computeCommitment(QByteArrayView salt, QByteArrayView secretBytes);
 
-// Returns 32 fresh random bytes from OpenSSL's RAND_bytes.
+// Recomputes the commitment and compares it with `expected` in constant time;
+// a difference (including in length) is Reason::CommitmentMismatch.
+Result<void> verifyCommitment(QByteArrayView salt, QByteArrayView secretBytes,
+                              QByteArrayView expected);
+
+// Returns 32 fresh random bytes from OpenSSL's RAND_bytes, or an empty array
+// when the generator fails (buildPayload and computeCommitment reject that).
 QByteArray generateSalt();
 
 } // namespace sealrelay

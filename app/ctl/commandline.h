@@ -1,0 +1,55 @@
+// Subcommand dispatch and shared input/output helpers of sealrelayctl.
+#pragma once
+
+#include "error.h"
+
+#include <QByteArray>
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+#include <functional>
+
+namespace sealrelay::ctl {
+
+// Exit codes, documented in --help.
+enum ExitCode : int {
+    ExitSuccess = 0,
+    ExitVerificationFailed = 1,   // verification or decryption failed
+    ExitUsageError = 2,           // bad arguments or unreadable input
+};
+
+struct Command {
+    QStringList path;             // e.g. {"envelope", "open"}
+    QString summary;              // one line for the command list
+    // Receives the arguments after the command path, with the program name
+    // first so QCommandLineParser can process them.
+    std::function<int(const QStringList &arguments)> run;
+};
+
+// Commands of each family, registered by main().
+QList<Command> cryptoCommands();
+
+// Runs the command named by `arguments` (argv as QStringList).
+int dispatch(const QList<Command> &commands, const QStringList &arguments);
+
+// Reads all of standard input, at most `maxBytes`; Reason::TooLarge beyond.
+Result<QByteArray> readStandardInput(qsizetype maxBytes);
+
+// Reads a whole file, at most `maxBytes`, with errors naming the path.
+Result<QByteArray> readFile(const QString &path, qsizetype maxBytes);
+
+// Writes to standard output / standard error without Qt's message handler.
+void printOut(QByteArrayView bytes);
+void printError(const QString &line);
+
+// Prints "error: MESSAGE" and returns `code`.
+int fail(int code, const QString &message);
+
+// Prints "REASON: message" for a typed failure and returns `code`.
+int failWith(int code, const Error &error);
+
+// The exit-code paragraph every --help ends with.
+QString exitCodeHelp();
+
+} // namespace sealrelay::ctl
