@@ -1,0 +1,273 @@
+// Opening SQLite and PostgreSQL connections, running statements and the SQL
+// that differs between the two engines.
+#include "sqlconnection.h"
+
+#include "ids.h"
+
+#include <QSqlDriver>
+#include <QSqlError>
+
+using namespace Qt::Literals::StringLiterals;
+
+namespace sealrelay::backend {
+
+namespace {
+
+const QString kSqliteDriver = u"QSQLITE"_s;
+const QString kPostgresDriver = u"QPSQL"_s;
+
+// First key of PostgreSQL's two-key advisory locks for audit appends; the
+// second key is hashtext(org_id). The value only has to differ from the keys
+// of other advisory locks taken on the same database.
+constexpr int kAuditLockClass = 0x5ea1a0d1;
+
+QString newConnectionName()
+{
+    return u"sealrelay.storage."_s + newUuid();
+}
+
+Error driverMissing(const QString &driver, const QString &package)
+{
+    return makeError(Reason::IoError,
+                     u"the Qt SQL driver %1 is not available; install the Debian package %2"_s.arg(
+                         driver, package));
+}
+
+// Qt SQL binds a null QString or QByteArray as NULL. A field that contains
+// one is empty, not missing, so it is bound as an empty value. NULL comes
+// only from a QVariant without a value (see sqlvalues.h).
+QVariant bindableValue(const QVariant &value)
+{
+    if (value.metaType() == QMetaType::fromType<QString>() && value.toString().isNull()) {
+        return QVariant(QString(u""_s));
+    }
+    if (value.metaType() == QMetaType::fromType<QByteArray>() && value.toByteArray().isNull()) {
+        return QVariant(QByteArray(""));
+    }
+    return value;
+}
+
+} // namespace
+
+QString sqlErrorSummary(const QSqlError &error)
+{
+    QString text = error.databaseText();
+    if (text.isEmpty()) {
+        text = error.driverText();
+    }
+    text = text.section(u'\n', 0, 0).trimmed();
+    if (!error.nativeErrorCode().isEmpty()) {
+        text += u" (code %1)"_s.arg(error.nativeErrorCode());
+    }
+    return text;
+}
+
+SqlConnection::SqlConnection(SqlEngine engine, QString name)
+    : m_engine(engine)
+    , m_name(std::move(name))
+{
+}
+
+SqlConnection::~SqlConnection()
+{
+    {
+        QSqlDatabase db = QSqlDatabase::database(m_name, false);
+        if (db.isOpen()) {
+            db.close();
+        }
+    }
+    QSqlDatabase::removeDatabase(m_name);
+}
+
+QSqlDatabase SqlConnection::database() const
+{
+    return QSqlDatabase::database(m_name, false);
+}
+
+Result<std::unique_ptr<SqlConnection>> SqlConnection::openSqlite(const QString &path,
+                                                                 int busyTimeoutMs)
+{
+    if (!QSqlDatabase::isDriverAvailable(kSqliteDriver)) {
+        return driverMissing(kSqliteDriver, u"libqt6sql6-sqlite"_s);
+    }
+
+    std::unique_ptr<SqlConnection> connection(
+        new SqlConnection(SqlEngine::Sqlite, newConnectionName()));
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(kSqliteDriver, connection->m_name);
+        db.setDatabaseName(path);
+        if (!db.open()) {
+            return makeError(Reason::IoError,
+                             u"could not open the SQLite database %1: %2"_s.arg(
+                                 path, sqlErrorSummary(db.lastError())));
+        }
+    }
+
+    if (auto applied = connection->applySqlitePragmas(busyTimeoutMs); !applied) {
+        return applied.error();
+    }
+    return connection;
+}
+
+Result<void> SqlConnection::applySqlitePragmas(int busyTimeoutMs)
+{
+    // busy_timeout comes first so that switching to WAL waits for other
+    // connections instead of failing.
+    const QList<std::pair<QString, QString>> pragmas = {
+        { u"busy_timeout"_s, QString::number(busyTimeoutMs) },
+        { u"journal_mode"_s, u"WAL"_s },
+        { u"foreign_keys"_s, u"ON"_s },
+        { u"recursive_triggers"_s, u"ON"_s },
+        { u"synchronous"_s, u"FULL"_s },
+    };
+    for (const auto &[pragma, value] : pragmas) {
+        auto set = exec(u"set PRAGMA %1"_s.arg(pragma), u"PRAGMA %1 = %2"_s.arg(pragma, value));
+        if (!set) {
+            return set.error();
+        }
+    }
+
+    // journal_mode reports the mode in force; it stays "memory" or "delete"
+    // when the file system cannot hold a WAL.
+    auto mode = exec(u"read PRAGMA journal_mode", u"PRAGMA journal_mode"_s);
+    if (!mode) {
+        return mode.error();
+    }
+    if (!mode->next() || mode->value(0).toString().compare(u"wal", Qt::CaseInsensitive) != 0) {
+        return makeError(Reason::IoError,
+                         u"SQLite did not switch %1 to WAL mode; put the database on a local "
+                         "file system"_s.arg(database().databaseName()));
+    }
+    return {};
+}
+
+Result<std::unique_ptr<SqlConnection>> SqlConnection::openPostgres(const PostgresUrl &url)
+{
+    if (!QSqlDatabase::isDriverAvailable(kPostgresDriver)) {
+        return driverMissing(kPostgresDriver, u"libqt6sql6-psql"_s);
+    }
+
+    std::unique_ptr<SqlConnection> connection(
+        new SqlConnection(SqlEngine::Postgres, newConnectionName()));
+    QSqlDatabase db = QSqlDatabase::addDatabase(kPostgresDriver, connection->m_name);
+    db.setHostName(url.host);
+    db.setPort(url.port);
+    db.setDatabaseName(url.database);
+    db.setUserName(url.user);
+    db.setPassword(url.password);
+    db.setConnectOptions(url.connectOptions);
+    if (!db.open()) {
+        return makeError(
+            Reason::IoError,
+            u"could not connect to %1: %2"_s.arg(url.redacted(), sqlErrorSummary(db.lastError())));
+    }
+    return connection;
+}
+
+Result<QSqlQuery> SqlConnection::exec(QStringView purpose, const QString &sql,
+                                      const SqlBindings &bindings)
+{
+    QSqlQuery query(database());
+    query.setForwardOnly(true);
+    m_lastError = QSqlError();
+
+    // PostgreSQL cannot PREPARE DDL, GRANT or transaction control, so a
+    // statement without placeholders runs directly.
+    if (bindings.isEmpty()) {
+        if (!query.exec(sql)) {
+            m_lastError = query.lastError();
+            return makeError(
+                Reason::IoError,
+                u"could not %1: %2"_s.arg(purpose, sqlErrorSummary(query.lastError())));
+        }
+        return query;
+    }
+
+    if (!query.prepare(sql)) {
+        m_lastError = query.lastError();
+        return makeError(Reason::IoError,
+                         u"could not prepare the query to %1: %2"_s.arg(
+                             purpose, sqlErrorSummary(query.lastError())));
+    }
+    for (const auto &[placeholder, value] : bindings) {
+        query.bindValue(placeholder, bindableValue(value));
+    }
+    if (!query.exec()) {
+        m_lastError = query.lastError();
+        return makeError(Reason::IoError,
+                         u"could not %1: %2"_s.arg(purpose, sqlErrorSummary(query.lastError())));
+    }
+    return query;
+}
+
+QString SqlConnection::beginWriteStatement() const
+{
+    return m_engine == SqlEngine::Sqlite ? u"BEGIN IMMEDIATE"_s : u"BEGIN"_s;
+}
+
+QString SqlConnection::auditAppendLockStatement() const
+{
+    if (m_engine == SqlEngine::Sqlite) {
+        return {};
+    }
+    return u"SELECT pg_advisory_xact_lock(%1, hashtext(:org_id))"_s.arg(kAuditLockClass);
+}
+
+QString SqlConnection::nextAuditIdStatement() const
+{
+    if (m_engine == SqlEngine::Sqlite) {
+        return u"SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log"_s;
+    }
+    return u"SELECT nextval(pg_get_serial_sequence('audit_log', 'id'))"_s;
+}
+
+bool SqlConnection::lastErrorWasUniqueViolation() const
+{
+    const QString code = m_lastError.nativeErrorCode();
+    if (m_engine == SqlEngine::Postgres) {
+        return code == u"23505"; // SQLSTATE unique_violation
+    }
+    // SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_PRIMARYKEY, or the
+    // primary code SQLITE_CONSTRAINT with the message SQLite uses for them.
+    return code == u"2067" || code == u"1555"
+        || (code == u"19" && m_lastError.databaseText().startsWith(u"UNIQUE constraint"));
+}
+
+SqlTransaction::~SqlTransaction()
+{
+    rollback();
+}
+
+Result<void> SqlTransaction::begin(QStringView purpose)
+{
+    auto begun = m_connection.exec(u"begin a transaction to %1"_s.arg(purpose),
+                                   m_connection.beginWriteStatement());
+    if (!begun) {
+        return begun.error();
+    }
+    m_open = true;
+    return {};
+}
+
+Result<void> SqlTransaction::commit(QStringView purpose)
+{
+    auto committed = m_connection.exec(u"commit the transaction to %1"_s.arg(purpose), u"COMMIT"_s);
+    if (!committed) {
+        rollback();
+        return committed.error();
+    }
+    m_open = false;
+    return {};
+}
+
+void SqlTransaction::rollback()
+{
+    if (!m_open) {
+        return;
+    }
+    m_open = false;
+    QSqlQuery query(m_connection.database());
+    query.exec(u"ROLLBACK"_s);
+}
+
+} // namespace sealrelay::backend

@@ -1,0 +1,96 @@
+// A named Qt SQL connection with the session settings of its engine, the
+// few statements that differ between SQLite and PostgreSQL, and helpers that
+// run queries and turn SQL errors into Reason::IoError.
+#pragma once
+
+#include "databaseurl.h"
+#include "error.h"
+
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QString>
+#include <QVariant>
+
+#include <memory>
+#include <utility>
+
+namespace sealrelay::backend {
+
+// Named values for the placeholders of one statement, e.g. {u":org_id"_s, id}.
+using SqlBindings = QList<std::pair<QString, QVariant>>;
+
+// One QSqlDatabase connection, removed when this object is destroyed. Qt SQL
+// connections may only be used from the thread that opened them.
+class SqlConnection {
+public:
+    // Opens (creating when missing) a SQLite file and sets WAL, foreign_keys,
+    // busy_timeout, recursive_triggers and synchronous=FULL on the connection.
+    static Result<std::unique_ptr<SqlConnection>> openSqlite(const QString &path,
+                                                             int busyTimeoutMs);
+    static Result<std::unique_ptr<SqlConnection>> openPostgres(const PostgresUrl &url);
+
+    ~SqlConnection();
+    SqlConnection(const SqlConnection &) = delete;
+    SqlConnection &operator=(const SqlConnection &) = delete;
+
+    SqlEngine engine() const { return m_engine; }
+    // Qt connection name, for QSqlDatabase::database() in diagnostics and tests.
+    const QString &name() const { return m_name; }
+    QSqlDatabase database() const;
+
+    // Prepares `sql`, binds `bindings` and executes it; without bindings the
+    // statement runs unprepared. A failure is Reason::IoError naming
+    // `purpose` and the driver's primary message.
+    Result<QSqlQuery> exec(QStringView purpose, const QString &sql,
+                           const SqlBindings &bindings = {});
+
+    // ---- Engine differences ------------------------------------------------
+
+    // BEGIN IMMEDIATE on SQLite, so a read-then-write transaction takes the
+    // write lock at its start instead of failing with SQLITE_BUSY later.
+    QString beginWriteStatement() const;
+    // Serialises audit appends of one org (:org_id); empty on SQLite, where
+    // BEGIN IMMEDIATE already serialises every writer.
+    QString auditAppendLockStatement() const;
+    // Returns the id the next audit row takes.
+    QString nextAuditIdStatement() const;
+    // True when the last failed exec() broke a unique or primary key
+    // constraint.
+    bool lastErrorWasUniqueViolation() const;
+
+private:
+    SqlConnection(SqlEngine engine, QString name);
+
+    Result<void> applySqlitePragmas(int busyTimeoutMs);
+
+    SqlEngine m_engine;
+    QString m_name;
+    QSqlError m_lastError;
+};
+
+// A write transaction that rolls back unless committed.
+class SqlTransaction {
+public:
+    explicit SqlTransaction(SqlConnection &connection)
+        : m_connection(connection)
+    {
+    }
+    ~SqlTransaction();
+    SqlTransaction(const SqlTransaction &) = delete;
+    SqlTransaction &operator=(const SqlTransaction &) = delete;
+
+    Result<void> begin(QStringView purpose);
+    Result<void> commit(QStringView purpose);
+    void rollback();
+
+private:
+    SqlConnection &m_connection;
+    bool m_open = false;
+};
+
+// The driver's primary error line with its code; detail lines, which may
+// quote row values, are dropped.
+QString sqlErrorSummary(const QSqlError &error);
+
+} // namespace sealrelay::backend

@@ -1,0 +1,232 @@
+// Storage: the backend's durable state behind one interface, implemented on
+// SQLite and PostgreSQL by SqlStorage. Every method but the token and
+// enrolment look-ups by hash is scoped to one org and never reads another's.
+#pragma once
+
+#include "error.h"
+#include "rows.h"
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QList>
+#include <QString>
+
+#include <functional>
+#include <optional>
+
+namespace sealrelay::backend {
+
+class Storage {
+public:
+    // Source of "now" for every time Storage stamps itself (created_at,
+    // used_at, the audit row's `at`, due and expiry comparisons).
+    using Clock = std::function<QDateTime()>;
+
+    virtual ~Storage() = default;
+
+    // Replaces the clock; the default is QDateTime::currentDateTimeUtc.
+    virtual void setClock(Clock clock) = 0;
+
+    // ---- Schema -----------------------------------------------------------
+
+    // Applies the numbered migrations this build carries that the database
+    // lacks, and records each in schema_migrations. Safe to call from several
+    // processes at once and to call again.
+    virtual Result<void> migrate() = 0;
+
+    // Highest applied migration number; 0 for an empty database.
+    virtual Result<int> schemaVersion() = 0;
+
+    // Cheap round trip for readiness checks.
+    virtual Result<void> ping() = 0;
+
+    // True when the connected role could alter or drop audit_log or its
+    // triggers: on PostgreSQL it owns the table, is a member of its owner
+    // role, or is a superuser. Always false on SQLite, which has no roles.
+    // The service refuses to run when this is true.
+    virtual Result<bool> connectedRoleOwnsAuditLog() = 0;
+
+    // ---- Orgs and API tokens ----------------------------------------------
+
+    // createdAt is stamped by Storage in every create* and add* call.
+    virtual Result<void> createOrg(const OrgRow &org) = 0;
+    virtual Result<std::optional<OrgRow>> org(const QString &orgId) = 0;
+    virtual Result<QList<OrgRow>> orgs() = 0;
+
+    virtual Result<void> createApiToken(const ApiTokenRow &token) = 0;
+    // Finds a token by the SHA-256 of the presented bearer token, in any org:
+    // the token is what tells which org a request belongs to. Revoked tokens
+    // are returned too, with revokedAt set.
+    virtual Result<std::optional<ApiTokenRow>> apiTokenByHash(const QByteArray &tokenHash) = 0;
+    virtual Result<QList<ApiTokenRow>> apiTokens(const QString &orgId) = 0;
+    // Returns false when the org has no such token or it was already revoked.
+    virtual Result<bool> revokeApiToken(const QString &orgId, const QString &tokenId) = 0;
+
+    // ---- Enrolment tokens -------------------------------------------------
+
+    // Rejects (Reason::Malformed) an expiry more than 24 h after now.
+    virtual Result<void> createEnrolmentToken(const EnrolmentTokenRow &token) = 0;
+    virtual Result<QList<EnrolmentTokenRow>> enrolmentTokens(const QString &orgId) = 0;
+    // Marks the token with this hash used by `agentId`, atomically: of two
+    // agents presenting one token, exactly one gets Consumed. A token is
+    // looked up in any org, like apiTokenByHash.
+    virtual Result<EnrolmentConsumption> consumeEnrolmentToken(const QByteArray &tokenHash,
+                                                               const QString &agentName,
+                                                               const QString &agentId) = 0;
+
+    // ---- Agents -----------------------------------------------------------
+
+    // Inserts the agent, or for a known agent_id (a rekey) replaces its
+    // name, keys and status and keeps its certificate, generation, last_seen,
+    // quarantine flag and created_at.
+    virtual Result<void> upsertAgent(const AgentRow &agent) = 0;
+    virtual Result<std::optional<AgentRow>> agent(const QString &orgId, const QString &agentId) = 0;
+    // Agents ordered by agent_id; with `status`, only those in that status.
+    virtual Result<QList<AgentRow>> agents(const QString &orgId,
+                                           std::optional<AgentStatus> status = std::nullopt) = 0;
+    // Each returns false when the org has no such agent.
+    virtual Result<bool> setAgentStatus(const QString &orgId, const QString &agentId,
+                                        AgentStatus status) = 0;
+    virtual Result<bool> setAgentQuarantined(const QString &orgId, const QString &agentId,
+                                             bool quarantined) = 0;
+    virtual Result<bool> touchAgent(const QString &orgId, const QString &agentId) = 0;
+    // Stores a certificate and sets the agent approved. Returns false when
+    // the org has no such agent or the certificate's generation is not
+    // higher than the stored one.
+    virtual Result<bool> setAgentCertificate(const QString &orgId, const QString &agentId,
+                                             const AgentCertificate &certificate) = 0;
+
+    // ---- Credentials ------------------------------------------------------
+
+    // Creates version 1 revision 1 (anything else is Reason::Malformed) and a
+    // credential_agents row, due now, for each of `agentIds`.
+    virtual Result<CredentialWriteOutcome> createCredential(const CredentialRow &credential,
+                                                            const QStringList &agentIds) = 0;
+    // Rotation: `next` must have version = expected.version + 1 and revision 1
+    // (Reason::Malformed otherwise). Written only while the stored row still
+    // matches `expected`; a second rotation racing the first gets Conflict.
+    // Every credential_agents row of the credential is made due now with its
+    // attempts cleared, and rows are added for `agentIds` that lack one.
+    virtual Result<CredentialWriteOutcome> rotateCredential(const CredentialExpectation &expected,
+                                                            const CredentialRow &next,
+                                                            const QStringList &agentIds) = 0;
+    // Scope change or delete: `next` must keep the version and commitment and
+    // have revision = expected.revision + 1 (Reason::Malformed otherwise).
+    // Compare-and-set and credential_agents rows as for rotateCredential.
+    virtual Result<CredentialWriteOutcome>
+    updateCredentialStatement(const CredentialExpectation &expected, const CredentialRow &next,
+                              const QStringList &agentIds) = 0;
+
+    virtual Result<std::optional<CredentialRow>> credential(const QString &orgId,
+                                                            const QString &credentialId) = 0;
+    // The active credential with this name.
+    virtual Result<std::optional<CredentialRow>> credentialByName(const QString &orgId,
+                                                                  const QString &name) = 0;
+    virtual Result<std::optional<CredentialDetail>>
+    credentialDetail(const QString &orgId, const QString &credentialId) = 0;
+    // Credentials ordered by name, then credential_id, each with its rows.
+    virtual Result<QList<CredentialDetail>> credentialDetails(const QString &orgId,
+                                                              bool includeDeleted) = 0;
+
+    // ---- Delivery state per (credential, agent) ----------------------------
+
+    // Inserts the row or replaces every field of an existing one.
+    virtual Result<void> upsertCredentialAgent(const CredentialAgentRow &row) = 0;
+    virtual Result<std::optional<CredentialAgentRow>>
+    credentialAgent(const QString &orgId, const QString &credentialId, const QString &agentId) = 0;
+    // Records a signed receipt: sets secret_stored, the stored version and
+    // revision and the receipt, and clears attempts, last_error and stalled.
+    // Returns false when there is no such row.
+    virtual Result<bool> markDelivered(const QString &orgId, const QString &credentialId,
+                                       const QString &agentId, const DeliveryReceipt &receipt) = 0;
+    // Counts a failed attempt: attempts + 1, last_error, next_attempt_at; the
+    // row becomes stalled when attempts reaches maxAttempts. Returns the
+    // updated row, or std::nullopt when there is no such row.
+    virtual Result<std::optional<CredentialAgentRow>>
+    recordDeliveryFailure(const QString &orgId, const QString &credentialId, const QString &agentId,
+                          const QString &error, const QDateTime &nextAttemptAt,
+                          int maxAttempts) = 0;
+    // Marks that the agent does not hold a valid secret any more (the source
+    // of an integrity failure): secret_stored false and last_error set.
+    virtual Result<bool> markSecretLost(const QString &orgId, const QString &credentialId,
+                                        const QString &agentId, const QString &error) = 0;
+    // Manual retry: every row of the credential becomes due now, with
+    // attempts and stalled cleared. Returns the number of rows changed.
+    virtual Result<int> retryCredential(const QString &orgId, const QString &credentialId) = 0;
+    // At most `limit` undelivered rows whose next_attempt_at has passed, not
+    // stalled, of approved agents, ordered by next_attempt_at, credential_id,
+    // agent_id. Undelivered: the agent's stored (version, revision) is behind
+    // the credential's, or it lost the secret of an active credential. With
+    // `onlyAgents`, only rows of those agents (e.g. the connected ones).
+    virtual Result<QList<CredentialAgentRow>>
+    dueCredentialAgents(const QString &orgId, int limit,
+                        const std::optional<QStringList> &onlyAgents = std::nullopt) = 0;
+
+    // ---- Pending deliveries ------------------------------------------------
+
+    virtual Result<void> addPendingDelivery(const PendingDeliveryRow &delivery) = 0;
+    virtual Result<std::optional<PendingDeliveryRow>>
+    pendingDelivery(const QString &orgId, const QString &deliveryId) = 0;
+    // Deliveries for one target, oldest first.
+    virtual Result<QList<PendingDeliveryRow>> pendingDeliveriesFor(const QString &orgId,
+                                                                   const QString &agentId) = 0;
+    virtual Result<bool> deletePendingDelivery(const QString &orgId, const QString &deliveryId) = 0;
+
+    // ---- Pending dispatches ------------------------------------------------
+
+    virtual Result<void> addPendingDispatch(const PendingDispatchRow &dispatch) = 0;
+    virtual Result<std::optional<PendingDispatchRow>>
+    pendingDispatch(const QString &orgId, const QString &dispatchId) = 0;
+    // Deletes the dispatch and returns it to the one caller whose delete
+    // removed it; every other caller, concurrent or later, gets std::nullopt.
+    virtual Result<std::optional<PendingDispatchRow>>
+    claimPendingDispatch(const QString &orgId, const QString &dispatchId) = 0;
+    // Dispatches ordered by deadline.
+    virtual Result<QList<PendingDispatchRow>> pendingDispatches(const QString &orgId) = 0;
+
+    // ---- Peer blocklist ----------------------------------------------------
+
+    // Blocks the source until `expiresAt`; blocking it again replaces the
+    // reporter and the expiry.
+    virtual Result<void> blockPeer(const QString &orgId, const QString &credentialId,
+                                   const QString &sourceAgentId, const QString &reporterAgentId,
+                                   const QDateTime &expiresAt) = 0;
+    // True while an unexpired entry blocks the source for this credential.
+    virtual Result<bool> isPeerBlocked(const QString &orgId, const QString &credentialId,
+                                       const QString &sourceAgentId) = 0;
+    // Unexpired entries of one credential, ordered by source_agent_id.
+    virtual Result<QList<BlocklistRow>> blockedPeers(const QString &orgId,
+                                                     const QString &credentialId) = 0;
+    // Deletes the org's expired entries; returns how many.
+    virtual Result<int> purgeExpiredBlocks(const QString &orgId) = 0;
+
+    // ---- Alerts -----------------------------------------------------------
+
+    // Opens an alert, or bumps count and last_seen of the open alert with the
+    // same (type, subject) and replaces its details.
+    virtual Result<AlertRaiseResult> raiseAlert(const AlertRaise &raise) = 0;
+    // Alerts matching `filter`, newest last_seen first.
+    virtual Result<QList<AlertRow>> alerts(const QString &orgId, const AlertFilter &filter) = 0;
+    // Returns false when the org has no such alert or it is already
+    // acknowledged.
+    virtual Result<bool> acknowledgeAlert(const QString &orgId, const QString &alertId,
+                                          const QString &acknowledgedBy) = 0;
+
+    // ---- Audit trail ------------------------------------------------------
+
+    // Appends a row to the org's chain; appends of one org are serialised so
+    // the chain never forks. details, when set, must be a JSON object or
+    // array (Reason::Malformed otherwise).
+    virtual Result<AuditRecord> appendAudit(const AuditEntry &entry) = 0;
+    virtual Result<QList<AuditRecord>> auditRecords(const QString &orgId,
+                                                    const AuditFilter &filter) = 0;
+    // Walks the org's chain from its first row and stops at the first broken
+    // row. With `knownHead` (the head of an earlier verification), that row
+    // must still exist with the same row_hash, which detects history
+    // rewritten before it even when every later hash was recomputed.
+    virtual Result<AuditVerification>
+    verifyAuditChain(const QString &orgId,
+                     const std::optional<AuditHead> &knownHead = std::nullopt) = 0;
+};
+
+} // namespace sealrelay::backend

@@ -1,0 +1,1868 @@
+// Storage suite: every shared test runs once on SQLite (a temporary file) and
+// once on a throwaway PostgreSQL 15 server, followed by the audit
+// immutability tests that only one engine can express.
+#include "auditchain.h"
+#include "base64.h"
+#include "digest.h"
+#include "ids.h"
+#include "postgresserver.h"
+#include "sqlstorage.h"
+
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <thread>
+
+using namespace Qt::Literals::StringLiterals;
+using namespace sealrelay;
+using namespace sealrelay::backend;
+
+Q_DECLARE_METATYPE(sealrelay::backend::SqlEngine)
+
+namespace {
+
+const QByteArray kEnvelope =
+    R"({"ciphertext":"AAE=","encrypted_key":"Ag==","iv":"Aw==","tag":"BA=="})";
+
+const QDateTime kStart = QDateTime::fromString(u"2026-12-04T02:05:00.000Z"_s, Qt::ISODateWithMs);
+
+// A clock that tests move by hand.
+struct ManualClock {
+    QDateTime now = kStart;
+
+    void advanceMs(qint64 ms) { now = now.addMSecs(ms); }
+};
+
+QByteArray tokenHash(const QByteArray &token)
+{
+    return sha256(token);
+}
+
+// Statement bytes are opaque to Storage, so any distinct bytes will do.
+QByteArray statementBytes(const QString &credentialId, qint64 version, qint64 revision,
+                          const QString &extra = {})
+{
+    return u"{\"credential_id\":\"%1\",\"revision\":%2,\"version\":%3,\"x\":\"%4\"}"_s
+        .arg(credentialId, QString::number(revision), QString::number(version), extra)
+        .toUtf8();
+}
+
+CredentialRow credentialRow(const QString &orgId, const QString &credentialId, const QString &name,
+                            qint64 version = 1, qint64 revision = 1,
+                            const QByteArray &commitment = QByteArray(32, 'c'))
+{
+    CredentialRow row;
+    row.orgId = orgId;
+    row.credentialId = credentialId;
+    row.name = name;
+    row.kind = u"password"_s;
+    row.version = version;
+    row.revision = revision;
+    row.statement = statementBytes(credentialId, version, revision);
+    row.signature = QByteArray(64, 's');
+    row.commitment = commitment;
+    row.commitmentVersion = kCommitmentVersion;
+    row.scope = CredentialScope::AutoAll;
+    return row;
+}
+
+CredentialExpectation expectationOf(const CredentialRow &row)
+{
+    return CredentialExpectation { row.version, row.revision, sha256Base64(row.statement) };
+}
+
+AgentRow agentRow(const QString &orgId, const QString &agentId, const QString &name)
+{
+    AgentRow agent;
+    agent.orgId = orgId;
+    agent.agentId = agentId;
+    agent.name = name;
+    agent.status = AgentStatus::Approved;
+    agent.encryptionKey = QByteArray(294, 'e');
+    agent.identityKey = QByteArray(32, 'i');
+    return agent;
+}
+
+PendingDispatchRow dispatchRow(const QString &orgId, const QString &dispatchId,
+                               const QString &credentialId, const QString &target,
+                               const QString &peer)
+{
+    PendingDispatchRow row;
+    row.orgId = orgId;
+    row.dispatchId = dispatchId;
+    row.credentialId = credentialId;
+    row.targetAgentId = target;
+    row.peerAgentId = peer;
+    row.attempt = 0;
+    row.originatingReplicaId = u"replica-1"_s;
+    row.dispatchAuditId = newUuid();
+    row.startedAt = kStart;
+    row.deadline = kStart.addSecs(30);
+    return row;
+}
+
+QString resultError(const Error &error)
+{
+    return reasonName(error.reason) + u": "_s + error.message;
+}
+
+} // namespace
+
+// Fails the running test with the storage error and returns from it.
+#define STORAGE_OK(expression)                                                                     \
+    do {                                                                                           \
+        const auto &storageResult_ = (expression);                                                 \
+        if (!storageResult_.ok()) {                                                                \
+            QFAIL(qPrintable(resultError(storageResult_.error())));                                \
+        }                                                                                          \
+    } while (false)
+
+class TestStorage : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+
+    void postgresUrlParses();
+    void postgresUrlRejected_data();
+    void postgresUrlRejected();
+    void auditRowHashVector();
+
+    void migrateTwice_data() { addEngineRows(); }
+    void migrateTwice();
+    void migrateConcurrently_data() { addEngineRows(); }
+    void migrateConcurrently();
+    void apiTokenLifecycle_data() { addEngineRows(); }
+    void apiTokenLifecycle();
+    void enrolmentTokenSingleUse_data() { addEngineRows(); }
+    void enrolmentTokenSingleUse();
+    void enrolmentTokenExpiry_data() { addEngineRows(); }
+    void enrolmentTokenExpiry();
+    void enrolmentTokenRace_data() { addEngineRows(); }
+    void enrolmentTokenRace();
+    void agentLifecycle_data() { addEngineRows(); }
+    void agentLifecycle();
+    void credentialCreate_data() { addEngineRows(); }
+    void credentialCreate();
+    void credentialRotateAndUpdate_data() { addEngineRows(); }
+    void credentialRotateAndUpdate();
+    void credentialRotationRace_data() { addEngineRows(); }
+    void credentialRotationRace();
+    void credentialDetails_data() { addEngineRows(); }
+    void credentialDetails();
+    void dueRowsOrderAndLimit_data() { addEngineRows(); }
+    void dueRowsOrderAndLimit();
+    void deliveryFailureStalls_data() { addEngineRows(); }
+    void deliveryFailureStalls();
+    void pendingDeliveries_data() { addEngineRows(); }
+    void pendingDeliveries();
+    void dispatchClaimRace_data() { addEngineRows(); }
+    void dispatchClaimRace();
+    void blocklistExpiry_data() { addEngineRows(); }
+    void blocklistExpiry();
+    void alertIdempotency_data() { addEngineRows(); }
+    void alertIdempotency();
+    void orgIsolation_data() { addEngineRows(); }
+    void orgIsolation();
+    void auditAppendAndVerify_data() { addEngineRows(); }
+    void auditAppendAndVerify();
+    void auditQueryFilters_data() { addEngineRows(); }
+    void auditQueryFilters();
+    void auditConcurrentAppends_data() { addEngineRows(); }
+    void auditConcurrentAppends();
+
+    void sqliteConnectionSettings();
+    void sqliteAuditRejectsChange_data();
+    void sqliteAuditRejectsChange();
+    void sqliteFileEditDetected();
+    void postgresAuditOwnership();
+    void postgresServiceCannotAlterAudit_data();
+    void postgresServiceCannotAlterAudit();
+    void postgresOwnerBlockedByTriggers();
+    void postgresRewriteDetectedByHead();
+
+private:
+    static void addEngineRows();
+
+    // A new empty database of `engine` and the configuration that reaches it
+    // as the service role (with the owner role for migrations on PostgreSQL).
+    StorageConfig newDatabase(SqlEngine engine);
+    // Opens `config` and migrates; fails the test and returns nullptr on error.
+    std::unique_ptr<SqlStorage> openMigrated(const StorageConfig &config, ManualClock *clock);
+    std::unique_ptr<SqlStorage> freshStorage(SqlEngine engine, ManualClock *clock,
+                                             StorageConfig *config = nullptr);
+    bool createOrg(SqlStorage &storage, const QString &orgId);
+    // Appends `count` rows to `orgId`'s chain and returns them.
+    QList<AuditRecord> appendRows(SqlStorage &storage, const QString &orgId, int count);
+
+    // Runs `work` on two threads, each with its own connection to `config`,
+    // released together so that their statements race.
+    template<typename T>
+    std::array<T, 2> raceOnTwoConnections(const StorageConfig &config,
+                                          const std::function<T(SqlStorage &)> &work);
+
+    QTemporaryDir m_sqliteDir;
+    int m_sqliteCount = 0;
+    sealrelay::test::PostgresServer m_postgres;
+};
+
+void TestStorage::initTestCase()
+{
+    QVERIFY2(m_sqliteDir.isValid(), qPrintable(m_sqliteDir.errorString()));
+    QVERIFY2(m_postgres.start(), qPrintable(m_postgres.errorString()));
+}
+
+void TestStorage::addEngineRows()
+{
+    QTest::addColumn<SqlEngine>("engine");
+    QTest::newRow("sqlite") << SqlEngine::Sqlite;
+    QTest::newRow("postgresql") << SqlEngine::Postgres;
+}
+
+StorageConfig TestStorage::newDatabase(SqlEngine engine)
+{
+    StorageConfig config;
+    config.engine = engine;
+    if (engine == SqlEngine::Sqlite) {
+        config.sqlitePath = m_sqliteDir.filePath(u"storage-%1.db"_s.arg(++m_sqliteCount));
+        return config;
+    }
+    const QString database = m_postgres.createDatabase();
+    if (database.isEmpty()) {
+        QTest::qFail(qPrintable(m_postgres.errorString()), __FILE__, __LINE__);
+        return config;
+    }
+    config.postgresUrl = m_postgres.serviceUrl(database);
+    config.postgresMigrationUrl = m_postgres.ownerUrl(database);
+    return config;
+}
+
+std::unique_ptr<SqlStorage> TestStorage::openMigrated(const StorageConfig &config,
+                                                      ManualClock *clock)
+{
+    auto storage = SqlStorage::open(config);
+    if (!storage) {
+        QTest::qFail(qPrintable(resultError(storage.error())), __FILE__, __LINE__);
+        return nullptr;
+    }
+    if (clock != nullptr) {
+        storage.value()->setClock([clock] { return clock->now; });
+    }
+    if (auto migrated = storage.value()->migrate(); !migrated) {
+        QTest::qFail(qPrintable(resultError(migrated.error())), __FILE__, __LINE__);
+        return nullptr;
+    }
+    return std::move(storage).value();
+}
+
+std::unique_ptr<SqlStorage> TestStorage::freshStorage(SqlEngine engine, ManualClock *clock,
+                                                      StorageConfig *config)
+{
+    const StorageConfig created = newDatabase(engine);
+    if (config != nullptr) {
+        *config = created;
+    }
+    return openMigrated(created, clock);
+}
+
+bool TestStorage::createOrg(SqlStorage &storage, const QString &orgId)
+{
+    auto created = storage.createOrg(OrgRow { orgId, u"Org "_s + orgId.left(8), {} });
+    if (!created) {
+        QTest::qFail(qPrintable(resultError(created.error())), __FILE__, __LINE__);
+        return false;
+    }
+    return true;
+}
+
+QList<AuditRecord> TestStorage::appendRows(SqlStorage &storage, const QString &orgId, int count)
+{
+    QList<AuditRecord> records;
+    for (int i = 0; i < count; ++i) {
+        AuditEntry entry;
+        entry.orgId = orgId;
+        entry.event = u"dispatch"_s;
+        entry.actor = u"backend"_s;
+        entry.credentialId = u"credential-%1"_s.arg(i % 2);
+        entry.outcome = u"pending"_s;
+        entry.details = u"{\"attempt\":%1}"_s.arg(i);
+        auto appended = storage.appendAudit(entry);
+        if (!appended) {
+            QTest::qFail(qPrintable(resultError(appended.error())), __FILE__, __LINE__);
+            return {};
+        }
+        records.append(appended.value());
+    }
+    return records;
+}
+
+template<typename T>
+std::array<T, 2> TestStorage::raceOnTwoConnections(const StorageConfig &config,
+                                                   const std::function<T(SqlStorage &)> &work)
+{
+    std::array<T, 2> results {};
+    std::array<QString, 2> errors;
+    std::latch ready(2);
+
+    auto run = [&](int index) {
+        auto storage = SqlStorage::open(config);
+        ready.arrive_and_wait();
+        if (!storage) {
+            errors[index] = resultError(storage.error());
+            return;
+        }
+        results[index] = work(*storage.value());
+    };
+    std::thread first(run, 0);
+    std::thread second(run, 1);
+    first.join();
+    second.join();
+
+    for (const QString &error : errors) {
+        if (!error.isEmpty()) {
+            QTest::qFail(qPrintable(error), __FILE__, __LINE__);
+        }
+    }
+    return results;
+}
+
+// ---- Configuration and hashing ----------------------------------------------------
+
+void TestStorage::postgresUrlParses()
+{
+    auto url = parsePostgresUrl(
+        u"postgresql://svc%40x:p%3Ass@word@db.example:6543/sealrelay?sslmode=require"_s);
+    STORAGE_OK(url);
+    QCOMPARE(url->user, u"svc@x"_s);
+    QCOMPARE(url->password, u"p:ss@word"_s);
+    QCOMPARE(url->host, u"db.example"_s);
+    QCOMPARE(url->port, 6543);
+    QCOMPARE(url->database, u"sealrelay"_s);
+    QCOMPARE(url->connectOptions, u"sslmode=require"_s);
+    QVERIFY(!url->redacted().contains(u"ss@word"_s));
+
+    auto defaults = parsePostgresUrl(u"postgres://svc:pw@[::1]/db"_s);
+    STORAGE_OK(defaults);
+    QCOMPARE(defaults->host, u"::1"_s);
+    QCOMPARE(defaults->port, 5432);
+}
+
+void TestStorage::postgresUrlRejected_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<QString>("part");
+
+    QTest::newRow("scheme") << u"mysql://u:secretpw@h:5432/db"_s << u"scheme"_s;
+    QTest::newRow("no database") << u"postgresql://u:secretpw@h:5432"_s << u"database name"_s;
+    QTest::newRow("empty database") << u"postgresql://u:secretpw@h:5432/"_s << u"database name"_s;
+    QTest::newRow("no user") << u"postgresql://h:5432/db"_s << u"user"_s;
+    QTest::newRow("empty user") << u"postgresql://:secretpw@h:5432/db"_s << u"user"_s;
+    QTest::newRow("empty host") << u"postgresql://u:secretpw@:5432/db"_s << u"host"_s;
+    QTest::newRow("port text") << u"postgresql://u:secretpw@h:abc/db"_s << u"port"_s;
+    QTest::newRow("port range") << u"postgresql://u:secretpw@h:70000/db"_s << u"port"_s;
+    QTest::newRow("nested path") << u"postgresql://u:secretpw@h/db/x"_s << u"database name"_s;
+    QTest::newRow("unknown option")
+        << u"postgresql://u:secretpw@h/db?host=evil"_s << u"query parameter"_s;
+}
+
+void TestStorage::postgresUrlRejected()
+{
+    QFETCH(QString, url);
+    QFETCH(QString, part);
+
+    auto parsed = parsePostgresUrl(url);
+    QVERIFY(!parsed.ok());
+    QCOMPARE(parsed.error().reason, Reason::Malformed);
+    QVERIFY2(parsed.error().message.contains(part), qPrintable(parsed.error().message));
+    QVERIFY2(!parsed.error().message.contains(u"secretpw"_s), qPrintable(parsed.error().message));
+}
+
+void TestStorage::auditRowHashVector()
+{
+    // Expected values computed independently with Python's json.dumps
+    // (sort_keys, compact separators) and hashlib.
+    AuditRecord record;
+    record.id = 7;
+    record.orgId = u"5f0c8a52-3e7b-4d61-9a1e-2b7c4d8e9f01"_s;
+    record.at = QDateTime::fromString(u"2026-12-04T02:05:00.123Z"_s, Qt::ISODateWithMs);
+    record.event = u"dispatch"_s;
+    record.actor = u"backend"_s;
+    record.credentialId = u"c1d2e3f4-0000-4000-8000-000000000001"_s;
+    record.dispatchAuditId = u"d1d2e3f4-0000-4000-8000-000000000002"_s;
+    record.outcome = u"pending"_s;
+    record.details = u"{\"attempt\":1}"_s;
+    record.prevHash = auditGenesisHash();
+
+    QCOMPARE(record.prevHash, u"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="_s);
+    auto canonical = auditRowCanonicalJson(record);
+    STORAGE_OK(canonical);
+    const QByteArray expectedJson =
+        R"({"actor":"backend","agent_id":null,"at":"2026-12-04T02:05:00.123Z",)"
+        R"("credential_id":"c1d2e3f4-0000-4000-8000-000000000001",)"
+        R"("details":"{\"attempt\":1}",)"
+        R"("dispatch_audit_id":"d1d2e3f4-0000-4000-8000-000000000002",)"
+        R"("event":"dispatch","id":7,)"
+        R"("org_id":"5f0c8a52-3e7b-4d61-9a1e-2b7c4d8e9f01","outcome":"pending",)"
+        R"("prev_hash":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","reason":null})";
+    QCOMPARE(canonical.value(), expectedJson);
+    auto hash = computeAuditRowHash(record);
+    STORAGE_OK(hash);
+    QCOMPARE(hash.value(), u"udC4ZzMdHOhu80r7dvuBzCzgDK72/Bd68GV0vAZAeCs="_s);
+}
+
+// ---- Migrations ----------------------------------------------------------------------
+
+void TestStorage::migrateTwice()
+{
+    QFETCH(SqlEngine, engine);
+    StorageConfig config;
+    auto storage = freshStorage(engine, nullptr, &config);
+    QVERIFY(storage);
+
+    STORAGE_OK(storage->migrate());
+    auto version = storage->schemaVersion();
+    STORAGE_OK(version);
+    QCOMPARE(version.value(), 1);
+
+    auto second = openMigrated(config, nullptr);
+    QVERIFY(second);
+    auto secondVersion = second->schemaVersion();
+    STORAGE_OK(secondVersion);
+    QCOMPARE(secondVersion.value(), 1);
+
+    QSqlQuery count(QSqlDatabase::database(storage->connectionName()));
+    QVERIFY2(count.exec(u"SELECT COUNT(*) FROM schema_migrations"_s),
+             qPrintable(count.lastError().text()));
+    QVERIFY(count.next());
+    QCOMPARE(count.value(0).toInt(), 1);
+    STORAGE_OK(storage->ping());
+}
+
+void TestStorage::migrateConcurrently()
+{
+    QFETCH(SqlEngine, engine);
+    const StorageConfig config = newDatabase(engine);
+
+    const auto results = raceOnTwoConnections<QString>(config, [](SqlStorage &storage) {
+        auto migrated = storage.migrate();
+        return migrated ? QString() : resultError(migrated.error());
+    });
+    QVERIFY2(results[0].isEmpty(), qPrintable(results[0]));
+    QVERIFY2(results[1].isEmpty(), qPrintable(results[1]));
+
+    auto storage = openMigrated(config, nullptr);
+    QVERIFY(storage);
+    auto version = storage->schemaVersion();
+    STORAGE_OK(version);
+    QCOMPARE(version.value(), 1);
+}
+
+// ---- Tokens ---------------------------------------------------------------------------
+
+void TestStorage::apiTokenLifecycle()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    ApiTokenRow token;
+    token.orgId = orgId;
+    token.tokenId = newUuid();
+    token.tokenHash = tokenHash("operator-token");
+    token.role = ApiRole::Operator;
+    token.label = u"ops laptop"_s;
+    STORAGE_OK(storage->createApiToken(token));
+
+    auto found = storage->apiTokenByHash(tokenHash("operator-token"));
+    STORAGE_OK(found);
+    QVERIFY(found->has_value());
+    QCOMPARE((found.value())->orgId, orgId);
+    QCOMPARE((found.value())->tokenId, token.tokenId);
+    QCOMPARE((found.value())->role, ApiRole::Operator);
+    QCOMPARE((found.value())->label, u"ops laptop"_s);
+    QCOMPARE((found.value())->createdAt, kStart);
+    QVERIFY(!(found.value())->revokedAt);
+
+    auto unknown = storage->apiTokenByHash(tokenHash("other-token"));
+    STORAGE_OK(unknown);
+    QVERIFY(!unknown->has_value());
+
+    auto duplicate = storage->createApiToken(token);
+    QVERIFY(!duplicate.ok());
+    QCOMPARE(duplicate.error().reason, Reason::IoError);
+
+    clock.advanceMs(1000);
+    auto revoked = storage->revokeApiToken(orgId, token.tokenId);
+    STORAGE_OK(revoked);
+    QVERIFY(revoked.value());
+    auto revokedAgain = storage->revokeApiToken(orgId, token.tokenId);
+    STORAGE_OK(revokedAgain);
+    QVERIFY(!revokedAgain.value());
+
+    auto afterRevoke = storage->apiTokenByHash(tokenHash("operator-token"));
+    STORAGE_OK(afterRevoke);
+    QVERIFY(afterRevoke->has_value());
+    QCOMPARE((afterRevoke.value())->revokedAt, std::optional<QDateTime>(kStart.addMSecs(1000)));
+
+    auto listed = storage->apiTokens(orgId);
+    STORAGE_OK(listed);
+    QCOMPARE(listed->size(), 1);
+}
+
+void TestStorage::enrolmentTokenSingleUse()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    EnrolmentTokenRow token;
+    token.orgId = orgId;
+    token.tokenId = newUuid();
+    token.tokenHash = tokenHash("enrol-1");
+    token.agentName = u"edge-1"_s;
+    token.createdBy = u"token-admin"_s;
+    token.expiresAt = kStart.addSecs(3600);
+    STORAGE_OK(storage->createEnrolmentToken(token));
+
+    const QString agentId = newUuid();
+    auto wrongName = storage->consumeEnrolmentToken(tokenHash("enrol-1"), u"edge-2"_s, agentId);
+    STORAGE_OK(wrongName);
+    QCOMPARE(wrongName->outcome, EnrolmentOutcome::NameMismatch);
+
+    auto consumed = storage->consumeEnrolmentToken(tokenHash("enrol-1"), u"edge-1"_s, agentId);
+    STORAGE_OK(consumed);
+    QCOMPARE(consumed->outcome, EnrolmentOutcome::Consumed);
+    QVERIFY(consumed->token.has_value());
+    QCOMPARE(consumed->token->orgId, orgId);
+    QCOMPARE(consumed->token->usedByAgentId, std::optional<QString>(agentId));
+    QCOMPARE(consumed->token->usedAt, std::optional<QDateTime>(kStart));
+
+    auto reused = storage->consumeEnrolmentToken(tokenHash("enrol-1"), u"edge-1"_s, newUuid());
+    STORAGE_OK(reused);
+    QCOMPARE(reused->outcome, EnrolmentOutcome::AlreadyUsed);
+
+    auto unknown = storage->consumeEnrolmentToken(tokenHash("never-issued"), u"edge-1"_s, agentId);
+    STORAGE_OK(unknown);
+    QCOMPARE(unknown->outcome, EnrolmentOutcome::Unknown);
+    QVERIFY(!unknown->token.has_value());
+}
+
+void TestStorage::enrolmentTokenExpiry()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    EnrolmentTokenRow tooLong;
+    tooLong.orgId = orgId;
+    tooLong.tokenId = newUuid();
+    tooLong.tokenHash = tokenHash("enrol-long");
+    tooLong.agentName = u"edge-1"_s;
+    tooLong.createdBy = u"token-admin"_s;
+    tooLong.expiresAt = kStart.addMSecs(kMaxEnrolmentTokenLifetimeMs + 1);
+    auto rejected = storage->createEnrolmentToken(tooLong);
+    QVERIFY(!rejected.ok());
+    QCOMPARE(rejected.error().reason, Reason::Malformed);
+
+    EnrolmentTokenRow token = tooLong;
+    token.tokenHash = tokenHash("enrol-day");
+    token.expiresAt = kStart.addMSecs(kMaxEnrolmentTokenLifetimeMs);
+    STORAGE_OK(storage->createEnrolmentToken(token));
+
+    clock.advanceMs(kMaxEnrolmentTokenLifetimeMs);
+    auto expired = storage->consumeEnrolmentToken(tokenHash("enrol-day"), u"edge-1"_s, newUuid());
+    STORAGE_OK(expired);
+    QCOMPARE(expired->outcome, EnrolmentOutcome::Expired);
+
+    auto tokens = storage->enrolmentTokens(orgId);
+    STORAGE_OK(tokens);
+    QCOMPARE(tokens->size(), 1);
+    QVERIFY(!tokens->first().usedAt.has_value());
+}
+
+void TestStorage::enrolmentTokenRace()
+{
+    QFETCH(SqlEngine, engine);
+    StorageConfig config;
+    auto storage = freshStorage(engine, nullptr, &config);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    constexpr int kTokens = 10;
+    for (int i = 0; i < kTokens; ++i) {
+        EnrolmentTokenRow token;
+        token.orgId = orgId;
+        token.tokenId = newUuid();
+        token.tokenHash = tokenHash("race-" + QByteArray::number(i));
+        token.agentName = u"edge-1"_s;
+        token.createdBy = u"token-admin"_s;
+        token.expiresAt = QDateTime::currentDateTimeUtc().addSecs(3600);
+        STORAGE_OK(storage->createEnrolmentToken(token));
+    }
+
+    const auto results =
+        raceOnTwoConnections<QList<EnrolmentOutcome>>(config, [](SqlStorage &connection) {
+            QList<EnrolmentOutcome> outcomes;
+            for (int i = 0; i < kTokens; ++i) {
+                auto consumed = connection.consumeEnrolmentToken(
+                    tokenHash("race-" + QByteArray::number(i)), u"edge-1"_s, newUuid());
+                outcomes.append(consumed ? consumed->outcome : EnrolmentOutcome::Unknown);
+            }
+            return outcomes;
+        });
+    QCOMPARE(results[0].size(), kTokens);
+    QCOMPARE(results[1].size(), kTokens);
+    for (int i = 0; i < kTokens; ++i) {
+        const int consumed = int(results[0][i] == EnrolmentOutcome::Consumed)
+            + int(results[1][i] == EnrolmentOutcome::Consumed);
+        const int reused = int(results[0][i] == EnrolmentOutcome::AlreadyUsed)
+            + int(results[1][i] == EnrolmentOutcome::AlreadyUsed);
+        QCOMPARE(consumed, 1);
+        QCOMPARE(reused, 1);
+    }
+}
+
+// ---- Agents -----------------------------------------------------------------------------
+
+void TestStorage::agentLifecycle()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    AgentRow pending = agentRow(orgId, newUuid(), u"edge-1"_s);
+    pending.status = AgentStatus::PendingApproval;
+    STORAGE_OK(storage->upsertAgent(pending));
+
+    const AgentCertificate first { "certificate-1", QByteArray(64, 'g'), 1, kStart.addDays(365) };
+    auto certified = storage->setAgentCertificate(orgId, pending.agentId, first);
+    STORAGE_OK(certified);
+    QVERIFY(certified.value());
+    auto replayed = storage->setAgentCertificate(orgId, pending.agentId, first);
+    STORAGE_OK(replayed);
+    QVERIFY(!replayed.value());
+
+    auto stored = storage->agent(orgId, pending.agentId);
+    STORAGE_OK(stored);
+    QVERIFY(stored->has_value());
+    QCOMPARE((stored.value())->status, AgentStatus::Approved);
+    QCOMPARE((stored.value())->generation, 1);
+    QCOMPARE((stored.value())->certificateStatement, std::optional<QByteArray>("certificate-1"));
+    QCOMPARE((stored.value())->expiresAt, std::optional<QDateTime>(kStart.addDays(365)));
+    QCOMPARE((stored.value())->encryptionKey, pending.encryptionKey);
+
+    // A rekey replaces the keys and waits for approval again, keeping the
+    // certificate so the next one must be generation 2.
+    AgentRow rekeyed = pending;
+    rekeyed.encryptionKey = QByteArray(294, 'E');
+    rekeyed.status = AgentStatus::PendingApproval;
+    STORAGE_OK(storage->upsertAgent(rekeyed));
+    auto afterRekey = storage->agent(orgId, pending.agentId);
+    STORAGE_OK(afterRekey);
+    QCOMPARE((afterRekey.value())->status, AgentStatus::PendingApproval);
+    QCOMPARE((afterRekey.value())->encryptionKey, rekeyed.encryptionKey);
+    QCOMPARE((afterRekey.value())->generation, 1);
+
+    clock.advanceMs(5000);
+    auto touched = storage->touchAgent(orgId, pending.agentId);
+    STORAGE_OK(touched);
+    QVERIFY(touched.value());
+    auto quarantined = storage->setAgentQuarantined(orgId, pending.agentId, true);
+    STORAGE_OK(quarantined);
+    QVERIFY(quarantined.value());
+    STORAGE_OK(storage->upsertAgent(agentRow(orgId, newUuid(), u"edge-2"_s)));
+
+    auto pendingOnly = storage->agents(orgId, AgentStatus::PendingApproval);
+    STORAGE_OK(pendingOnly);
+    QCOMPARE(pendingOnly->size(), 1);
+    QCOMPARE(pendingOnly->first().lastSeen, std::optional<QDateTime>(kStart.addMSecs(5000)));
+    QVERIFY(pendingOnly->first().quarantined);
+    auto all = storage->agents(orgId);
+    STORAGE_OK(all);
+    QCOMPARE(all->size(), 2);
+
+    auto revoked = storage->setAgentStatus(orgId, pending.agentId, AgentStatus::Revoked);
+    STORAGE_OK(revoked);
+    QVERIFY(revoked.value());
+    auto missing = storage->setAgentStatus(orgId, newUuid(), AgentStatus::Revoked);
+    STORAGE_OK(missing);
+    QVERIFY(!missing.value());
+}
+
+// ---- Credentials ---------------------------------------------------------------------------
+
+void TestStorage::credentialCreate()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    const CredentialRow row = credentialRow(orgId, newUuid(), u"core-switch"_s);
+    auto created = storage->createCredential(row, {});
+    STORAGE_OK(created);
+    QCOMPARE(created.value(), CredentialWriteOutcome::Written);
+
+    auto again = storage->createCredential(row, {});
+    STORAGE_OK(again);
+    QCOMPARE(again.value(), CredentialWriteOutcome::AlreadyExists);
+
+    auto sameName =
+        storage->createCredential(credentialRow(orgId, newUuid(), u"core-switch"_s), {});
+    STORAGE_OK(sameName);
+    QCOMPARE(sameName.value(), CredentialWriteOutcome::NameTaken);
+
+    auto notFirst = storage->createCredential(credentialRow(orgId, newUuid(), u"x"_s, 2, 1), {});
+    QVERIFY(!notFirst.ok());
+    QCOMPARE(notFirst.error().reason, Reason::Malformed);
+
+    auto stored = storage->credential(orgId, row.credentialId);
+    STORAGE_OK(stored);
+    QVERIFY(stored->has_value());
+    QCOMPARE((stored.value())->statement, row.statement);
+    QCOMPARE((stored.value())->signature, row.signature);
+    QCOMPARE((stored.value())->statementSha256, sha256Base64(row.statement));
+    QCOMPARE((stored.value())->commitment, row.commitment);
+    QCOMPARE((stored.value())->commitmentVersion, std::optional<int>(1));
+    QCOMPARE((stored.value())->version, 1);
+    QCOMPARE((stored.value())->revision, 1);
+    QCOMPARE((stored.value())->createdAt, kStart);
+
+    CredentialRow noCommitment = credentialRow(orgId, newUuid(), u"imported"_s);
+    noCommitment.commitment.reset();
+    noCommitment.commitmentVersion.reset();
+    noCommitment.scope = CredentialScope::Explicit;
+    noCommitment.scopeAgentIds = { u"a-1"_s, u"a-2"_s };
+    STORAGE_OK(storage->createCredential(noCommitment, {}));
+    auto byName = storage->credentialByName(orgId, u"imported"_s);
+    STORAGE_OK(byName);
+    QVERIFY(byName->has_value());
+    QVERIFY(!(byName.value())->commitment.has_value());
+    QVERIFY(!(byName.value())->commitmentVersion.has_value());
+    QCOMPARE((byName.value())->scope, CredentialScope::Explicit);
+    QCOMPARE((byName.value())->scopeAgentIds, noCommitment.scopeAgentIds);
+}
+
+void TestStorage::credentialRotateAndUpdate()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow agent = agentRow(orgId, newUuid(), u"edge-1"_s);
+    STORAGE_OK(storage->upsertAgent(agent));
+
+    const CredentialRow v1 = credentialRow(orgId, newUuid(), u"core-switch"_s);
+    STORAGE_OK(storage->createCredential(v1, { agent.agentId }));
+
+    const CredentialRow v2 =
+        credentialRow(orgId, v1.credentialId, u"core-switch"_s, 2, 1, QByteArray(32, 'd'));
+    auto badVersion = storage->rotateCredential(expectationOf(v1), v1, {});
+    QVERIFY(!badVersion.ok());
+    QCOMPARE(badVersion.error().reason, Reason::Malformed);
+
+    auto rotated = storage->rotateCredential(expectationOf(v1), v2, {});
+    STORAGE_OK(rotated);
+    QCOMPARE(rotated.value(), CredentialWriteOutcome::Written);
+
+    // A second rotation from the same starting point lost the race.
+    CredentialRow otherV2 = v2;
+    otherV2.statement = statementBytes(v1.credentialId, 2, 1, u"other"_s);
+    auto stale = storage->rotateCredential(expectationOf(v1), otherV2, {});
+    STORAGE_OK(stale);
+    QCOMPARE(stale.value(), CredentialWriteOutcome::Conflict);
+
+    CredentialRow unknown = credentialRow(orgId, newUuid(), u"nothing"_s, 2, 1);
+    auto notFound = storage->rotateCredential(
+        CredentialExpectation { 1, 1, sha256Base64("nothing") }, unknown, {});
+    STORAGE_OK(notFound);
+    QCOMPARE(notFound.value(), CredentialWriteOutcome::NotFound);
+
+    // A scope change keeps version and commitment and takes revision + 1.
+    CredentialRow v2r2 =
+        credentialRow(orgId, v1.credentialId, u"core-switch"_s, 2, 2, QByteArray(32, 'd'));
+    v2r2.scope = CredentialScope::Explicit;
+    v2r2.scopeAgentIds = { agent.agentId };
+    CredentialRow changedCommitment = v2r2;
+    changedCommitment.commitment = QByteArray(32, 'z');
+    auto commitmentMoved =
+        storage->updateCredentialStatement(expectationOf(v2), changedCommitment, {});
+    STORAGE_OK(commitmentMoved);
+    QCOMPARE(commitmentMoved.value(), CredentialWriteOutcome::Conflict);
+
+    auto scoped = storage->updateCredentialStatement(expectationOf(v2), v2r2, {});
+    STORAGE_OK(scoped);
+    QCOMPARE(scoped.value(), CredentialWriteOutcome::Written);
+    auto replayed = storage->updateCredentialStatement(expectationOf(v2), v2r2, {});
+    STORAGE_OK(replayed);
+    QCOMPARE(replayed.value(), CredentialWriteOutcome::Conflict);
+
+    auto stored = storage->credential(orgId, v1.credentialId);
+    STORAGE_OK(stored);
+    QCOMPARE((stored.value())->version, 2);
+    QCOMPARE((stored.value())->revision, 2);
+    QCOMPARE((stored.value())->statement, v2r2.statement);
+    QCOMPARE((stored.value())->scopeAgentIds, QStringList { agent.agentId });
+
+    // A delete frees the name for a new credential.
+    CredentialRow deleted = v2r2;
+    deleted.revision = 3;
+    deleted.statement = statementBytes(v1.credentialId, 2, 3, u"deleted"_s);
+    deleted.state = CredentialState::Deleted;
+    auto deleteWritten = storage->updateCredentialStatement(expectationOf(v2r2), deleted, {});
+    STORAGE_OK(deleteWritten);
+    QCOMPARE(deleteWritten.value(), CredentialWriteOutcome::Written);
+    auto byName = storage->credentialByName(orgId, u"core-switch"_s);
+    STORAGE_OK(byName);
+    QVERIFY(!byName->has_value());
+    auto reused = storage->createCredential(credentialRow(orgId, newUuid(), u"core-switch"_s), {});
+    STORAGE_OK(reused);
+    QCOMPARE(reused.value(), CredentialWriteOutcome::Written);
+}
+
+void TestStorage::credentialRotationRace()
+{
+    QFETCH(SqlEngine, engine);
+    StorageConfig config;
+    auto storage = freshStorage(engine, nullptr, &config);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    constexpr int kCredentials = 8;
+    QList<CredentialRow> firstVersions;
+    for (int i = 0; i < kCredentials; ++i) {
+        firstVersions.append(credentialRow(orgId, newUuid(), u"credential-%1"_s.arg(i)));
+        STORAGE_OK(storage->createCredential(firstVersions.last(), {}));
+    }
+
+    std::atomic<int> nextCaller { 0 };
+    const auto results =
+        raceOnTwoConnections<QList<CredentialWriteOutcome>>(config, [&](SqlStorage &connection) {
+            const QString caller = QString::number(nextCaller.fetch_add(1));
+            QList<CredentialWriteOutcome> outcomes;
+            for (const CredentialRow &v1 : firstVersions) {
+                CredentialRow v2 = v1;
+                v2.version = 2;
+                v2.statement = statementBytes(v1.credentialId, 2, 1, caller);
+                auto rotated = connection.rotateCredential(expectationOf(v1), v2, {});
+                outcomes.append(rotated ? rotated.value() : CredentialWriteOutcome::NotFound);
+            }
+            return outcomes;
+        });
+
+    QCOMPARE(results[0].size(), kCredentials);
+    QCOMPARE(results[1].size(), kCredentials);
+    for (int i = 0; i < kCredentials; ++i) {
+        const int written = int(results[0][i] == CredentialWriteOutcome::Written)
+            + int(results[1][i] == CredentialWriteOutcome::Written);
+        const int conflicts = int(results[0][i] == CredentialWriteOutcome::Conflict)
+            + int(results[1][i] == CredentialWriteOutcome::Conflict);
+        QCOMPARE(written, 1);
+        QCOMPARE(conflicts, 1);
+
+        auto stored = storage->credential(orgId, firstVersions[i].credentialId);
+        STORAGE_OK(stored);
+        QCOMPARE((stored.value())->version, 2);
+    }
+}
+
+void TestStorage::credentialDetails()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow first = agentRow(orgId, u"00000000-0000-4000-8000-00000000000a"_s, u"a"_s);
+    const AgentRow second = agentRow(orgId, u"00000000-0000-4000-8000-00000000000b"_s, u"b"_s);
+    STORAGE_OK(storage->upsertAgent(first));
+    STORAGE_OK(storage->upsertAgent(second));
+
+    const CredentialRow beta = credentialRow(orgId, newUuid(), u"beta"_s);
+    const CredentialRow alpha = credentialRow(orgId, newUuid(), u"alpha"_s);
+    STORAGE_OK(storage->createCredential(beta, { second.agentId, first.agentId }));
+    STORAGE_OK(storage->createCredential(alpha, { first.agentId }));
+
+    auto detail = storage->credentialDetail(orgId, beta.credentialId);
+    STORAGE_OK(detail);
+    QVERIFY(detail->has_value());
+    QCOMPARE((detail.value())->agents.size(), 2);
+    QCOMPARE((detail.value())->agents[0].agentId, first.agentId);
+    QCOMPARE((detail.value())->agents[1].agentId, second.agentId);
+    QCOMPARE((detail.value())->agents[0].nextAttemptAt, kStart);
+    QVERIFY(!(detail.value())->agents[0].secretStored);
+
+    const DeliveryReceipt receipt { 1, 1, true, "receipt-bytes", QByteArray(64, 'r'), kStart };
+    auto delivered = storage->markDelivered(orgId, beta.credentialId, second.agentId, receipt);
+    STORAGE_OK(delivered);
+    QVERIFY(delivered.value());
+
+    auto all = storage->credentialDetails(orgId, false);
+    STORAGE_OK(all);
+    QCOMPARE(all->size(), 2);
+    QCOMPARE(all->at(0).credential.name, u"alpha"_s);
+    QCOMPARE(all->at(0).agents.size(), 1);
+    QCOMPARE(all->at(1).credential.name, u"beta"_s);
+    QCOMPARE(all->at(1).agents.size(), 2);
+    QVERIFY(all->at(1).agents[1].secretStored);
+    QCOMPARE(all->at(1).agents[1].receiptStatement, std::optional<QByteArray>("receipt-bytes"));
+    QCOMPARE(all->at(1).agents[1].storedVersion, std::optional<qint64>(1));
+}
+
+// ---- Delivery state --------------------------------------------------------------------------
+
+void TestStorage::dueRowsOrderAndLimit()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    QStringList agentIds;
+    for (int i = 0; i < 4; ++i) {
+        agentIds.append(u"00000000-0000-4000-8000-00000000000%1"_s.arg(i));
+        STORAGE_OK(storage->upsertAgent(agentRow(orgId, agentIds.last(), u"edge"_s)));
+    }
+    AgentRow pending = agentRow(orgId, u"00000000-0000-4000-8000-0000000000ff"_s, u"new"_s);
+    pending.status = AgentStatus::PendingApproval;
+    STORAGE_OK(storage->upsertAgent(pending));
+
+    const CredentialRow credential =
+        credentialRow(orgId, u"cccccccc-0000-4000-8000-000000000001"_s, u"core-switch"_s);
+    STORAGE_OK(storage->createCredential(credential, {}));
+
+    auto row = [&](const QString &agentId, qint64 dueInMs) {
+        CredentialAgentRow state;
+        state.orgId = orgId;
+        state.credentialId = credential.credentialId;
+        state.agentId = agentId;
+        state.nextAttemptAt = kStart.addMSecs(dueInMs);
+        return state;
+    };
+    // Due, in the order the query must return them: agent 2, 0, 1.
+    STORAGE_OK(storage->upsertCredentialAgent(row(agentIds[0], -2000)));
+    STORAGE_OK(storage->upsertCredentialAgent(row(agentIds[1], -1000)));
+    STORAGE_OK(storage->upsertCredentialAgent(row(agentIds[2], -3000)));
+    // Not due: in the future, or of an agent not approved yet.
+    STORAGE_OK(storage->upsertCredentialAgent(row(agentIds[3], 60000)));
+    STORAGE_OK(storage->upsertCredentialAgent(row(pending.agentId, -5000)));
+
+    auto due = storage->dueCredentialAgents(orgId, 100);
+    STORAGE_OK(due);
+    QCOMPARE(due->size(), 3);
+    QCOMPARE(due->at(0).agentId, agentIds[2]);
+    QCOMPARE(due->at(1).agentId, agentIds[0]);
+    QCOMPARE(due->at(2).agentId, agentIds[1]);
+
+    auto limited = storage->dueCredentialAgents(orgId, 2);
+    STORAGE_OK(limited);
+    QCOMPARE(limited->size(), 2);
+    QCOMPARE(limited->at(0).agentId, agentIds[2]);
+    QCOMPARE(limited->at(1).agentId, agentIds[0]);
+
+    auto connectedOnly =
+        storage->dueCredentialAgents(orgId, 100, QStringList { agentIds[1], agentIds[0] });
+    STORAGE_OK(connectedOnly);
+    QCOMPARE(connectedOnly->size(), 2);
+    QCOMPARE(connectedOnly->at(0).agentId, agentIds[0]);
+    QCOMPARE(connectedOnly->at(1).agentId, agentIds[1]);
+    auto noneConnected = storage->dueCredentialAgents(orgId, 100, QStringList {});
+    STORAGE_OK(noneConnected);
+    QVERIFY(noneConnected->isEmpty());
+
+    const DeliveryReceipt receipt { 1, 1, true, "receipt", QByteArray(64, 'r'), kStart };
+    STORAGE_OK(storage->markDelivered(orgId, credential.credentialId, agentIds[2], receipt));
+    CredentialAgentRow stalledRow = row(agentIds[0], -2000);
+    stalledRow.stalled = true;
+    STORAGE_OK(storage->upsertCredentialAgent(stalledRow));
+    auto afterChanges = storage->dueCredentialAgents(orgId, 100);
+    STORAGE_OK(afterChanges);
+    QCOMPARE(afterChanges->size(), 1);
+    QCOMPARE(afterChanges->at(0).agentId, agentIds[1]);
+
+    // A rotation makes every row due again, the delivered one included.
+    CredentialRow v2 = credentialRow(orgId, credential.credentialId, u"core-switch"_s, 2, 1);
+    STORAGE_OK(storage->rotateCredential(expectationOf(credential), v2, {}));
+    auto afterRotation = storage->dueCredentialAgents(orgId, 100);
+    STORAGE_OK(afterRotation);
+    QCOMPARE(afterRotation->size(), 4);
+
+    // A lost secret makes a row due even at the current version.
+    STORAGE_OK(
+        storage->markDelivered(orgId, credential.credentialId, agentIds[3],
+                               DeliveryReceipt { 2, 1, true, "r2", QByteArray(64, 'r'), kStart }));
+    auto lost = storage->markSecretLost(orgId, credential.credentialId, agentIds[3],
+                                        u"COMMITMENT_MISMATCH_SOURCE"_s);
+    STORAGE_OK(lost);
+    QVERIFY(lost.value());
+    auto afterLoss = storage->dueCredentialAgents(orgId, 100);
+    STORAGE_OK(afterLoss);
+    QCOMPARE(afterLoss->size(), 4);
+}
+
+void TestStorage::deliveryFailureStalls()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow agent = agentRow(orgId, newUuid(), u"edge"_s);
+    STORAGE_OK(storage->upsertAgent(agent));
+    const CredentialRow credential = credentialRow(orgId, newUuid(), u"core-switch"_s);
+    STORAGE_OK(storage->createCredential(credential, { agent.agentId }));
+
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+        auto failed =
+            storage->recordDeliveryFailure(orgId, credential.credentialId, agent.agentId,
+                                           u"NO_ELIGIBLE_PEER"_s, kStart.addSecs(30 * attempt), 3);
+        STORAGE_OK(failed);
+        QVERIFY(failed->has_value());
+        QCOMPARE((failed.value())->attempts, attempt);
+        QCOMPARE((failed.value())->lastError, std::optional<QString>(u"NO_ELIGIBLE_PEER"_s));
+        QCOMPARE((failed.value())->stalled, attempt == 3);
+    }
+    clock.advanceMs(3600 * 1000);
+    auto due = storage->dueCredentialAgents(orgId, 10);
+    STORAGE_OK(due);
+    QVERIFY(due->isEmpty());
+
+    auto retried = storage->retryCredential(orgId, credential.credentialId);
+    STORAGE_OK(retried);
+    QCOMPARE(retried.value(), 1);
+    auto dueAfterRetry = storage->dueCredentialAgents(orgId, 10);
+    STORAGE_OK(dueAfterRetry);
+    QCOMPARE(dueAfterRetry->size(), 1);
+    QCOMPARE(dueAfterRetry->first().attempts, 0);
+    QVERIFY(!dueAfterRetry->first().stalled);
+
+    auto missing = storage->recordDeliveryFailure(orgId, credential.credentialId, newUuid(), u"x"_s,
+                                                  kStart, 3);
+    STORAGE_OK(missing);
+    QVERIFY(!missing->has_value());
+}
+
+// ---- Deliveries, dispatches, blocklist ------------------------------------------------------
+
+void TestStorage::pendingDeliveries()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow agent = agentRow(orgId, newUuid(), u"edge"_s);
+    STORAGE_OK(storage->upsertAgent(agent));
+    const CredentialRow credential = credentialRow(orgId, newUuid(), u"core-switch"_s);
+    STORAGE_OK(storage->createCredential(credential, {}));
+
+    QList<PendingDeliveryRow> deliveries;
+    for (int i = 0; i < 3; ++i) {
+        PendingDeliveryRow delivery;
+        delivery.orgId = orgId;
+        delivery.deliveryId = newUuid();
+        delivery.credentialId = credential.credentialId;
+        delivery.version = 1;
+        delivery.targetAgentId = agent.agentId;
+        delivery.envelope = kEnvelope;
+        delivery.attestationStatement = "attestation-" + QByteArray::number(i);
+        delivery.attestationSignature = QByteArray(64, char(i));
+        STORAGE_OK(storage->addPendingDelivery(delivery));
+        deliveries.append(delivery);
+        clock.advanceMs(10);
+    }
+
+    auto listed = storage->pendingDeliveriesFor(orgId, agent.agentId);
+    STORAGE_OK(listed);
+    QCOMPARE(listed->size(), 3);
+    QCOMPARE(listed->at(0).deliveryId, deliveries[0].deliveryId);
+    QCOMPARE(listed->at(2).deliveryId, deliveries[2].deliveryId);
+    QCOMPARE(listed->at(0).envelope, deliveries[0].envelope);
+    QCOMPARE(listed->at(1).attestationSignature, deliveries[1].attestationSignature);
+
+    auto one = storage->pendingDelivery(orgId, deliveries[1].deliveryId);
+    STORAGE_OK(one);
+    QVERIFY(one->has_value());
+    QCOMPARE((one.value())->attestationStatement, deliveries[1].attestationStatement);
+
+    auto deleted = storage->deletePendingDelivery(orgId, deliveries[1].deliveryId);
+    STORAGE_OK(deleted);
+    QVERIFY(deleted.value());
+    auto deletedAgain = storage->deletePendingDelivery(orgId, deliveries[1].deliveryId);
+    STORAGE_OK(deletedAgain);
+    QVERIFY(!deletedAgain.value());
+    auto remaining = storage->pendingDeliveriesFor(orgId, agent.agentId);
+    STORAGE_OK(remaining);
+    QCOMPARE(remaining->size(), 2);
+}
+
+void TestStorage::dispatchClaimRace()
+{
+    QFETCH(SqlEngine, engine);
+    StorageConfig config;
+    auto storage = freshStorage(engine, nullptr, &config);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow target = agentRow(orgId, newUuid(), u"target"_s);
+    const AgentRow peer = agentRow(orgId, newUuid(), u"peer"_s);
+    STORAGE_OK(storage->upsertAgent(target));
+    STORAGE_OK(storage->upsertAgent(peer));
+    const CredentialRow credential = credentialRow(orgId, newUuid(), u"core-switch"_s);
+    STORAGE_OK(storage->createCredential(credential, {}));
+
+    constexpr int kDispatches = 20;
+    QStringList dispatchIds;
+    for (int i = 0; i < kDispatches; ++i) {
+        dispatchIds.append(newUuid());
+        STORAGE_OK(storage->addPendingDispatch(dispatchRow(
+            orgId, dispatchIds.last(), credential.credentialId, target.agentId, peer.agentId)));
+    }
+    auto stored = storage->pendingDispatch(orgId, dispatchIds.first());
+    STORAGE_OK(stored);
+    QVERIFY(stored->has_value());
+    QCOMPARE((stored.value())->peerAgentId, peer.agentId);
+    QCOMPARE((stored.value())->deadline, kStart.addSecs(30));
+
+    const auto results = raceOnTwoConnections<QList<bool>>(config, [&](SqlStorage &connection) {
+        QList<bool> won;
+        for (const QString &dispatchId : dispatchIds) {
+            auto claimed = connection.claimPendingDispatch(orgId, dispatchId);
+            won.append(claimed && claimed->has_value()
+                       && (claimed.value())->dispatchId == dispatchId);
+        }
+        return won;
+    });
+    QCOMPARE(results[0].size(), kDispatches);
+    QCOMPARE(results[1].size(), kDispatches);
+    for (int i = 0; i < kDispatches; ++i) {
+        QCOMPARE(int(results[0][i]) + int(results[1][i]), 1);
+    }
+
+    auto left = storage->pendingDispatches(orgId);
+    STORAGE_OK(left);
+    QVERIFY(left->isEmpty());
+    auto late = storage->claimPendingDispatch(orgId, dispatchIds.first());
+    STORAGE_OK(late);
+    QVERIFY(!late->has_value());
+}
+
+void TestStorage::blocklistExpiry()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const CredentialRow credential = credentialRow(orgId, newUuid(), u"core-switch"_s);
+    STORAGE_OK(storage->createCredential(credential, {}));
+    const QString source = newUuid();
+    const QString reporter = newUuid();
+    constexpr qint64 kDayMs = 24 * 3600 * 1000;
+
+    STORAGE_OK(storage->blockPeer(orgId, credential.credentialId, source, reporter,
+                                  kStart.addMSecs(kDayMs)));
+    auto blocked = storage->isPeerBlocked(orgId, credential.credentialId, source);
+    STORAGE_OK(blocked);
+    QVERIFY(blocked.value());
+    auto otherPeer = storage->isPeerBlocked(orgId, credential.credentialId, reporter);
+    STORAGE_OK(otherPeer);
+    QVERIFY(!otherPeer.value());
+    auto listed = storage->blockedPeers(orgId, credential.credentialId);
+    STORAGE_OK(listed);
+    QCOMPARE(listed->size(), 1);
+    QCOMPARE(listed->first().reporterAgentId, reporter);
+
+    clock.advanceMs(kDayMs - 1);
+    auto stillBlocked = storage->isPeerBlocked(orgId, credential.credentialId, source);
+    STORAGE_OK(stillBlocked);
+    QVERIFY(stillBlocked.value());
+
+    clock.advanceMs(1);
+    auto expired = storage->isPeerBlocked(orgId, credential.credentialId, source);
+    STORAGE_OK(expired);
+    QVERIFY(!expired.value());
+    auto listedExpired = storage->blockedPeers(orgId, credential.credentialId);
+    STORAGE_OK(listedExpired);
+    QVERIFY(listedExpired->isEmpty());
+
+    auto purged = storage->purgeExpiredBlocks(orgId);
+    STORAGE_OK(purged);
+    QCOMPARE(purged.value(), 1);
+    auto purgedAgain = storage->purgeExpiredBlocks(orgId);
+    STORAGE_OK(purgedAgain);
+    QCOMPARE(purgedAgain.value(), 0);
+
+    // Blocking again after expiry starts a new period.
+    STORAGE_OK(storage->blockPeer(orgId, credential.credentialId, source, reporter,
+                                  clock.now.addMSecs(kDayMs)));
+    auto reblocked = storage->isPeerBlocked(orgId, credential.credentialId, source);
+    STORAGE_OK(reblocked);
+    QVERIFY(reblocked.value());
+}
+
+// ---- Alerts -----------------------------------------------------------------------------------
+
+void TestStorage::alertIdempotency()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    const AlertRaise raise { orgId, u"peer_agent_integrity_failure"_s, AlertSeverity::Critical,
+                             u"agent:peer-1"_s, u"{\"credential_id\":\"c-1\"}"_s };
+    auto first = storage->raiseAlert(raise);
+    STORAGE_OK(first);
+    QVERIFY(first->created);
+    QCOMPARE(first->alert.count, 1);
+
+    clock.advanceMs(1000);
+    AlertRaise again = raise;
+    again.details = u"{\"credential_id\":\"c-2\"}"_s;
+    auto second = storage->raiseAlert(again);
+    STORAGE_OK(second);
+    QVERIFY(!second->created);
+    QCOMPARE(second->alert.alertId, first->alert.alertId);
+    QCOMPARE(second->alert.count, 2);
+    QCOMPARE(second->alert.firstSeen, kStart);
+    QCOMPARE(second->alert.lastSeen, kStart.addMSecs(1000));
+    QCOMPARE(second->alert.details, again.details);
+
+    AlertRaise otherSubject = raise;
+    otherSubject.subject = u"agent:peer-2"_s;
+    auto third = storage->raiseAlert(otherSubject);
+    STORAGE_OK(third);
+    QVERIFY(third->created);
+    QVERIFY(third->alert.alertId != first->alert.alertId);
+
+    auto open = storage->alerts(
+        orgId, AlertFilter { std::nullopt, std::nullopt, std::nullopt, false, std::nullopt, 100 });
+    STORAGE_OK(open);
+    QCOMPARE(open->size(), 2);
+
+    auto acknowledged = storage->acknowledgeAlert(orgId, first->alert.alertId, u"token:ops"_s);
+    STORAGE_OK(acknowledged);
+    QVERIFY(acknowledged.value());
+    auto acknowledgedAgain = storage->acknowledgeAlert(orgId, first->alert.alertId, u"token:ops"_s);
+    STORAGE_OK(acknowledgedAgain);
+    QVERIFY(!acknowledgedAgain.value());
+
+    // Once acknowledged, the same condition opens a new alert.
+    auto reopened = storage->raiseAlert(raise);
+    STORAGE_OK(reopened);
+    QVERIFY(reopened->created);
+    QVERIFY(reopened->alert.alertId != first->alert.alertId);
+    QCOMPARE(reopened->alert.count, 1);
+
+    AlertFilter bySubject;
+    bySubject.subject = u"agent:peer-1"_s;
+    auto history = storage->alerts(orgId, bySubject);
+    STORAGE_OK(history);
+    QCOMPARE(history->size(), 2);
+    AlertFilter acknowledgedOnly;
+    acknowledgedOnly.acknowledged = true;
+    auto done = storage->alerts(orgId, acknowledgedOnly);
+    STORAGE_OK(done);
+    QCOMPARE(done->size(), 1);
+    QCOMPARE(done->first().acknowledgedBy, std::optional<QString>(u"token:ops"_s));
+    QCOMPARE(done->first().acknowledgedAt, std::optional<QDateTime>(kStart.addMSecs(1000)));
+    AlertFilter highOnly;
+    highOnly.severity = AlertSeverity::High;
+    auto none = storage->alerts(orgId, highOnly);
+    STORAGE_OK(none);
+    QVERIFY(none->isEmpty());
+}
+
+// ---- Tenancy ----------------------------------------------------------------------------------
+
+void TestStorage::orgIsolation()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgA = newUuid();
+    const QString orgB = newUuid();
+    QVERIFY(createOrg(*storage, orgA));
+    QVERIFY(createOrg(*storage, orgB));
+
+    // Org A gets one row of every kind.
+    ApiTokenRow token;
+    token.orgId = orgA;
+    token.tokenId = newUuid();
+    token.tokenHash = tokenHash("a-token");
+    token.role = ApiRole::Admin;
+    STORAGE_OK(storage->createApiToken(token));
+    EnrolmentTokenRow enrolment;
+    enrolment.orgId = orgA;
+    enrolment.tokenId = newUuid();
+    enrolment.tokenHash = tokenHash("a-enrol");
+    enrolment.agentName = u"edge"_s;
+    enrolment.createdBy = token.tokenId;
+    enrolment.expiresAt = kStart.addSecs(60);
+    STORAGE_OK(storage->createEnrolmentToken(enrolment));
+    const AgentRow agent = agentRow(orgA, newUuid(), u"edge"_s);
+    const AgentRow peer = agentRow(orgA, newUuid(), u"peer"_s);
+    STORAGE_OK(storage->upsertAgent(agent));
+    STORAGE_OK(storage->upsertAgent(peer));
+    const CredentialRow credential = credentialRow(orgA, newUuid(), u"core-switch"_s);
+    STORAGE_OK(storage->createCredential(credential, { agent.agentId }));
+    PendingDeliveryRow delivery;
+    delivery.orgId = orgA;
+    delivery.deliveryId = newUuid();
+    delivery.credentialId = credential.credentialId;
+    delivery.version = 1;
+    delivery.targetAgentId = agent.agentId;
+    delivery.envelope = "{}";
+    delivery.attestationStatement = "a";
+    delivery.attestationSignature = "s";
+    STORAGE_OK(storage->addPendingDelivery(delivery));
+    const PendingDispatchRow dispatch =
+        dispatchRow(orgA, newUuid(), credential.credentialId, agent.agentId, peer.agentId);
+    STORAGE_OK(storage->addPendingDispatch(dispatch));
+    STORAGE_OK(storage->blockPeer(orgA, credential.credentialId, peer.agentId, agent.agentId,
+                                  kStart.addSecs(3600)));
+    auto alert = storage->raiseAlert(AlertRaise {
+        orgA, u"credential_sync_stalled"_s, AlertSeverity::Medium, u"credential:x"_s, {} });
+    STORAGE_OK(alert);
+    QVERIFY(!appendRows(*storage, orgA, 2).isEmpty());
+
+    // Nothing of it is visible or changeable through org B.
+    auto tokens = storage->apiTokens(orgB);
+    STORAGE_OK(tokens);
+    QVERIFY(tokens->isEmpty());
+    auto revoked = storage->revokeApiToken(orgB, token.tokenId);
+    STORAGE_OK(revoked);
+    QVERIFY(!revoked.value());
+    auto enrolments = storage->enrolmentTokens(orgB);
+    STORAGE_OK(enrolments);
+    QVERIFY(enrolments->isEmpty());
+    auto agents = storage->agents(orgB);
+    STORAGE_OK(agents);
+    QVERIFY(agents->isEmpty());
+    auto agentRead = storage->agent(orgB, agent.agentId);
+    STORAGE_OK(agentRead);
+    QVERIFY(!agentRead->has_value());
+    auto touched = storage->touchAgent(orgB, agent.agentId);
+    STORAGE_OK(touched);
+    QVERIFY(!touched.value());
+    auto credentialRead = storage->credential(orgB, credential.credentialId);
+    STORAGE_OK(credentialRead);
+    QVERIFY(!credentialRead->has_value());
+    auto byName = storage->credentialByName(orgB, credential.name);
+    STORAGE_OK(byName);
+    QVERIFY(!byName->has_value());
+    auto details = storage->credentialDetails(orgB, true);
+    STORAGE_OK(details);
+    QVERIFY(details->isEmpty());
+    CredentialRow v2 = credential;
+    v2.orgId = orgB;
+    v2.version = 2;
+    auto rotated = storage->rotateCredential(expectationOf(credential), v2, {});
+    STORAGE_OK(rotated);
+    QCOMPARE(rotated.value(), CredentialWriteOutcome::NotFound);
+    auto due = storage->dueCredentialAgents(orgB, 100);
+    STORAGE_OK(due);
+    QVERIFY(due->isEmpty());
+    auto deliveries = storage->pendingDeliveriesFor(orgB, agent.agentId);
+    STORAGE_OK(deliveries);
+    QVERIFY(deliveries->isEmpty());
+    auto deliveryDeleted = storage->deletePendingDelivery(orgB, delivery.deliveryId);
+    STORAGE_OK(deliveryDeleted);
+    QVERIFY(!deliveryDeleted.value());
+    auto claimed = storage->claimPendingDispatch(orgB, dispatch.dispatchId);
+    STORAGE_OK(claimed);
+    QVERIFY(!claimed->has_value());
+    auto dispatches = storage->pendingDispatches(orgB);
+    STORAGE_OK(dispatches);
+    QVERIFY(dispatches->isEmpty());
+    auto blocked = storage->isPeerBlocked(orgB, credential.credentialId, peer.agentId);
+    STORAGE_OK(blocked);
+    QVERIFY(!blocked.value());
+    auto alerts = storage->alerts(orgB, AlertFilter {});
+    STORAGE_OK(alerts);
+    QVERIFY(alerts->isEmpty());
+    auto acknowledged = storage->acknowledgeAlert(orgB, alert->alert.alertId, u"token:b"_s);
+    STORAGE_OK(acknowledged);
+    QVERIFY(!acknowledged.value());
+    auto audit = storage->auditRecords(orgB, AuditFilter {});
+    STORAGE_OK(audit);
+    QVERIFY(audit->isEmpty());
+    auto verification = storage->verifyAuditChain(orgB);
+    STORAGE_OK(verification);
+    QCOMPARE(verification->rowsVerified, 0);
+    QVERIFY(verification->intact());
+
+    // Org A still has everything.
+    auto dispatchA = storage->pendingDispatch(orgA, dispatch.dispatchId);
+    STORAGE_OK(dispatchA);
+    QVERIFY(dispatchA->has_value());
+    auto deliveryA = storage->pendingDelivery(orgA, delivery.deliveryId);
+    STORAGE_OK(deliveryA);
+    QVERIFY(deliveryA->has_value());
+    auto verificationA = storage->verifyAuditChain(orgA);
+    STORAGE_OK(verificationA);
+    QCOMPARE(verificationA->rowsVerified, 2);
+}
+
+// ---- Audit trail ----------------------------------------------------------------------------
+
+void TestStorage::auditAppendAndVerify()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgA = newUuid();
+    const QString orgB = newUuid();
+    QVERIFY(createOrg(*storage, orgA));
+    QVERIFY(createOrg(*storage, orgB));
+
+    // Interleaved appends of two orgs form two separate chains.
+    QList<AuditRecord> chainA;
+    QList<AuditRecord> chainB;
+    for (int i = 0; i < 3; ++i) {
+        chainA += appendRows(*storage, orgA, 1);
+        chainB += appendRows(*storage, orgB, 1);
+        clock.advanceMs(7);
+    }
+    QCOMPARE(chainA.size(), 3);
+    QCOMPARE(chainB.size(), 3);
+    QCOMPARE(chainA[0].prevHash, auditGenesisHash());
+    QCOMPARE(chainB[0].prevHash, auditGenesisHash());
+    for (int i = 1; i < 3; ++i) {
+        QCOMPARE(chainA[i].prevHash, chainA[i - 1].rowHash);
+        QCOMPARE(chainB[i].prevHash, chainB[i - 1].rowHash);
+        QVERIFY(chainA[i].id > chainA[i - 1].id);
+    }
+    QCOMPARE(chainA[2].at, kStart.addMSecs(14));
+
+    auto stored = storage->auditRecords(orgA, AuditFilter {});
+    STORAGE_OK(stored);
+    QCOMPARE(stored->size(), 3);
+    for (int i = 0; i < 3; ++i) {
+        QCOMPARE(stored->at(i).id, chainA[i].id);
+        QCOMPARE(stored->at(i).rowHash, chainA[i].rowHash);
+        QCOMPARE(stored->at(i).details, chainA[i].details);
+        auto recomputed = computeAuditRowHash(stored->at(i));
+        STORAGE_OK(recomputed);
+        QCOMPARE(recomputed.value(), chainA[i].rowHash);
+    }
+
+    auto verification = storage->verifyAuditChain(orgA);
+    STORAGE_OK(verification);
+    QVERIFY(verification->intact());
+    QCOMPARE(verification->rowsVerified, 3);
+    QCOMPARE(verification->head.rowId, chainA[2].id);
+    QCOMPARE(verification->head.rowHash, chainA[2].rowHash);
+
+    // The remembered head verifies on the next run, with later rows added.
+    const AuditHead head = verification->head;
+    QVERIFY(!appendRows(*storage, orgA, 2).isEmpty());
+    auto later = storage->verifyAuditChain(orgA, head);
+    STORAGE_OK(later);
+    QVERIFY(later->intact());
+    QCOMPARE(later->rowsVerified, 5);
+
+    // A head that does not match what is stored is reported.
+    auto forged = storage->verifyAuditChain(orgA, AuditHead { head.rowId, chainA[0].rowHash });
+    STORAGE_OK(forged);
+    QVERIFY(!forged->intact());
+    QCOMPARE(forged->firstBreak->kind, AuditBreakKind::KnownHeadChanged);
+    QCOMPARE(forged->firstBreak->rowId, head.rowId);
+    auto vanished = storage->verifyAuditChain(orgA, AuditHead { head.rowId + 1000, head.rowHash });
+    STORAGE_OK(vanished);
+    QVERIFY(!vanished->intact());
+    QCOMPARE(vanished->firstBreak->kind, AuditBreakKind::KnownHeadMissing);
+
+    AuditEntry badDetails;
+    badDetails.orgId = orgA;
+    badDetails.event = u"dispatch"_s;
+    badDetails.actor = u"backend"_s;
+    badDetails.details = u"{not json"_s;
+    auto rejected = storage->appendAudit(badDetails);
+    QVERIFY(!rejected.ok());
+    QCOMPARE(rejected.error().reason, Reason::Malformed);
+}
+
+void TestStorage::auditQueryFilters()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    const QStringList events = { u"dispatch"_s, u"dispatch"_s, u"commitment_mismatch_detected"_s,
+                                 u"agent_approved"_s, u"dispatch"_s };
+    for (int i = 0; i < events.size(); ++i) {
+        AuditEntry entry;
+        entry.orgId = orgId;
+        entry.event = events[i];
+        entry.actor = u"backend"_s;
+        entry.credentialId = i % 2 == 0 ? std::optional<QString>(u"cred-even"_s) : std::nullopt;
+        entry.agentId = u"agent-%1"_s.arg(i % 3);
+        STORAGE_OK(storage->appendAudit(entry));
+        clock.advanceMs(1000);
+    }
+
+    AuditFilter byCredential;
+    byCredential.credentialId = u"cred-even"_s;
+    auto credentialRows = storage->auditRecords(orgId, byCredential);
+    STORAGE_OK(credentialRows);
+    QCOMPARE(credentialRows->size(), 3);
+
+    AuditFilter byAgent;
+    byAgent.agentId = u"agent-0"_s;
+    auto agentRows = storage->auditRecords(orgId, byAgent);
+    STORAGE_OK(agentRows);
+    QCOMPARE(agentRows->size(), 2);
+
+    AuditFilter byEvent;
+    byEvent.event = u"dispatch"_s;
+    auto eventRows = storage->auditRecords(orgId, byEvent);
+    STORAGE_OK(eventRows);
+    QCOMPARE(eventRows->size(), 3);
+
+    AuditFilter byTime;
+    byTime.from = kStart.addSecs(1);
+    byTime.until = kStart.addSecs(3);
+    auto timeRows = storage->auditRecords(orgId, byTime);
+    STORAGE_OK(timeRows);
+    QCOMPARE(timeRows->size(), 2);
+    QCOMPARE(timeRows->at(0).at, kStart.addSecs(1));
+    QCOMPARE(timeRows->at(1).at, kStart.addSecs(2));
+
+    // Paging forwards by id, two rows at a time, visits every row once.
+    QList<qint64> visited;
+    AuditFilter page;
+    page.limit = 2;
+    for (;;) {
+        auto rows = storage->auditRecords(orgId, page);
+        STORAGE_OK(rows);
+        if (rows->isEmpty()) {
+            break;
+        }
+        for (const AuditRecord &record : rows.value()) {
+            visited.append(record.id);
+        }
+        page.afterId = rows->last().id;
+    }
+    QCOMPARE(visited.size(), 5);
+    QVERIFY(std::is_sorted(visited.cbegin(), visited.cend()));
+
+    AuditFilter newest;
+    newest.newestFirst = true;
+    newest.limit = 2;
+    auto newestRows = storage->auditRecords(orgId, newest);
+    STORAGE_OK(newestRows);
+    QCOMPARE(newestRows->size(), 2);
+    QCOMPARE(newestRows->at(0).id, visited.last());
+    AuditFilter older = newest;
+    older.beforeId = newestRows->last().id;
+    auto olderRows = storage->auditRecords(orgId, older);
+    STORAGE_OK(olderRows);
+    QCOMPARE(olderRows->at(0).id, visited[2]);
+}
+
+void TestStorage::auditConcurrentAppends()
+{
+    QFETCH(SqlEngine, engine);
+    StorageConfig config;
+    auto storage = freshStorage(engine, nullptr, &config);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+
+    constexpr int kPerWriter = 25;
+    const auto results = raceOnTwoConnections<QString>(config, [&](SqlStorage &connection) {
+        for (int i = 0; i < kPerWriter; ++i) {
+            AuditEntry entry;
+            entry.orgId = orgId;
+            entry.event = u"dispatch"_s;
+            entry.actor = u"backend"_s;
+            auto appended = connection.appendAudit(entry);
+            if (!appended) {
+                return resultError(appended.error());
+            }
+        }
+        return QString();
+    });
+    QVERIFY2(results[0].isEmpty(), qPrintable(results[0]));
+    QVERIFY2(results[1].isEmpty(), qPrintable(results[1]));
+
+    auto verification = storage->verifyAuditChain(orgId);
+    STORAGE_OK(verification);
+    QVERIFY2(verification->intact(),
+             verification->intact() ? "" : qPrintable(verification->firstBreak->message));
+    QCOMPARE(verification->rowsVerified, 2 * kPerWriter);
+}
+
+// ---- SQLite immutability ------------------------------------------------------------------------
+
+void TestStorage::sqliteConnectionSettings()
+{
+    auto storage = freshStorage(SqlEngine::Sqlite, nullptr);
+    QVERIFY(storage);
+    QSqlDatabase db = QSqlDatabase::database(storage->connectionName());
+
+    const QList<std::pair<QString, QString>> expected = {
+        { u"journal_mode"_s, u"wal"_s },     { u"foreign_keys"_s, u"1"_s },
+        { u"recursive_triggers"_s, u"1"_s }, { u"busy_timeout"_s, u"5000"_s },
+        { u"synchronous"_s, u"2"_s },
+    };
+    for (const auto &[pragma, value] : expected) {
+        QSqlQuery query(db);
+        QVERIFY2(query.exec(u"PRAGMA "_s + pragma), qPrintable(query.lastError().text()));
+        QVERIFY(query.next());
+        QCOMPARE(query.value(0).toString().toLower(), value);
+    }
+
+    auto owns = storage->connectedRoleOwnsAuditLog();
+    STORAGE_OK(owns);
+    QVERIFY(!owns.value());
+}
+
+void TestStorage::sqliteAuditRejectsChange_data()
+{
+    QTest::addColumn<QString>("sql");
+    QTest::newRow("update") << u"UPDATE audit_log SET reason = 'edited' WHERE id = %1"_s;
+    QTest::newRow("delete") << u"DELETE FROM audit_log WHERE id = %1"_s;
+    QTest::newRow("insert or replace")
+        << u"INSERT OR REPLACE INTO audit_log SELECT id, org_id, at, 'edited', actor, "
+           "credential_id, agent_id, dispatch_audit_id, outcome, reason, details, prev_hash, "
+           "row_hash FROM audit_log WHERE id = %1"_s;
+    QTest::newRow("replace") << u"REPLACE INTO audit_log SELECT * FROM audit_log WHERE id = %1"_s;
+}
+
+void TestStorage::sqliteAuditRejectsChange()
+{
+    QFETCH(QString, sql);
+    auto storage = freshStorage(SqlEngine::Sqlite, nullptr);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const QList<AuditRecord> rows = appendRows(*storage, orgId, 3);
+    QCOMPARE(rows.size(), 3);
+
+    QSqlQuery query(QSqlDatabase::database(storage->connectionName()));
+    QVERIFY(!query.exec(sql.arg(rows[1].id)));
+    QVERIFY2(query.lastError().text().contains(u"append-only"_s),
+             qPrintable(query.lastError().text()));
+
+    auto verification = storage->verifyAuditChain(orgId);
+    STORAGE_OK(verification);
+    QVERIFY(verification->intact());
+    QCOMPARE(verification->rowsVerified, 3);
+}
+
+void TestStorage::sqliteFileEditDetected()
+{
+    StorageConfig config;
+    auto storage = freshStorage(SqlEngine::Sqlite, nullptr, &config);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const QList<AuditRecord> rows = appendRows(*storage, orgId, 5);
+    QCOMPARE(rows.size(), 5);
+
+    // Anyone who can write the file can drop the triggers, but the chain
+    // still shows the edit.
+    {
+        QSqlDatabase raw = QSqlDatabase::addDatabase(u"QSQLITE"_s, u"raw-editor"_s);
+        raw.setDatabaseName(config.sqlitePath);
+        QVERIFY(raw.open());
+        QSqlQuery query(raw);
+        QVERIFY2(query.exec(u"DROP TRIGGER audit_log_reject_update"_s),
+                 qPrintable(query.lastError().text()));
+        QVERIFY2(
+            query.exec(u"UPDATE audit_log SET outcome = 'success' WHERE id = %1"_s.arg(rows[2].id)),
+            qPrintable(query.lastError().text()));
+        raw.close();
+    }
+    QSqlDatabase::removeDatabase(u"raw-editor"_s);
+
+    auto verification = storage->verifyAuditChain(orgId);
+    STORAGE_OK(verification);
+    QVERIFY(!verification->intact());
+    QCOMPARE(verification->firstBreak->rowId, rows[2].id);
+    QCOMPARE(verification->firstBreak->kind, AuditBreakKind::RowHashMismatch);
+    QCOMPARE(verification->rowsVerified, 2);
+    QCOMPARE(verification->head.rowId, rows[1].id);
+}
+
+// ---- PostgreSQL immutability
+// ----------------------------------------------------------------------
+
+void TestStorage::postgresAuditOwnership()
+{
+    StorageConfig config;
+    auto storage = freshStorage(SqlEngine::Postgres, nullptr, &config);
+    QVERIFY(storage);
+    auto serviceOwns = storage->connectedRoleOwnsAuditLog();
+    STORAGE_OK(serviceOwns);
+    QVERIFY(!serviceOwns.value());
+
+    StorageConfig asOwner = config;
+    asOwner.postgresUrl = config.postgresMigrationUrl;
+    auto owner = SqlStorage::open(asOwner);
+    STORAGE_OK(owner);
+    auto ownerOwns = owner.value()->connectedRoleOwnsAuditLog();
+    STORAGE_OK(ownerOwns);
+    QVERIFY(ownerOwns.value());
+}
+
+void TestStorage::postgresServiceCannotAlterAudit_data()
+{
+    QTest::addColumn<QString>("sql");
+    QTest::newRow("update") << u"UPDATE audit_log SET reason = 'edited' WHERE id = %1"_s;
+    QTest::newRow("delete") << u"DELETE FROM audit_log WHERE id = %1"_s;
+    QTest::newRow("truncate") << u"TRUNCATE audit_log"_s;
+    QTest::newRow("disable trigger") << u"ALTER TABLE audit_log DISABLE TRIGGER USER"_s;
+    QTest::newRow("drop trigger") << u"DROP TRIGGER audit_log_reject_update_delete ON audit_log"_s;
+    QTest::newRow("drop table") << u"DROP TABLE audit_log"_s;
+}
+
+void TestStorage::postgresServiceCannotAlterAudit()
+{
+    QFETCH(QString, sql);
+    auto storage = freshStorage(SqlEngine::Postgres, nullptr);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const QList<AuditRecord> rows = appendRows(*storage, orgId, 3);
+    QCOMPARE(rows.size(), 3);
+
+    QSqlQuery query(QSqlDatabase::database(storage->connectionName()));
+    QVERIFY(!query.exec(sql.contains(u"%1"_s) ? sql.arg(rows[1].id) : sql));
+    // SQLSTATE insufficient_privilege: the role lacks the privilege or is
+    // not the table's owner.
+    QCOMPARE(query.lastError().nativeErrorCode(), u"42501"_s);
+
+    auto verification = storage->verifyAuditChain(orgId);
+    STORAGE_OK(verification);
+    QVERIFY(verification->intact());
+    QCOMPARE(verification->rowsVerified, 3);
+}
+
+void TestStorage::postgresOwnerBlockedByTriggers()
+{
+    StorageConfig config;
+    auto storage = freshStorage(SqlEngine::Postgres, nullptr, &config);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const QList<AuditRecord> rows = appendRows(*storage, orgId, 2);
+    QCOMPARE(rows.size(), 2);
+
+    // The owner has every privilege, so only the triggers stop it.
+    StorageConfig asOwner = config;
+    asOwner.postgresUrl = config.postgresMigrationUrl;
+    auto owner = SqlStorage::open(asOwner);
+    STORAGE_OK(owner);
+    QSqlQuery query(QSqlDatabase::database(owner.value()->connectionName()));
+    const QStringList statements = {
+        u"UPDATE audit_log SET reason = 'edited'"_s,
+        u"DELETE FROM audit_log"_s,
+        u"TRUNCATE audit_log"_s,
+    };
+    for (const QString &statement : statements) {
+        QVERIFY2(!query.exec(statement), qPrintable(statement));
+        QVERIFY2(query.lastError().text().contains(u"append-only"_s),
+                 qPrintable(query.lastError().text()));
+    }
+}
+
+void TestStorage::postgresRewriteDetectedByHead()
+{
+    StorageConfig config;
+    auto storage = freshStorage(SqlEngine::Postgres, nullptr, &config);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    QList<AuditRecord> rows = appendRows(*storage, orgId, 6);
+    QCOMPARE(rows.size(), 6);
+
+    auto first = storage->verifyAuditChain(orgId);
+    STORAGE_OK(first);
+    QVERIFY(first->intact());
+    const AuditHead head = first->head;
+
+    // A superuser rewrites row 2 and recomputes every later hash, so the
+    // chain on its own verifies again.
+    auto url = parsePostgresUrl(config.postgresUrl);
+    STORAGE_OK(url);
+    const QString superuser = m_postgres.superuserConnection(url->database);
+    QVERIFY2(!superuser.isEmpty(), qPrintable(m_postgres.errorString()));
+    QSqlQuery query(QSqlDatabase::database(superuser));
+    QVERIFY2(query.exec(u"ALTER TABLE audit_log DISABLE TRIGGER USER"_s),
+             qPrintable(query.lastError().text()));
+    rows[2].outcome = u"success"_s;
+    for (int k = 2; k < rows.size(); ++k) {
+        if (k > 2) {
+            rows[k].prevHash = rows[k - 1].rowHash;
+        }
+        auto rehashed = computeAuditRowHash(rows[k]);
+        STORAGE_OK(rehashed);
+        rows[k].rowHash = rehashed.value();
+        QVERIFY(query.prepare(u"UPDATE audit_log SET outcome = :outcome, prev_hash = :prev_hash, "
+                              "row_hash = :row_hash WHERE id = :id"_s));
+        query.bindValue(u":outcome"_s, rows[k].outcome.value());
+        query.bindValue(u":prev_hash"_s, rows[k].prevHash);
+        query.bindValue(u":row_hash"_s, rows[k].rowHash);
+        query.bindValue(u":id"_s, rows[k].id);
+        QVERIFY2(query.exec(), qPrintable(query.lastError().text()));
+    }
+    QVERIFY2(query.exec(u"ALTER TABLE audit_log ENABLE TRIGGER USER"_s),
+             qPrintable(query.lastError().text()));
+
+    auto withoutHead = storage->verifyAuditChain(orgId);
+    STORAGE_OK(withoutHead);
+    QVERIFY(withoutHead->intact());
+
+    auto withHead = storage->verifyAuditChain(orgId, head);
+    STORAGE_OK(withHead);
+    QVERIFY(!withHead->intact());
+    QCOMPARE(withHead->firstBreak->kind, AuditBreakKind::KnownHeadChanged);
+    QCOMPARE(withHead->firstBreak->rowId, head.rowId);
+}
+
+QTEST_GUILESS_MAIN(TestStorage)
+#include "tst_storage.moc"
