@@ -58,8 +58,8 @@ Error decryptFailed()
     ERR_clear_error();
     return makeError(Reason::DecryptFailed,
                      u"envelope cannot be opened: the RSA-OAEP key unwrap or the AES-GCM "
-                     "authentication failed (the two are reported alike); the source must send "
-                     "a new envelope sealed to this agent's current encryption key"_s);
+                     "authentication failed (the two are reported alike): the envelope was sealed "
+                     "to another key or altered in transit"_s);
 }
 
 // Takes the reason of the latest OpenSSL error and empties the error queue.

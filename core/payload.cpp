@@ -38,8 +38,9 @@ constexpr qsizetype kMaxVersionDigits = 16;
 Error payloadMismatch(const QString &violation)
 {
     return makeError(Reason::PayloadMismatch,
-                     u"payload is not in canonical form: %1; the envelope's source must "
-                     "re-encrypt the creator's payload unchanged"_s.arg(violation));
+                     u"payload is not in canonical form: %1 (a payload is the canonical JSON of "
+                     "credential_id, pad, salt, secret and version, padded to a size bucket)"_s
+                         .arg(violation));
 }
 
 // Reads a payload from left to right, one expected piece at a time.
@@ -228,6 +229,16 @@ Result<Payload> parsePayload(QByteArrayView bytes)
     }
     if (!reader.expect(kClosing) || !reader.atEnd())
         return payloadMismatch(u"bytes follow the closing brace"_s);
+
+    // The creator pads to the smallest bucket that fits, so a longer pad is
+    // not canonical either.
+    const qsizetype smallestBucket = payloadBucketFor(bytes.size() - pad.size());
+    if (smallestBucket != bytes.size()) {
+        return payloadMismatch(
+            u"the pad fills %1 bytes, but the payload fits the smaller %2-byte bucket"_s
+                .arg(bytes.size())
+                .arg(smallestBucket));
+    }
 
     Payload payload;
     payload.credentialId = QString::fromLatin1(id);

@@ -1,9 +1,13 @@
 #include "commandline.h"
 
+#include <QCommandLineParser>
 #include <QFile>
-#include <QTextStream>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+
+#include <unistd.h>
 
 namespace sealrelay::ctl {
 
@@ -56,13 +60,26 @@ int failWith(int code, const Error &error)
 
 Result<QByteArray> readStandardInput(qsizetype maxBytes)
 {
-    QFile input;
-    if (!input.open(stdin, QIODevice::ReadOnly))
-        return makeError(Reason::IoError, QStringLiteral("cannot read standard input"));
-    QByteArray bytes = input.read(maxBytes + 1);
-    if (bytes.size() > maxBytes)
-        return makeError(Reason::TooLarge,
-                         QStringLiteral("standard input is larger than %1 bytes").arg(maxBytes));
+    // A pipe delivers its data in pieces, so read until end of file rather
+    // than taking what one read() returns.
+    QByteArray bytes;
+    char chunk[64 * 1024];
+    while (true) {
+        const ssize_t count = ::read(STDIN_FILENO, chunk, sizeof chunk);
+        if (count == 0)
+            break;
+        if (count < 0) {
+            if (errno == EINTR)
+                continue;
+            return makeError(Reason::IoError,
+                             QStringLiteral("cannot read standard input: %1")
+                                 .arg(QString::fromLocal8Bit(std::strerror(errno))));
+        }
+        bytes.append(chunk, count);
+        if (bytes.size() > maxBytes)
+            return makeError(Reason::TooLarge,
+                             QStringLiteral("standard input is larger than %1 bytes").arg(maxBytes));
+    }
     return bytes;
 }
 
@@ -77,6 +94,44 @@ Result<QByteArray> readFile(const QString &path, qsizetype maxBytes)
         return makeError(Reason::TooLarge,
                          QStringLiteral("%1 is larger than %2 bytes").arg(path).arg(maxBytes));
     return bytes;
+}
+
+std::optional<int> parseCommandOptions(QCommandLineParser &parser, const QStringList &arguments,
+                                       const CommandHelp &help, qsizetype maxPositional)
+{
+    const QString commandName = arguments.value(0);
+    const QCommandLineOption helpOption(QStringList{QStringLiteral("h"), QStringLiteral("help")},
+                                        QStringLiteral("Show this help."));
+    parser.addOption(helpOption);
+
+    if (!parser.parse(arguments))
+        return fail(ExitUsageError, QStringLiteral("%1 See '%2 --help'.")
+                                        .arg(parser.errorText(), commandName));
+    if (parser.isSet(helpOption)) {
+        // Qt's own usage line names the binary's path, so the text starts
+        // at the option list and the usage line is written here.
+        const QString qtHelp = parser.helpText();
+        const qsizetype optionsStart = qtHelp.indexOf(QStringLiteral("Options:"));
+        QString text = QStringLiteral("Usage: %1 %2\n\n%3\n\n")
+                           .arg(commandName, help.synopsis, help.description);
+        text += optionsStart >= 0 ? qtHelp.mid(optionsStart) : qtHelp;
+        text += u'\n' + exitCodeHelp();
+        printOut(text.toUtf8());
+        return ExitSuccess;
+    }
+    if (parser.positionalArguments().size() > maxPositional) {
+        const QStringList extra = parser.positionalArguments().mid(maxPositional);
+        return fail(ExitUsageError, QStringLiteral("unexpected argument '%1'; see '%2 --help'")
+                                        .arg(extra.join(QStringLiteral("' '")), commandName));
+    }
+    return std::nullopt;
+}
+
+std::optional<int> requireOption(const QCommandLineParser &parser, const QString &name)
+{
+    if (parser.value(name).isEmpty())
+        return fail(ExitUsageError, QStringLiteral("--%1 is required; see --help").arg(name));
+    return std::nullopt;
 }
 
 int dispatch(const QList<Command> &commands, const QStringList &arguments)
@@ -101,6 +156,21 @@ int dispatch(const QList<Command> &commands, const QStringList &arguments)
             match = &command;
     }
     if (!match) {
+        // A group word alone ("envelope") lists the commands under it.
+        QStringList subcommands;
+        for (const Command &command : commands) {
+            if (command.path.size() > 1 && command.path.first() == words.first())
+                subcommands.append(command.path.at(1));
+        }
+        if (!subcommands.isEmpty()) {
+            const QString list = subcommands.join(QStringLiteral(", "));
+            if (words.size() == 1)
+                printError(QStringLiteral("error: '%1' needs a subcommand: %2").arg(words.first(), list));
+            else
+                printError(QStringLiteral("error: unknown command '%1'; '%2' has: %3")
+                               .arg(words.join(u' '), words.first(), list));
+            return ExitUsageError;
+        }
         printError(QStringLiteral("error: unknown command '%1'").arg(words.join(u' ')));
         printError(commandListText(commands));
         return ExitUsageError;

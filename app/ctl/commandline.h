@@ -9,6 +9,9 @@
 #include <QStringList>
 
 #include <functional>
+#include <optional>
+
+class QCommandLineParser;
 
 namespace sealrelay::ctl {
 
@@ -27,8 +30,25 @@ struct Command {
     std::function<int(const QStringList &arguments)> run;
 };
 
+// What a command's --help prints above the options.
+struct CommandHelp {
+    QString synopsis;      // after the command path, e.g. "--public-key FILE < payload"
+    QString description;   // what the command does, in sentences
+};
+
+// Adds --help to `parser` and parses `arguments`. Returns the exit code to
+// end with when --help was given or the arguments are wrong (more than
+// `maxPositional` positional arguments included), std::nullopt otherwise.
+std::optional<int> parseCommandOptions(QCommandLineParser &parser, const QStringList &arguments,
+                                       const CommandHelp &help, qsizetype maxPositional = 0);
+
+// Prints "error: --NAME is required" and returns the usage exit code when the
+// option has no value; std::nullopt when it has one.
+std::optional<int> requireOption(const QCommandLineParser &parser, const QString &name);
+
 // Commands of each family, registered by main().
 QList<Command> cryptoCommands();
+QList<Command> backendCommands();
 
 // Runs the command named by `arguments` (argv as QStringList).
 int dispatch(const QList<Command> &commands, const QStringList &arguments);

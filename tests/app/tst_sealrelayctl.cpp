@@ -4,6 +4,7 @@
 
 #include "base64.h"
 #include "keys.h"
+#include "statement.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -77,6 +78,10 @@ private Q_SLOTS:
     void verifyTamperedStatementFails();
     void verifyUntrustedKeyFails();
     void verifyWrongContextFails();
+    void verifySignerOtherThanNamedKeyFails();
+    void verifyCertificateOutsideValidity();
+    void openReadsSlowPipe();
+    void openRejectsPkcs1Key();
     void verifyUnknownContextIsUsageError();
     void verifyMissingTrustedKeysIsUsageError();
 
@@ -133,13 +138,27 @@ void TestSealrelayctl::helpListsExitCodes()
     QCOMPARE(commandHelp.exitCode, 0);
     QVERIFY(commandHelp.out.contains("--trusted-keys"));
     QVERIFY(commandHelp.out.contains("Exit codes"));
+    QVERIFY(commandHelp.out.startsWith("Usage: sealrelayctl statement verify --context CONTEXT"));
+
+    const RunResult badOption = runCtl(
+        {QStringLiteral("envelope"), QStringLiteral("seal"), QStringLiteral("--pubkey"), QStringLiteral("x")});
+    QCOMPARE(badOption.exitCode, 2);
+    QVERIFY(badOption.err.contains("See 'sealrelayctl envelope seal --help'"));
 }
 
 void TestSealrelayctl::unknownCommandIsUsageError()
 {
     const RunResult result = runCtl({QStringLiteral("envelope"), QStringLiteral("burn")});
     QCOMPARE(result.exitCode, 2);
-    QVERIFY(result.err.contains("unknown command 'envelope burn'"));
+    QVERIFY(result.err.contains("unknown command 'envelope burn'; 'envelope' has: seal, open"));
+
+    const RunResult group = runCtl({QStringLiteral("envelope")});
+    QCOMPARE(group.exitCode, 2);
+    QVERIFY(group.err.contains("'envelope' needs a subcommand: seal, open"));
+
+    const RunResult nothing = runCtl({QStringLiteral("launch")});
+    QCOMPARE(nothing.exitCode, 2);
+    QVERIFY(nothing.err.contains("unknown command 'launch'"));
 }
 
 void TestSealrelayctl::openVectorEnvelope_data()
@@ -335,7 +354,8 @@ void TestSealrelayctl::verifyUntrustedKeyFails()
                                      QStringLiteral("--trusted-keys"), m_agentTrustPath},
                                     compactJson(signedStatement));
     QCOMPARE(result.exitCode, 1);
-    QVERIFY(result.err.contains("does not verify under any key"));
+    QVERIFY(result.err.startsWith("UNTRUSTED_OPERATOR"));
+    QVERIFY(result.err.contains(test::interopVectors().value(u"operator_public_key_b64").toString().toLatin1()));
 }
 
 void TestSealrelayctl::verifyWrongContextFails()
@@ -406,6 +426,99 @@ void TestSealrelayctl::fingerprintRejectsSmallRsaKey()
     QCOMPARE(result.exitCode, 2);
     QVERIFY(result.err.startsWith("INVALID_KEY"));
     QVERIFY(result.err.contains("1024"));
+}
+
+void TestSealrelayctl::verifySignerOtherThanNamedKeyFails()
+{
+    // The certificate names the vector operator key but another trusted key signs it.
+    const QJsonObject vector = casesOfKind(QStringLiteral("agent_certificate")).first();
+    auto otherOperator = Ed25519PrivateKey::generate();
+    QVERIFY(otherOperator.ok());
+    auto resigned = signStatement(StatementContext::AgentCertificate,
+                                  vector.value(u"statement").toObject(), otherOperator.value());
+    QVERIFY(resigned.ok());
+    const QString trusted = writeFile(QStringLiteral("trusted-other"),
+                                      otherOperator->publicKey().rawBase64().toUtf8() + "\n");
+
+    const RunResult result = runCtl({QStringLiteral("statement"), QStringLiteral("verify"),
+                                     QStringLiteral("--context"), QStringLiteral("agent-certificate"),
+                                     QStringLiteral("--trusted-keys"), trusted},
+                                    compactJson(resigned->toJson()));
+    QCOMPARE(result.exitCode, 1);
+    QVERIFY(result.err.startsWith("BAD_STATEMENT"));
+    QVERIFY(result.err.contains("operator key the statement names"));
+}
+
+void TestSealrelayctl::verifyCertificateOutsideValidity()
+{
+    const QJsonObject vector = casesOfKind(QStringLiteral("agent_certificate")).first();
+    const QJsonObject signedStatement{{u"statement_b64"_s, vector.value(u"statement_b64")},
+                                      {u"signature"_s, vector.value(u"signature")}};
+    const QStringList base{QStringLiteral("statement"), QStringLiteral("verify"),
+                           QStringLiteral("--context"), QStringLiteral("agent-certificate"),
+                           QStringLiteral("--trusted-keys"), m_operatorTrustPath,
+                           QStringLiteral("--at")};
+
+    // The vector certificate is valid from 2026-12-04T02:00 for one year.
+    const RunResult inside = runCtl(base + QStringList{QStringLiteral("2027-06-01T00:00:00.000Z")},
+                                    compactJson(signedStatement));
+    QCOMPARE(inside.exitCode, 0);
+
+    const RunResult after = runCtl(base + QStringList{QStringLiteral("2028-01-01T00:00:00.000Z")},
+                                   compactJson(signedStatement));
+    QCOMPARE(after.exitCode, 1);
+    QVERIFY(after.err.contains("valid from 2026-12-04T02:00:00.000Z to 2027-12-04T02:00:00.000Z"));
+
+    const RunResult before = runCtl(base + QStringList{QStringLiteral("2026-12-01T00:00:00.000Z")},
+                                    compactJson(signedStatement));
+    QCOMPARE(before.exitCode, 1);
+
+    const RunResult badTime = runCtl(base + QStringList{QStringLiteral("tomorrow")},
+                                     compactJson(signedStatement));
+    QCOMPARE(badTime.exitCode, 2);
+}
+
+void TestSealrelayctl::openReadsSlowPipe()
+{
+    // Standard input arrives in two pieces with a pause between them, as it
+    // does from ssh or curl; the whole envelope must still be read.
+    const QJsonObject vector = casesOfKind(QStringLiteral("envelope")).first();
+    const QByteArray envelope = compactJson(vector.value(u"envelope").toObject());
+    const QByteArray payload = QByteArray::fromBase64(vector.value(u"payload_b64").toString().toLatin1());
+
+    QProcess process;
+    process.start(QStringLiteral(SEALRELAYCTL_PATH),
+                  {QStringLiteral("envelope"), QStringLiteral("open"),
+                   QStringLiteral("--private-key"), m_rsaPrivateKeyPath});
+    QVERIFY(process.waitForStarted());
+    process.write(envelope.left(100));
+    QVERIFY(process.waitForBytesWritten());
+    QTest::qWait(300);
+    process.write(envelope.mid(100));
+    process.closeWriteChannel();
+    QVERIFY(process.waitForFinished(30000));
+
+    QCOMPARE(process.readAllStandardError(), QByteArray());
+    QCOMPARE(process.exitCode(), 0);
+    QCOMPARE(process.readAllStandardOutput(), payload);
+}
+
+void TestSealrelayctl::openRejectsPkcs1Key()
+{
+    QProcess openssl;
+    const QString pkcs1Path = m_dir.filePath(QStringLiteral("rsa-pkcs1.pem"));
+    openssl.start(QStringLiteral("openssl"),
+                  {QStringLiteral("rsa"), QStringLiteral("-in"), m_rsaPrivateKeyPath,
+                   QStringLiteral("-traditional"), QStringLiteral("-out"), pkcs1Path});
+    QVERIFY(openssl.waitForFinished(30000));
+    QCOMPARE(openssl.exitCode(), 0);
+
+    const RunResult result = runCtl({QStringLiteral("envelope"), QStringLiteral("open"),
+                                     QStringLiteral("--private-key"), pkcs1Path},
+                                    "{}");
+    QCOMPARE(result.exitCode, 2);
+    QVERIFY(result.err.contains("PKCS#1"));
+    QVERIFY(result.err.contains("openssl pkcs8 -topk8 -nocrypt"));
 }
 
 QTEST_GUILESS_MAIN(TestSealrelayctl)

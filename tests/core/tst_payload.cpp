@@ -325,8 +325,10 @@ void TestPayload::parseValidLayout()
     QCOMPARE(parsed->version, 7);
     QCOMPARE(toByteArray(parsed->secretBytes), R"({"community":"public"})"_ba);
 
-    auto large = parsePayload(padded(layout(), 1024));
-    QVERIFY(large.ok());
+    // A secret too long for 512 bytes takes the 1024-byte bucket.
+    const QByteArray longSecret = QByteArray(450, 'a').toBase64();
+    auto large = parsePayload(padded(layout(kCredentialId, kSaltText, longSecret), 1024));
+    QVERIFY2(large.ok(), qPrintable(large.ok() ? QString() : large.error().message));
 }
 
 void TestPayload::parseRejects_data()
@@ -342,6 +344,8 @@ void TestPayload::parseRejects_data()
     spacePad[good.indexOf(R"("pad":")") + 10] = ' ';
     QTest::newRow("pad-space") << spacePad << u"other than '0'"_s;
 
+    QTest::newRow("pad-beyond-smallest-bucket")
+        << padded(layout(), 1024) << u"fits the smaller 512-byte bucket"_s;
     QTest::newRow("length-511") << padded(layout(), 511) << u"bucket size"_s;
     QTest::newRow("length-513") << padded(layout(), 513) << u"bucket size"_s;
     QTest::newRow("length-768") << padded(layout(), 768) << u"bucket size"_s;
