@@ -1,0 +1,154 @@
+// Verification of credential statements and agent certificates against the
+// local trusted-operators list.
+#include "truststore.h"
+
+#include "agentidentity.h"
+#include "ids.h"
+#include "logging.h"
+#include "vault.h"
+
+#include <algorithm>
+
+using namespace Qt::Literals::StringLiterals;
+
+namespace sealrelay::agent {
+
+TrustStore::TrustStore(QList<Ed25519PublicKey> trustedOperators, QString orgId, Vault &vault,
+                       Clock clock)
+    : m_trustedOperators(std::move(trustedOperators))
+    , m_orgId(std::move(orgId))
+    , m_vault(vault)
+    , m_clock(std::move(clock))
+{
+}
+
+Result<TrustStore> TrustStore::fromFile(const QString &path, QString orgId, Vault &vault,
+                                        Clock clock)
+{
+    Result<QList<Ed25519PublicKey>> keys = readTrustedKeysFile(path);
+    if (!keys)
+        return keys.error();
+    if (keys->isEmpty()) {
+        return makeError(Reason::InvalidKey,
+                         u"the trusted-operators file %1 lists no key; add the base64 public key "
+                         u"of at least one operator"_s.arg(path));
+    }
+    return TrustStore(std::move(keys).value(), std::move(orgId), vault, std::move(clock));
+}
+
+bool TrustStore::isTrustedOperator(const Ed25519PublicKey &key) const
+{
+    return std::any_of(m_trustedOperators.cbegin(), m_trustedOperators.cend(),
+                       [&](const Ed25519PublicKey &trusted) { return trusted == key; });
+}
+
+bool TrustStore::isTrustedOperator(QByteArrayView raw) const
+{
+    return std::any_of(m_trustedOperators.cbegin(), m_trustedOperators.cend(),
+                       [&](const Ed25519PublicKey &trusted) { return trusted.raw() == raw; });
+}
+
+Result<CredentialStatement>
+TrustStore::verifyCredentialStatement(const SignedStatement &statement) const
+{
+    Result<QJsonObject> fields = parseStatement(StatementContext::Credential, statement.bytes);
+    if (!fields)
+        return fields.error();
+    Result<CredentialStatement> parsed = CredentialStatement::fromFields(fields.value());
+    if (!parsed)
+        return parsed.error();
+    Result<Ed25519PublicKey> signer = Ed25519PublicKey::fromRaw(parsed->operatorKey);
+    if (!signer)
+        return makeError(Reason::BadStatement, signer.error().message);
+    if (Result<QJsonObject> verified =
+            verifyStatement(StatementContext::Credential, statement, signer.value());
+        !verified) {
+        return verified.error();
+    }
+    if (!isTrustedOperator(signer.value())) {
+        return makeError(
+            Reason::UntrustedOperator,
+            u"credential statement for %1 is signed by operator key %2, which is not "
+            u"in the trusted-operators file"_s.arg(parsed->credentialId, signer->rawBase64()));
+    }
+    return parsed;
+}
+
+Result<AgentCertificate> TrustStore::verifyCertificate(const SignedStatement &certificate,
+                                                       Reason failureReason)
+{
+    const auto fail = [&](const QString &message) {
+        return makeError(failureReason, message);
+    };
+
+    Result<QJsonObject> fields =
+        parseStatement(StatementContext::AgentCertificate, certificate.bytes);
+    if (!fields)
+        return fail(fields.error().message);
+    Result<AgentCertificate> parsed = AgentCertificate::fromFields(fields.value());
+    if (!parsed)
+        return fail(parsed.error().message);
+    const AgentCertificate &fieldsRead = parsed.value();
+
+    Result<Ed25519PublicKey> signer = Ed25519PublicKey::fromRaw(fieldsRead.operatorKey);
+    if (!signer)
+        return fail(signer.error().message);
+    if (Result<QJsonObject> verified =
+            verifyStatement(StatementContext::AgentCertificate, certificate, signer.value());
+        !verified) {
+        return fail(verified.error().message);
+    }
+    if (!isTrustedOperator(signer.value())) {
+        return fail(u"the certificate of agent %1 is signed by operator key %2, which is not in "
+                    u"the trusted-operators file"_s.arg(fieldsRead.agentId, signer->rawBase64()));
+    }
+    if (fieldsRead.orgId != m_orgId) {
+        return fail(u"the certificate of agent %1 is for org %2, not this agent's org %3"_s.arg(
+            fieldsRead.agentId, fieldsRead.orgId, m_orgId));
+    }
+    const QDateTime now = m_clock();
+    if (fieldsRead.expiresAt <= now) {
+        return fail(u"the certificate of agent %1 (generation %2) expired at %3"_s.arg(
+            fieldsRead.agentId, QString::number(fieldsRead.generation),
+            formatTimestamp(fieldsRead.expiresAt)));
+    }
+
+    Result<std::optional<qint64>> highest = m_vault.highestGeneration(fieldsRead.agentId);
+    if (!highest)
+        return highest.error();
+    if (highest.value() && fieldsRead.generation < *highest.value()) {
+        return fail(u"the certificate of agent %1 has generation %2, lower than generation %3 "
+                    u"seen before"_s.arg(fieldsRead.agentId, QString::number(fieldsRead.generation),
+                                         QString::number(*highest.value())));
+    }
+    if (!highest.value() || fieldsRead.generation > *highest.value()) {
+        if (Result<void> recorded =
+                m_vault.recordGeneration(fieldsRead.agentId, fieldsRead.generation);
+            !recorded) {
+            return recorded.error();
+        }
+        logger("agent.trust")
+            ->info("agent {} is now at certificate generation {}", fieldsRead.agentId.toStdString(),
+                   fieldsRead.generation);
+    }
+    return parsed;
+}
+
+Result<AgentCertificate> TrustStore::verifyOwnCertificate(const SignedStatement &certificate,
+                                                          const AgentIdentity &identity)
+{
+    Result<AgentCertificate> verified = verifyCertificate(certificate, Reason::Forbidden);
+    if (!verified)
+        return verified;
+    if (verified->agentId != identity.agentId
+        || verified->encryptionKey != identity.encryptionKey.publicKey().spkiDer()
+        || verified->identityKey != identity.identityKey.publicKey().raw()) {
+        return makeError(Reason::Forbidden,
+                         u"the certificate names agent %1 with keys other than this agent's "
+                         u"(agent %2, fingerprint %3); it is not this agent's certificate"_s.arg(
+                             verified->agentId, identity.agentId, identity.fingerprint()));
+    }
+    return verified;
+}
+
+} // namespace sealrelay::agent

@@ -1,0 +1,67 @@
+// The agent's trust roots and the checks built on them. A credential
+// statement must be signed by a trusted operator. An agent certificate (of a
+// peer, a target or the agent itself) must verify under a trusted operator
+// key, be unexpired, belong to the agent's org and be of the highest
+// generation seen for its agent_id. Trust comes only from the local
+// trusted-operators file, never from the backend.
+#pragma once
+
+#include "clock.h"
+#include "error.h"
+#include "keys.h"
+#include "statement.h"
+
+#include <QList>
+#include <QString>
+
+namespace sealrelay::agent {
+
+struct AgentIdentity;
+class Vault;
+
+class TrustStore {
+public:
+    // `vault` records the highest certificate generation per agent_id and
+    // must outlive the trust store.
+    TrustStore(QList<Ed25519PublicKey> trustedOperators, QString orgId, Vault &vault,
+               Clock clock = systemClock());
+
+    // Reads the trusted-operators file (one base64 raw Ed25519 key per line).
+    static Result<TrustStore> fromFile(const QString &path, QString orgId, Vault &vault,
+                                       Clock clock = systemClock());
+
+    const QString &orgId() const { return m_orgId; }
+    const QList<Ed25519PublicKey> &trustedOperators() const { return m_trustedOperators; }
+
+    bool isTrustedOperator(const Ed25519PublicKey &key) const;
+    // `raw` is a 32-byte raw Ed25519 public key.
+    bool isTrustedOperator(QByteArrayView raw) const;
+
+    // Verifies a credential statement: the strict parse and the signature
+    // under its own operator_key (Reason::BadStatement), then whether that key
+    // is trusted (Reason::UntrustedOperator).
+    Result<CredentialStatement> verifyCredentialStatement(const SignedStatement &statement) const;
+
+    // Verifies an agent certificate: strict parse, signature under its
+    // operator_key, operator key trusted, org_id equal to this agent's,
+    // expires_at after now, and generation not lower than the highest seen
+    // for its agent_id. A higher generation is recorded in the vault. Every
+    // failure is reported with `failureReason`, because the reason depends on
+    // what the certificate is for (UNTRUSTED_TARGET_KEY for a rewrap target,
+    // BAD_ATTESTATION for a delivery's source).
+    Result<AgentCertificate> verifyCertificate(const SignedStatement &certificate,
+                                               Reason failureReason);
+
+    // verifyCertificate() for the agent's own certificate, which must also
+    // name its agent_id and both of its public keys (Reason::Forbidden).
+    Result<AgentCertificate> verifyOwnCertificate(const SignedStatement &certificate,
+                                                  const AgentIdentity &identity);
+
+private:
+    QList<Ed25519PublicKey> m_trustedOperators;
+    QString m_orgId;
+    Vault &m_vault;
+    Clock m_clock;
+};
+
+} // namespace sealrelay::agent

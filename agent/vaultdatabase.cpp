@@ -1,0 +1,185 @@
+// Opening the vault's SQLite file and running statements on it.
+#include "vaultdatabase.h"
+
+#include "ids.h"
+
+#include <QSqlError>
+
+using namespace Qt::Literals::StringLiterals;
+
+namespace sealrelay::agent {
+
+namespace {
+
+const QString kSqliteDriver = u"QSQLITE"_s;
+
+// The driver's first message line with its code. Later lines can quote row
+// values and are dropped.
+QString sqlErrorSummary(const QSqlError &error)
+{
+    QString text = error.databaseText();
+    if (text.isEmpty())
+        text = error.driverText();
+    text = text.section(u'\n', 0, 0).trimmed();
+    if (!error.nativeErrorCode().isEmpty())
+        text += u" (code %1)"_s.arg(error.nativeErrorCode());
+    return text;
+}
+
+} // namespace
+
+VaultDatabase::VaultDatabase(QString path, QString connectionName)
+    : m_path(std::move(path))
+    , m_connectionName(std::move(connectionName))
+{
+}
+
+VaultDatabase::~VaultDatabase()
+{
+    {
+        QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+        if (db.isOpen())
+            db.close();
+    }
+    QSqlDatabase::removeDatabase(m_connectionName);
+}
+
+QSqlDatabase VaultDatabase::database() const
+{
+    return QSqlDatabase::database(m_connectionName, false);
+}
+
+Result<std::unique_ptr<VaultDatabase>> VaultDatabase::open(const QString &path, int busyTimeoutMs,
+                                                           Access access)
+{
+    if (!QSqlDatabase::isDriverAvailable(kSqliteDriver)) {
+        return makeError(Reason::IoError,
+                         u"the Qt SQL driver QSQLITE is not available; install the Debian "
+                         u"package libqt6sql6-sqlite"_s);
+    }
+
+    std::unique_ptr<VaultDatabase> vaultDatabase(
+        new VaultDatabase(path, u"sealrelay.agent.vault."_s + newUuid()));
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(kSqliteDriver, vaultDatabase->m_connectionName);
+        db.setDatabaseName(path);
+        QString options = u"QSQLITE_BUSY_TIMEOUT=%1"_s.arg(busyTimeoutMs);
+        if (access == Access::ReadOnly)
+            options += u";QSQLITE_OPEN_READONLY"_s;
+        db.setConnectOptions(options);
+        if (!db.open()) {
+            return makeError(Reason::IoError,
+                             u"cannot open the vault database %1: %2"_s.arg(
+                                 path, sqlErrorSummary(db.lastError())));
+        }
+    }
+
+    // These settings belong to the connection and write nothing to the file.
+    // synchronous=FULL syncs the WAL at every commit, so a commit that
+    // returned survives power loss; secure_delete overwrites purged rows.
+    const QList<std::pair<QString, QString>> pragmas = {
+        { u"busy_timeout"_s, QString::number(busyTimeoutMs) },
+        { u"synchronous"_s, u"FULL"_s },
+        { u"secure_delete"_s, u"ON"_s },
+        { u"recursive_triggers"_s, u"ON"_s },
+    };
+    for (const auto &[pragma, value] : pragmas) {
+        Result<QSqlQuery> set = vaultDatabase->exec(u"set PRAGMA %1"_s.arg(pragma),
+                                                    u"PRAGMA %1 = %2"_s.arg(pragma, value));
+        if (!set)
+            return set.error();
+    }
+    return vaultDatabase;
+}
+
+Result<void> VaultDatabase::enableWriteAheadLog()
+{
+    Result<QVariant> mode =
+        queryValue(u"switch the vault to WAL mode", u"PRAGMA journal_mode = WAL"_s);
+    if (!mode)
+        return mode.error();
+    if (mode->toString().compare(u"wal"_s, Qt::CaseInsensitive) != 0) {
+        return makeError(Reason::IoError,
+                         u"SQLite kept journal mode \"%1\" for the vault %2 instead of WAL; put "
+                         u"the vault on a local file system"_s.arg(mode->toString(), m_path));
+    }
+    return {};
+}
+
+Result<QSqlQuery> VaultDatabase::exec(QStringView purpose, const QString &sql,
+                                      const SqlBindings &bindings)
+{
+    QSqlQuery query(database());
+    query.setForwardOnly(true);
+    if (bindings.isEmpty()) {
+        if (!query.exec(sql)) {
+            return makeError(Reason::IoError,
+                             u"cannot %1 in the vault %2: %3"_s.arg(
+                                 purpose, m_path, sqlErrorSummary(query.lastError())));
+        }
+        return query;
+    }
+
+    if (!query.prepare(sql)) {
+        return makeError(Reason::IoError,
+                         u"cannot prepare the statement to %1 in the vault %2: %3"_s.arg(
+                             purpose, m_path, sqlErrorSummary(query.lastError())));
+    }
+    for (const auto &[placeholder, value] : bindings)
+        query.bindValue(placeholder, value);
+    if (!query.exec()) {
+        return makeError(Reason::IoError,
+                         u"cannot %1 in the vault %2: %3"_s.arg(
+                             purpose, m_path, sqlErrorSummary(query.lastError())));
+    }
+    return query;
+}
+
+Result<QVariant> VaultDatabase::queryValue(QStringView purpose, const QString &sql,
+                                           const SqlBindings &bindings)
+{
+    Result<QSqlQuery> query = exec(purpose, sql, bindings);
+    if (!query)
+        return query.error();
+    if (!query->next())
+        return QVariant();
+    return query->value(0);
+}
+
+WriteTransaction::~WriteTransaction()
+{
+    rollback();
+}
+
+Result<void> WriteTransaction::begin(QStringView purpose)
+{
+    Result<QSqlQuery> begun =
+        m_database.exec(u"begin a write transaction to %1"_s.arg(purpose), u"BEGIN IMMEDIATE"_s);
+    if (!begun)
+        return begun.error();
+    m_open = true;
+    return {};
+}
+
+Result<void> WriteTransaction::commit(QStringView purpose)
+{
+    Result<QSqlQuery> committed =
+        m_database.exec(u"commit the write transaction to %1"_s.arg(purpose), u"COMMIT"_s);
+    if (!committed)
+        return committed.error();
+    m_open = false;
+    return {};
+}
+
+void WriteTransaction::rollback()
+{
+    if (!m_open)
+        return;
+    m_open = false;
+    // rollback() runs from the destructor and cannot report a failure. A
+    // transaction left open is rolled back when the connection closes, and
+    // the next BEGIN IMMEDIATE on this connection fails and reports it.
+    (void)m_database.exec(u"roll back a write transaction", u"ROLLBACK"_s);
+}
+
+} // namespace sealrelay::agent

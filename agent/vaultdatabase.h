@@ -1,0 +1,89 @@
+// The vault's SQLite connection: its own Qt SQL connection name, the
+// durability settings (WAL, synchronous=FULL), statements with errors turned
+// into Reason::IoError, and write transactions that start with BEGIN
+// IMMEDIATE.
+#pragma once
+
+#include "error.h"
+
+#include <QList>
+#include <QSqlDatabase>
+#include <QSqlQuery>
+#include <QString>
+#include <QVariant>
+
+#include <memory>
+#include <utility>
+
+namespace sealrelay::agent {
+
+// Named values for the placeholders of one statement, e.g. {u":id"_s, id}.
+using SqlBindings = QList<std::pair<QString, QVariant>>;
+
+// One SQLite connection, closed and removed when destroyed. Qt SQL allows a
+// connection only on the thread that opened it, so a VaultDatabase belongs
+// to one thread.
+class VaultDatabase {
+public:
+    enum class Access { ReadWrite, ReadOnly };
+
+    // Opens the SQLite file at `path` (ReadWrite creates it when missing) and
+    // sets busy_timeout, synchronous=FULL, secure_delete and
+    // recursive_triggers on the connection, none of which writes to the file.
+    // A ReadOnly connection never writes the file, not even the checkpoint
+    // that SQLite runs when the last connection to a WAL database closes.
+    static Result<std::unique_ptr<VaultDatabase>> open(const QString &path, int busyTimeoutMs,
+                                                       Access access = Access::ReadWrite);
+
+    ~VaultDatabase();
+    VaultDatabase(const VaultDatabase &) = delete;
+    VaultDatabase &operator=(const VaultDatabase &) = delete;
+
+    const QString &path() const { return m_path; }
+    const QString &connectionName() const { return m_connectionName; }
+    QSqlDatabase database() const;
+
+    // Switches the file to WAL, which stays set in the file, and fails when
+    // SQLite keeps another journal mode (a file system without shared memory).
+    Result<void> enableWriteAheadLog();
+
+    // Prepares `sql`, binds `bindings` and runs it. A failure is
+    // Reason::IoError naming `purpose` and the driver's message.
+    Result<QSqlQuery> exec(QStringView purpose, const QString &sql,
+                           const SqlBindings &bindings = {});
+
+    // Runs a query that returns one row and returns its first column, or an
+    // invalid QVariant when it returns no row.
+    Result<QVariant> queryValue(QStringView purpose, const QString &sql,
+                                const SqlBindings &bindings = {});
+
+private:
+    VaultDatabase(QString path, QString connectionName);
+
+    QString m_path;
+    QString m_connectionName;
+};
+
+// A write transaction that takes SQLite's write lock at BEGIN IMMEDIATE, so
+// no other connection writes between a read and a write inside it. It rolls
+// back unless commit() succeeded.
+class WriteTransaction {
+public:
+    explicit WriteTransaction(VaultDatabase &database)
+        : m_database(database)
+    {
+    }
+    ~WriteTransaction();
+    WriteTransaction(const WriteTransaction &) = delete;
+    WriteTransaction &operator=(const WriteTransaction &) = delete;
+
+    Result<void> begin(QStringView purpose);
+    Result<void> commit(QStringView purpose);
+    void rollback();
+
+private:
+    VaultDatabase &m_database;
+    bool m_open = false;
+};
+
+} // namespace sealrelay::agent
