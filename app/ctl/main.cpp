@@ -16,5 +16,6 @@ int main(int argc, char *argv[])
     sealrelay::setupLogging(logging);
 
     QList<sealrelay::ctl::Command> commands = sealrelay::ctl::cryptoCommands();
+    commands += sealrelay::ctl::backendCommands();
     return sealrelay::ctl::dispatch(commands, QCoreApplication::arguments());
 }

@@ -1,0 +1,453 @@
+// BackendService start-up, listening (TLS or loopback-only plain), WebSocket
+// hand-over, shutdown, and the self-pipe that turns SIGTERM/SIGINT into a Qt
+// signal.
+#include "backendservice.h"
+
+#include "digest.h"
+#include "httpapi.h"
+#include "ids.h"
+#include "logging.h"
+#include "metrics.h"
+
+#include "agentgateway.h"
+#include "eventfeed.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QFile>
+#include <QHostAddress>
+#include <QSocketNotifier>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QSslKey>
+#include <QSslServer>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTimer>
+#include <QWebSocket>
+
+#include <csignal>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace Qt::Literals::StringLiterals;
+
+namespace sealrelay::backend {
+
+namespace {
+
+const QString kAgentPath = u"/agent"_s;
+const QString kEventsPath = u"/api/events"_s;
+
+// Time the service gives written responses to drain before it exits.
+constexpr int kDrainMs = 200;
+
+int g_signalPipe[2] = {-1, -1};
+
+void writeSignalNumber(int signalNumber)
+{
+    const unsigned char byte = static_cast<unsigned char>(signalNumber);
+    // Only async-signal-safe calls here; a full pipe drops the signal, which
+    // is harmless because one is enough to stop.
+    [[maybe_unused]] const ssize_t written = ::write(g_signalPipe[1], &byte, 1);
+}
+
+bool isLoopbackHost(const QString &host)
+{
+    if (host == u"localhost"_s)
+        return true;
+    const QHostAddress address(host);
+    return !address.isNull() && address.isLoopback();
+}
+
+} // namespace
+
+// The WebSocket side: the agent gateway on /agent and the console feed on
+// /api/events. Built only when their classes are part of the build.
+class WebSocketEndpoints {
+public:
+    WebSocketEndpoints(Storage &storage, HttpApi &http, const BackendSettings &settings,
+                       const QStringList &publicOrigins)
+    {
+        AgentGatewayOptions gatewayOptions;
+        gatewayOptions.publicOrigins = publicOrigins;
+        gatewayOptions.pingInterval = std::chrono::milliseconds(settings.pingIntervalMs);
+        gatewayOptions.silenceTimeout = std::chrono::milliseconds(settings.silenceTimeoutMs);
+        gatewayOptions.authClockSkew =
+            std::chrono::duration_cast<std::chrono::seconds>(
+                std::chrono::milliseconds(settings.authSkewMs));
+        gatewayOptions.limits.maxMessageBytes = settings.maxMessageBytes;
+        gatewayOptions.limits.maxWarmReconnectEntries = settings.maxWarmReconnectEntries;
+        gateway = new AgentGateway(storage, gatewayOptions);
+
+        EventFeedOptions feedOptions;
+        feedOptions.pingInterval = std::chrono::milliseconds(settings.pingIntervalMs);
+        feedOptions.silenceTimeout = std::chrono::milliseconds(settings.silenceTimeoutMs);
+        feed = new EventFeed(storage, feedOptions,
+                             [&http](QStringView token) { return http.authenticate(token); });
+    }
+
+    // Deleting them closes their sockets.
+    ~WebSocketEndpoints()
+    {
+        delete feed;
+        delete gateway;
+    }
+
+    AgentGateway *gateway = nullptr;
+    EventFeed *feed = nullptr;
+};
+
+Result<StorageConfig> storageConfigFor(const BackendSettings &settings)
+{
+    StorageConfig config;
+    if (settings.database.isEmpty()) {
+        if (settings.dataDir.isEmpty())
+            return makeError(Reason::Malformed,
+                             u"Missing --data-dir: give the folder of backend.db, or a "
+                             "PostgreSQL URL with --database."_s);
+        config.engine = SqlEngine::Sqlite;
+        config.sqlitePath = settings.sqlitePath();
+        config.sqliteBusyTimeoutMs = settings.sqliteBusyTimeoutMs;
+        return config;
+    }
+
+    if (settings.database.startsWith(u"sqlite:"_s)) {
+        config.engine = SqlEngine::Sqlite;
+        config.sqlitePath = settings.database.mid(7);
+        config.sqliteBusyTimeoutMs = settings.sqliteBusyTimeoutMs;
+        return config;
+    }
+    auto url = parsePostgresUrl(settings.database);
+    if (!url)
+        return makeError(Reason::Malformed,
+                         u"Invalid value for --database: %1 Expected postgresql://USER@HOST:PORT/DB "
+                         "or sqlite:PATH."_s.arg(url.error().message));
+    config.engine = SqlEngine::Postgres;
+    config.postgresUrl = settings.database;
+    config.postgresMigrationUrl = settings.migrationDatabase;
+    return config;
+}
+
+Result<InitResult> initialiseOrg(Storage &storage, const QString &orgName)
+{
+    InitResult result;
+    result.orgId = newUuid();
+    auto org = storage.createOrg(OrgRow{result.orgId, orgName, {}});
+    if (!org)
+        return org.error();
+
+    result.token = generateToken(u"srt_");
+    if (result.token.isEmpty())
+        return makeError(Reason::Internal, u"The random generator failed; try again."_s);
+    ApiTokenRow token;
+    token.orgId = result.orgId;
+    token.tokenId = newUuid();
+    token.tokenHash = sha256(result.token.toUtf8());
+    token.role = ApiRole::Admin;
+    token.label = u"initial admin"_s;
+    auto created = storage.createApiToken(token);
+    if (!created)
+        return created.error();
+    result.tokenId = token.tokenId;
+
+    AuditEntry entry;
+    entry.orgId = result.orgId;
+    entry.event = u"org_initialised"_s;
+    entry.actor = u"backend"_s;
+    entry.outcome = u"success"_s;
+    entry.details = u"{\"admin_token_id\":\"%1\"}"_s.arg(token.tokenId);
+    auto audited = storage.appendAudit(entry);
+    if (!audited)
+        return audited.error();
+    return result;
+}
+
+BackendService::BackendService(BackendSettings settings, QObject *parent)
+    : QObject(parent), m_settings(std::move(settings)), m_replicaId(newUuid()),
+      m_metrics(std::make_unique<Metrics>())
+{
+}
+
+BackendService::~BackendService()
+{
+    // The WebSocket endpoints and the HTTP server hold references to storage.
+    m_endpoints.reset();
+    delete m_http;
+    m_http = nullptr;
+}
+
+Result<void> BackendService::start()
+{
+    auto log = logger("backend.service");
+    log->info("Starting replica {}", m_replicaId.toStdString());
+
+    auto opened = openStorage();
+    if (!opened)
+        return opened;
+
+    m_http = new HttpApi(*m_storage, *m_metrics, m_settings, this);
+    auto listening = listen();
+    if (!listening)
+        return listening;
+    // After listen(), so an origin derived from the listener has its port.
+    wireWebSockets();
+    m_metrics->setCoordinationDegraded(false);
+    return {};
+}
+
+Result<void> BackendService::openStorage()
+{
+    auto config = storageConfigFor(m_settings);
+    if (!config)
+        return config.error();
+    if (config->engine == SqlEngine::Sqlite && !m_settings.dataDir.isEmpty()
+        && !QDir().mkpath(m_settings.dataDir))
+        return makeError(Reason::IoError,
+                         u"Cannot create the data folder %1; check its parent's permissions."_s
+                             .arg(m_settings.dataDir));
+
+    auto storage = SqlStorage::open(config.value());
+    if (!storage)
+        return storage.error();
+    m_storage = std::move(storage.value());
+
+    // SQLite is migrated in place; PostgreSQL only through the owner
+    // connection, so the service role never owns audit_log.
+    if (config->engine == SqlEngine::Sqlite || !m_settings.migrationDatabase.isEmpty()) {
+        auto migrated = m_storage->migrate();
+        if (!migrated)
+            return migrated;
+    } else {
+        auto version = m_storage->schemaVersion();
+        if (!version)
+            return version.error();
+        if (version.value() == 0)
+            return makeError(Reason::NotFound,
+                             u"The database has no schema; run `sealrelay-backend migrate "
+                             "--database OWNER_URL` first."_s);
+    }
+
+    auto owns = m_storage->connectedRoleOwnsAuditLog();
+    if (!owns)
+        return owns.error();
+    if (owns.value())
+        return makeError(Reason::Forbidden,
+                         u"The database role of --database owns the audit table (or is a "
+                         "superuser), so it could rewrite history; connect with a service role "
+                         "that does not own audit_log and run migrations with "
+                         "--migration-database."_s);
+
+    logger("backend.service")->info("Storage open: {}",
+                                    config->engine == SqlEngine::Sqlite ? "SQLite" : "PostgreSQL");
+    return {};
+}
+
+Result<void> BackendService::listen()
+{
+    auto log = logger("backend.service");
+    const QString host = m_settings.listenHost;
+    const bool loopback = isLoopbackHost(host);
+    const QHostAddress address = host == u"localhost"_s ? QHostAddress(QHostAddress::LocalHost)
+                                                        : QHostAddress(host);
+    if (address.isNull())
+        return makeError(Reason::Malformed,
+                         u"Invalid value \"%1\" for --listen: expected an IP address (or "
+                         "localhost) and a port."_s.arg(host));
+
+    if (m_settings.tlsEnabled()) {
+        const auto chain = QSslCertificate::fromPath(m_settings.tlsCertificate, QSsl::Pem);
+        if (chain.isEmpty())
+            return makeError(Reason::InvalidKey,
+                             u"Cannot read a PEM certificate from %1 (--tls-certificate)."_s.arg(
+                                 m_settings.tlsCertificate));
+        QFile keyFile(m_settings.tlsKey);
+        if (!keyFile.open(QIODevice::ReadOnly))
+            return makeError(Reason::IoError,
+                             u"Cannot read %1 (--tls-key): %2"_s.arg(m_settings.tlsKey,
+                                                                    keyFile.errorString()));
+        const QByteArray keyPem = keyFile.readAll();
+        QSslKey key(keyPem, QSsl::Rsa, QSsl::Pem);
+        if (key.isNull())
+            key = QSslKey(keyPem, QSsl::Ec, QSsl::Pem);
+        if (key.isNull())
+            return makeError(Reason::InvalidKey,
+                             u"%1 (--tls-key) holds no unencrypted PEM RSA or EC key."_s.arg(
+                                 m_settings.tlsKey));
+
+        QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+        configuration.setLocalCertificateChain(chain);
+        configuration.setPrivateKey(key);
+        auto *server = new QSslServer(this);
+        server->setSslConfiguration(configuration);
+        m_listener = server;
+    } else {
+        if (!loopback)
+            return makeError(Reason::Forbidden,
+                             u"Refusing a plain listener on %1: outside loopback the backend "
+                             "needs TLS; give --tls-certificate and --tls-key, or listen on "
+                             "127.0.0.1."_s.arg(host));
+        m_listener = new QTcpServer(this);
+    }
+
+    if (!m_listener->listen(address, quint16(m_settings.listenPort)))
+        return makeError(Reason::IoError,
+                         u"Cannot listen on %1:%2: %3"_s.arg(host,
+                                                            QString::number(m_settings.listenPort),
+                                                            m_listener->errorString()));
+    m_http->bind(m_listener);
+
+    const QString scheme = m_settings.tlsEnabled() ? u"https"_s : u"http"_s;
+    log->info("Listening on {}://{}:{}", scheme.toStdString(), host.toStdString(),
+              m_listener->serverPort());
+    if (!m_settings.tlsEnabled())
+        log->warn("TLS is off: the listener is plain HTTP and WebSocket, allowed only because "
+                  "it is on loopback ({}); configure --tls-certificate and --tls-key for any "
+                  "other address",
+                  host.toStdString());
+    return {};
+}
+
+QStringList BackendService::publicOrigins() const
+{
+    if (!m_settings.publicOrigins.isEmpty())
+        return m_settings.publicOrigins;
+    const QString scheme = m_settings.tlsEnabled() ? u"https"_s : u"http"_s;
+    const QString host = m_settings.listenHost.contains(u':')
+        ? u'[' + m_settings.listenHost + u']'
+        : m_settings.listenHost;
+    return {u"%1://%2:%3"_s.arg(scheme, host, QString::number(serverPort()))};
+}
+
+void BackendService::wireWebSockets()
+{
+    HttpApiHooks hooks;
+    hooks.coordinationReady = [] { return true; };
+    hooks.coordinationStatus = [this] {
+        return QJsonObject{{u"replica_id"_s, m_replicaId},
+                           {u"coordination"_s, m_settings.coordination},
+                           {u"degraded"_s, false}};
+    };
+
+    m_endpoints = std::make_unique<WebSocketEndpoints>(*m_storage, *m_http, m_settings,
+                                                       publicOrigins());
+    WebSocketEndpoints *endpoints = m_endpoints.get();
+    hooks.publishEvent = [endpoints](const QString &orgId, const QString &type,
+                                     const QJsonObject &data) {
+        endpoints->feed->publish(orgId, type, data);
+    };
+    hooks.certificateStored = [endpoints](const QString &orgId, const QString &agentId) {
+        endpoints->gateway->pushCertificate(orgId, agentId);
+    };
+    hooks.agentRevoked = [endpoints](const QString &orgId, const QString &agentId) {
+        endpoints->gateway->closeAgent(orgId, agentId, 4403, u"agent revoked by an operator"_s);
+    };
+    const auto countAgents = [this, endpoints] {
+        m_metrics->setConnectedAgents(endpoints->gateway->connectedCount());
+    };
+    connect(endpoints->gateway, &AgentGateway::agentAuthenticated, this, countAgents);
+    connect(endpoints->gateway, &AgentGateway::agentDisconnected, this, countAgents);
+    m_http->setWebSocketPaths({kAgentPath, kEventsPath});
+    connect(m_http, &QAbstractHttpServer::newWebSocketConnection, this,
+            &BackendService::acceptWebSocket);
+    m_http->setHooks(hooks);
+}
+
+void BackendService::acceptWebSocket()
+{
+    while (m_http->hasPendingWebSocketConnections()) {
+        std::unique_ptr<QWebSocket> socket = m_http->nextPendingWebSocketConnection();
+        if (!socket)
+            continue;
+        const QString path = socket->requestUrl().path();
+        if (m_stopping) {
+            socket->close(QWebSocketProtocol::CloseCodeGoingAway, u"shutting down"_s);
+            continue;
+        }
+        if (path == kAgentPath) {
+            m_endpoints->gateway->acceptConnection(socket.release());
+            continue;
+        }
+        if (path == kEventsPath) {
+            m_endpoints->feed->acceptConnection(socket.release());
+            continue;
+        }
+        logger("backend.service")->warn("WebSocket upgrade on unknown path {} closed",
+                                        path.toStdString());
+        socket->close(QWebSocketProtocol::CloseCodePolicyViolated, u"unknown path"_s);
+    }
+}
+
+void BackendService::stop()
+{
+    if (m_stopping)
+        return;
+    m_stopping = true;
+    auto log = logger("backend.service");
+    log->info("Stopping: no new connections");
+
+    if (m_http)
+        m_http->stopAccepting();
+    if (m_listener) {
+        m_listener->close();
+        // Connections already accepted finish writing what they have, then
+        // close; disconnectFromHost() waits for the write buffer.
+        const auto sockets = m_listener->findChildren<QTcpSocket *>();
+        for (QTcpSocket *socket : sockets)
+            socket->disconnectFromHost();
+    }
+    m_endpoints.reset();
+
+    QTimer::singleShot(kDrainMs, this, [this, log] {
+        log->info("Stopped");
+        Q_EMIT stopped();
+    });
+}
+
+quint16 BackendService::serverPort() const
+{
+    return m_listener ? m_listener->serverPort() : 0;
+}
+
+TerminationSignals::TerminationSignals(QObject *parent) : QObject(parent)
+{
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, g_signalPipe) != 0) {
+        logger("backend.service")->error("Cannot create the signal pipe; SIGTERM will kill the "
+                                         "process without a clean shutdown");
+        return;
+    }
+    ::fcntl(g_signalPipe[1], F_SETFL, ::fcntl(g_signalPipe[1], F_GETFL) | O_NONBLOCK);
+
+    struct sigaction action = {};
+    action.sa_handler = writeSignalNumber;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    ::sigaction(SIGTERM, &action, nullptr);
+    ::sigaction(SIGINT, &action, nullptr);
+
+    m_notifier = new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, this);
+    connect(m_notifier, &QSocketNotifier::activated, this, &TerminationSignals::readSignal);
+}
+
+TerminationSignals::~TerminationSignals()
+{
+    if (!m_notifier)
+        return;
+    struct sigaction action = {};
+    action.sa_handler = SIG_DFL;
+    ::sigaction(SIGTERM, &action, nullptr);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::close(g_signalPipe[0]);
+    ::close(g_signalPipe[1]);
+    g_signalPipe[0] = g_signalPipe[1] = -1;
+}
+
+void TerminationSignals::readSignal()
+{
+    unsigned char byte = 0;
+    if (::read(g_signalPipe[0], &byte, 1) == 1)
+        Q_EMIT terminationRequested(int(byte));
+}
+
+} // namespace sealrelay::backend

@@ -1,0 +1,96 @@
+// BackendService: the running control plane. It owns the storage, the
+// metrics registry, the HTTP listener with its REST API, and the agent
+// gateway and event feed on the same port, and shuts them down in order.
+#pragma once
+
+#include "apiprincipal.h"
+#include "error.h"
+#include "settings.h"
+#include "sqlstorage.h"
+
+#include <QObject>
+#include <QString>
+
+#include <memory>
+
+class QSocketNotifier;
+class QTcpServer;
+
+namespace sealrelay::backend {
+
+class HttpApi;
+class Metrics;
+class WebSocketEndpoints;
+
+// The storage configuration `settings` describe: SQLite in the data folder,
+// or PostgreSQL when a database URL is set.
+Result<StorageConfig> storageConfigFor(const BackendSettings &settings);
+
+struct InitResult {
+    QString orgId;
+    QString tokenId;
+    QString token;   // shown once; only its SHA-256 is stored
+};
+
+// Creates an org and its first admin token in migrated storage.
+Result<InitResult> initialiseOrg(Storage &storage, const QString &orgName);
+
+class BackendService : public QObject {
+    Q_OBJECT
+
+public:
+    explicit BackendService(BackendSettings settings, QObject *parent = nullptr);
+    ~BackendService() override;
+
+    // Opens and migrates storage, refuses a PostgreSQL role that owns the
+    // audit table, and starts listening.
+    Result<void> start();
+
+    // Stops accepting, lets written responses drain, closes every socket and
+    // emits stopped().
+    void stop();
+
+    quint16 serverPort() const;
+
+Q_SIGNALS:
+    void stopped();
+
+private:
+    Result<void> openStorage();
+    Result<void> listen();
+    void wireWebSockets();
+    // Origins agents dial: the configured ones, or the listener's own.
+    QStringList publicOrigins() const;
+    void acceptWebSocket();
+
+    BackendSettings m_settings;
+    QString m_replicaId;
+    std::unique_ptr<SqlStorage> m_storage;
+    std::unique_ptr<Metrics> m_metrics;
+    HttpApi *m_http = nullptr;
+    QTcpServer *m_listener = nullptr;
+    std::unique_ptr<WebSocketEndpoints> m_endpoints;
+    bool m_stopping = false;
+};
+
+// Turns SIGTERM and SIGINT into a Qt signal through a self-pipe, so no work
+// runs inside the signal handler. Create at most one.
+class TerminationSignals : public QObject {
+    Q_OBJECT
+
+public:
+    explicit TerminationSignals(QObject *parent = nullptr);
+    ~TerminationSignals() override;
+
+    bool isValid() const { return m_notifier != nullptr; }
+
+Q_SIGNALS:
+    void terminationRequested(int signalNumber);
+
+private:
+    void readSignal();
+
+    QSocketNotifier *m_notifier = nullptr;
+};
+
+} // namespace sealrelay::backend
