@@ -48,22 +48,14 @@ const QCommandLineOption kBackendOption(
 const QCommandLineOption kTokenOption(
     u"token"_s, u"API bearer token. Default: $SEALRELAY_TOKEN."_s, u"TOKEN"_s);
 
+// parseCommandOptions() plus an exact count of positional arguments.
 std::optional<int> parseOptions(QCommandLineParser &parser, const QStringList &arguments,
-                                const QString &description, qsizetype positional)
+                                const CommandHelp &help, qsizetype positional)
 {
-    parser.setApplicationDescription(description + u"\n\n"_s + exitCodeHelp());
-    const QCommandLineOption help(QStringList{u"h"_s, u"help"_s}, u"Show this help."_s);
-    parser.addOption(help);
-    if (!parser.parse(arguments))
-        return fail(ExitUsageError, parser.errorText());
-    if (parser.isSet(help)) {
-        printOut(parser.helpText().toUtf8());
-        return ExitSuccess;
-    }
+    if (auto done = parseCommandOptions(parser, arguments, help, positional))
+        return done;
     if (parser.positionalArguments().size() != positional)
-        return fail(ExitUsageError, u"expected %1 argument(s), got %2; see --help"_s.arg(
-                                        positional)
-                                        .arg(parser.positionalArguments().size()));
+        return fail(ExitUsageError, u"missing argument: %1 %2"_s.arg(arguments.value(0), help.synopsis));
     return std::nullopt;
 }
 
@@ -138,10 +130,10 @@ int tokenCreateCommand(const QStringList &arguments)
     const QCommandLineOption role(u"role"_s, u"operator or auditor."_s, u"ROLE"_s);
     const QCommandLineOption label(u"label"_s, u"Label shown in token lists."_s, u"TEXT"_s);
     parser.addOptions({kBackendOption, kTokenOption, role, label});
-    if (auto exit = parseOptions(parser, arguments,
-                                 u"Creates an API token (admin token required). The new token is "
-                                 "printed once, as the last line of output."_s,
-                                 0))
+    const CommandHelp help{u"--role operator|auditor [--label TEXT] [--backend URL --token TOKEN]"_s,
+                           u"Creates an API token (admin token required). The new token is "
+                           "printed once, as the last line of output."_s};
+    if (auto exit = parseOptions(parser, arguments, help, 0))
         return *exit;
     if (parser.value(role) != u"operator"_s && parser.value(role) != u"auditor"_s)
         return fail(ExitUsageError, u"--role must be operator or auditor"_s);
@@ -167,8 +159,9 @@ int tokenRevokeCommand(const QStringList &arguments)
     QCommandLineParser parser;
     parser.addOptions({kBackendOption, kTokenOption});
     parser.addPositionalArgument(u"TOKEN_ID"_s, u"Id of the token to revoke."_s);
-    if (auto exit = parseOptions(parser, arguments,
-                                 u"Revokes an API token by its id (admin token required)."_s, 1))
+    const CommandHelp help{u"TOKEN_ID [--backend URL --token TOKEN]"_s,
+                           u"Revokes an API token by its id (admin token required)."_s};
+    if (auto exit = parseOptions(parser, arguments, help, 1))
         return *exit;
     auto target = backendTarget(parser);
     if (!target)
@@ -338,12 +331,12 @@ int auditVerifyCommand(const QStringList &arguments)
         "$XDG_STATE_HOME/sealrelay/audit-heads.json."_s,
         u"FILE"_s);
     parser.addOptions({kBackendOption, kTokenOption, database, org, stateFile});
-    if (auto exit = parseOptions(parser, arguments,
-                                 u"Walks the audit trail's hash chain and reports the first broken "
-                                 "row, or the verified head. The head is remembered, so a later "
-                                 "run reports history rewritten before it even when every later "
-                                 "hash was recomputed."_s,
-                                 0))
+    const CommandHelp help{
+        u"[--backend URL --token TOKEN | --database URL [--org ORG_ID]] [--state-file FILE]"_s,
+        u"Walks the audit trail's hash chain and reports the first broken row, or the verified "
+        "head. The head is remembered, so a later run reports history rewritten before it even "
+        "when every later hash was recomputed."_s};
+    if (auto exit = parseOptions(parser, arguments, help, 0))
         return *exit;
 
     const QString statePath = parser.isSet(stateFile) ? parser.value(stateFile)
