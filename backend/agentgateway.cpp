@@ -55,6 +55,8 @@ void AgentGateway::acceptConnection(QWebSocket *socket)
             [this, session](const AgentMessage &message) {
                 Q_EMIT messageReceived(session->orgId(), session->agentId(), message);
             });
+    connect(session, &AgentSession::auditAppended, this, &AgentGateway::auditAppended);
+    connect(session, &AgentSession::alertRaised, this, &AgentGateway::alertRaised);
     session->start();
 }
 

@@ -85,6 +85,10 @@ Q_SIGNALS:
     // rewrap_response, credential_stored, ...), for the sync engine.
     void messageReceived(const QString &orgId, const QString &agentId,
                          const sealrelay::AgentMessage &message);
+    // A session wrote an audit row or raised an alert (enrolment, failed
+    // authentication, a reused enrolment token), for the console feed.
+    void auditAppended(const sealrelay::backend::AuditRecord &record);
+    void alertRaised(const sealrelay::backend::AlertRow &alert);
 
 private:
     void onSessionLive(AgentSession *session);

@@ -346,6 +346,8 @@ void AgentSession::handleEnrol(const Enrol &enrol)
         if (const auto raised = m_storage.raiseAlert(alert); !raised) {
             log()->error("could not raise enrolment_token_reused for token {} in org {}: {}",
                          text(token->tokenId), text(token->orgId), text(raised.error().message));
+        } else {
+            Q_EMIT alertRaised(raised->alert);
         }
         rejectEnrolment(enrol, token->orgId, reasonCode,
                         expired ? u"the enrolment token has expired. Ask an operator for a new one"_s
@@ -405,6 +407,8 @@ void AgentSession::handleEnrol(const Enrol &enrol)
     if (const auto appended = m_storage.appendAudit(audit); !appended) {
         failInternally(enrol.id, appended.error());
         return;
+    } else {
+        Q_EMIT auditAppended(appended.value());
     }
 
     log()->info("agent {} ({}) enrolled in org {} with fingerprint {} and waits for approval",
@@ -614,6 +618,8 @@ void AgentSession::rejectAuthentication(const QString &inReplyTo, const QString 
         if (const auto appended = m_storage.appendAudit(audit); !appended) {
             log()->error("could not audit the rejected authentication of agent {}: {}",
                          text(agentId), text(appended.error().message));
+        } else {
+            Q_EMIT auditAppended(appended.value());
         }
     }
 
@@ -645,6 +651,8 @@ void AgentSession::rejectEnrolment(const Enrol &enrol, const QString &orgId,
     if (const auto appended = m_storage.appendAudit(audit); !appended) {
         log()->error("could not audit the rejected enrolment of agent {}: {}", text(enrol.agentId),
                      text(appended.error().message));
+    } else {
+        Q_EMIT auditAppended(appended.value());
     }
 
     sendError(enrol.id, closeCode == kCloseForbidden ? Reason::Forbidden : Reason::Unauthenticated,

@@ -63,6 +63,9 @@ Q_SIGNALS:
     void messageReceived(const sealrelay::AgentMessage &message);
     // The socket disconnected; the session is deleted later.
     void finished();
+    // The session wrote an audit row or raised an alert, for the console feed.
+    void auditAppended(const sealrelay::backend::AuditRecord &record);
+    void alertRaised(const sealrelay::backend::AlertRow &alert);
 
 private:
     void onTextMessage(const QString &text);

@@ -8,6 +8,7 @@
 #include "ids.h"
 #include "logging.h"
 #include "metrics.h"
+#include "rowjson.h"
 
 #include "agentgateway.h"
 #include "eventfeed.h"
@@ -15,6 +16,7 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QHostAddress>
 #include <QSocketNotifier>
 #include <QSslCertificate>
@@ -51,6 +53,17 @@ void writeSignalNumber(int signalNumber)
     // Only async-signal-safe calls here; a full pipe drops the signal, which
     // is harmless because one is enough to stop.
     [[maybe_unused]] const ssize_t written = ::write(g_signalPipe[1], &byte, 1);
+}
+
+// The storage options of `sealrelay-backend init` that match `settings`. A
+// PostgreSQL URL is shown as URL because it may carry a password.
+QString initArguments(const BackendSettings &settings)
+{
+    if (settings.database.isEmpty())
+        return u"--data-dir "_s + settings.dataDir;
+    if (settings.database.startsWith(u"sqlite:"_s))
+        return u"--database "_s + settings.database;
+    return u"--database URL"_s;
 }
 
 bool isLoopbackHost(const QString &host)
@@ -119,11 +132,22 @@ Result<StorageConfig> storageConfigFor(const BackendSettings &settings)
         config.sqliteBusyTimeoutMs = settings.sqliteBusyTimeoutMs;
         return config;
     }
+    // Only the scheme of a bad URL is shown, because the rest may contain a
+    // password.
+    const bool postgresScheme = settings.database.startsWith(u"postgresql://"_s)
+        || settings.database.startsWith(u"postgres://"_s);
+    if (!postgresScheme) {
+        const qsizetype colon = settings.database.indexOf(u':');
+        const QString scheme = colon < 0 ? settings.database : settings.database.left(colon);
+        return makeError(Reason::Malformed,
+                         u"Invalid value for --database: the scheme \"%1\" is not supported; "
+                         "expected postgresql://USER:PASSWORD@HOST:PORT/DB or sqlite:PATH."_s.arg(
+                             scheme));
+    }
     auto url = parsePostgresUrl(settings.database);
     if (!url)
         return makeError(Reason::Malformed,
-                         u"Invalid value for --database: %1 Expected postgresql://USER@HOST:PORT/DB "
-                         "or sqlite:PATH."_s.arg(url.error().message));
+                         u"Invalid value for --database: %1."_s.arg(url.error().message));
     config.engine = SqlEngine::Postgres;
     config.postgresUrl = settings.database;
     config.postgresMigrationUrl = settings.migrationDatabase;
@@ -164,6 +188,80 @@ Result<InitResult> initialiseOrg(Storage &storage, const QString &orgName)
     return result;
 }
 
+Result<CreatedToken> createApiTokenFor(Storage &storage, const QString &orgId, ApiRole role,
+                                       const QString &label, const QString &actor)
+{
+    CreatedToken result;
+    result.token = generateToken(u"srt_");
+    if (result.token.isEmpty())
+        return makeError(Reason::Internal, u"The random generator failed; try again."_s);
+    ApiTokenRow token;
+    token.orgId = orgId;
+    token.tokenId = newUuid();
+    token.tokenHash = sha256(result.token.toUtf8());
+    token.role = role;
+    token.label = label;
+    auto created = storage.createApiToken(token);
+    if (!created)
+        return created.error();
+    result.tokenId = token.tokenId;
+
+    // The details are built by hand in the key order canonical JSON uses.
+    AuditEntry entry;
+    entry.orgId = orgId;
+    entry.event = u"api_token_created"_s;
+    entry.actor = actor;
+    entry.outcome = u"success"_s;
+    entry.details = u"{\"role\":\"%1\",\"token_id\":\"%2\"}"_s.arg(apiRoleName(role),
+                                                                       token.tokenId);
+    auto audited = storage.appendAudit(entry);
+    if (!audited)
+        return audited.error();
+    return result;
+}
+
+Result<void> requireDatabaseFile(const BackendSettings &settings, const StorageConfig &config)
+{
+    if (config.engine != SqlEngine::Sqlite)
+        return {};
+    const QFileInfo dataDir(settings.dataDir);
+    if (settings.database.isEmpty() && dataDir.exists() && !dataDir.isDir())
+        return makeError(Reason::Malformed,
+                         u"--data-dir %1 is a file, not a folder; give the folder that holds "
+                         "backend.db."_s.arg(settings.dataDir));
+    if (!QFileInfo::exists(config.sqlitePath))
+        return makeError(Reason::NotFound,
+                         u"%1 has no org (the file does not exist); run `sealrelay-backend init "
+                         "%2` first, or check --data-dir/--database."_s.arg(config.sqlitePath,
+                                                                        initArguments(settings)));
+    // SQLite writes the -wal and -shm files next to the database, so the
+    // folder must be writable as well as the file.
+    const QFileInfo file(config.sqlitePath);
+    const QString folder = file.absolutePath();
+    if (!file.isWritable() || !QFileInfo(folder).isWritable())
+        return makeError(Reason::Malformed,
+                         u"%1 or its folder %2 is read-only; give the user that runs "
+                         "sealrelay-backend write access to both."_s.arg(config.sqlitePath,
+                                                                           folder));
+    return {};
+}
+
+Result<QList<OrgRow>> requireOrgs(Storage &storage, const BackendSettings &settings,
+                                  const StorageConfig &config)
+{
+    auto orgs = storage.orgs();
+    if (!orgs)
+        return orgs.error();
+    if (!orgs->isEmpty())
+        return orgs;
+    const QString database = config.engine == SqlEngine::Sqlite
+        ? config.sqlitePath
+        : u"The PostgreSQL database of --database"_s;
+    return makeError(Reason::NotFound,
+                     u"%1 has no org; run `sealrelay-backend init %2` first, or check "
+                     "--data-dir/--database."_s.arg(database, initArguments(settings)));
+}
+
 BackendService::BackendService(BackendSettings settings, QObject *parent)
     : QObject(parent), m_settings(std::move(settings)), m_replicaId(newUuid()),
       m_metrics(std::make_unique<Metrics>())
@@ -202,11 +300,9 @@ Result<void> BackendService::openStorage()
     auto config = storageConfigFor(m_settings);
     if (!config)
         return config.error();
-    if (config->engine == SqlEngine::Sqlite && !m_settings.dataDir.isEmpty()
-        && !QDir().mkpath(m_settings.dataDir))
-        return makeError(Reason::IoError,
-                         u"Cannot create the data folder %1; check its parent's permissions."_s
-                             .arg(m_settings.dataDir));
+    auto exists = requireDatabaseFile(m_settings, config.value());
+    if (!exists)
+        return exists;
 
     auto storage = SqlStorage::open(config.value());
     if (!storage)
@@ -228,6 +324,10 @@ Result<void> BackendService::openStorage()
                              u"The database has no schema; run `sealrelay-backend migrate "
                              "--database OWNER_URL` first."_s);
     }
+
+    auto orgs = requireOrgs(*m_storage, m_settings, config.value());
+    if (!orgs)
+        return orgs.error();
 
     auto owns = m_storage->connectedRoleOwnsAuditLog();
     if (!owns)
@@ -291,15 +391,25 @@ Result<void> BackendService::listen()
         m_listener = new QTcpServer(this);
     }
 
-    if (!m_listener->listen(address, quint16(m_settings.listenPort)))
+    // IPv6 addresses are written in brackets next to a port ("[::1]:8443").
+    const QString hostInUrl = host.contains(u':') ? u'[' + host + u']' : host;
+    if (!m_listener->listen(address, quint16(m_settings.listenPort))) {
+        // A port taken by another process is fixed by changing --listen, so
+        // it is reported like a bad setting (exit status 2).
+        if (m_listener->serverError() == QAbstractSocket::AddressInUseError)
+            return makeError(Reason::Malformed,
+                             u"another process is using %1:%2; stop it or choose another "
+                             "--listen."_s.arg(hostInUrl,
+                                               QString::number(m_settings.listenPort)));
         return makeError(Reason::IoError,
-                         u"Cannot listen on %1:%2: %3"_s.arg(host,
+                         u"Cannot listen on %1:%2: %3"_s.arg(hostInUrl,
                                                             QString::number(m_settings.listenPort),
                                                             m_listener->errorString()));
+    }
     m_http->bind(m_listener);
 
     const QString scheme = m_settings.tlsEnabled() ? u"https"_s : u"http"_s;
-    log->info("Listening on {}://{}:{}", scheme.toStdString(), host.toStdString(),
+    log->info("Listening on {}://{}:{}", scheme.toStdString(), hostInUrl.toStdString(),
               m_listener->serverPort());
     if (!m_settings.tlsEnabled())
         log->warn("TLS is off: the listener is plain HTTP and WebSocket, allowed only because "
@@ -348,6 +458,32 @@ void BackendService::wireWebSockets()
     };
     connect(endpoints->gateway, &AgentGateway::agentAuthenticated, this, countAgents);
     connect(endpoints->gateway, &AgentGateway::agentDisconnected, this, countAgents);
+
+    // What the gateway changes reaches consoles as it does for REST writes:
+    // the agent row with its connection state, new alerts and audit rows.
+    const auto publishAgent = [this, endpoints](const QString &orgId, const QString &agentId) {
+        auto agent = m_storage->agent(orgId, agentId);
+        if (!agent || !agent.value())
+            return;
+        const QJsonObject agentObject = agentJson(*agent.value());
+        endpoints->feed->publish(
+            orgId, u"agent_status_changed"_s,
+            QJsonObject{{u"agent_id"_s, agentId},
+                        {u"status"_s, agentObject.value(u"status"_s)},
+                        {u"connected"_s, endpoints->gateway->isConnected(orgId, agentId)},
+                        {u"agent"_s, agentObject}});
+    };
+    connect(endpoints->gateway, &AgentGateway::agentAuthenticated, this, publishAgent);
+    connect(endpoints->gateway, &AgentGateway::agentDisconnected, this, publishAgent);
+    connect(endpoints->gateway, &AgentGateway::alertRaised, this,
+            [endpoints](const AlertRow &alert) {
+                endpoints->feed->publish(alert.orgId, u"alert_raised"_s, alertJson(alert));
+            });
+    connect(endpoints->gateway, &AgentGateway::auditAppended, this,
+            [endpoints](const AuditRecord &record) {
+                endpoints->feed->publish(record.orgId, u"audit_appended"_s,
+                                         auditRecordJson(record));
+            });
     m_http->setWebSocketPaths({kAgentPath, kEventsPath});
     connect(m_http, &QAbstractHttpServer::newWebSocketConnection, this,
             &BackendService::acceptWebSocket);

@@ -35,6 +35,26 @@ struct InitResult {
 // Creates an org and its first admin token in migrated storage.
 Result<InitResult> initialiseOrg(Storage &storage, const QString &orgName);
 
+struct CreatedToken {
+    QString tokenId;
+    QString token;   // shown once; only its SHA-256 is stored
+};
+
+// Creates an API token of `role` in `orgId` and writes an api_token_created
+// audit row with `actor`.
+Result<CreatedToken> createApiTokenFor(Storage &storage, const QString &orgId, ApiRole role,
+                                       const QString &label, const QString &actor);
+
+// Rejects a SQLite database file that does not exist yet (Reason::NotFound),
+// so `run` never creates an empty database for a mistyped --data-dir, and a
+// --data-dir that is a file or a read-only database (Reason::Malformed).
+Result<void> requireDatabaseFile(const BackendSettings &settings, const StorageConfig &config);
+
+// Returns the orgs of `storage`, or Reason::NotFound naming the database and
+// `sealrelay-backend init` when there is none.
+Result<QList<OrgRow>> requireOrgs(Storage &storage, const BackendSettings &settings,
+                                  const StorageConfig &config);
+
 class BackendService : public QObject {
     Q_OBJECT
 

@@ -2,14 +2,12 @@
 // request, the org snapshot, per-org fan-out and the send-buffer cap.
 #include "eventfeed.h"
 
-#include "base64.h"
 #include "ids.h"
 #include "logging.h"
-#include "statement.h"
+#include "rowjson.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QJsonValue>
 #include <QNetworkRequest>
 #include <QTimer>
 #include <QWebSocket>
@@ -29,46 +27,6 @@ auto log()
 std::string text(const QString &value)
 {
     return value.toStdString();
-}
-
-QJsonValue timeOrNull(const std::optional<QDateTime> &time)
-{
-    return time ? QJsonValue(formatTimestamp(*time)) : QJsonValue(QJsonValue::Null);
-}
-
-QJsonValue stringOrNull(const std::optional<QString> &value)
-{
-    return value ? QJsonValue(*value) : QJsonValue(QJsonValue::Null);
-}
-
-QJsonValue integerOrNull(const std::optional<qint64> &value)
-{
-    return value ? QJsonValue(*value) : QJsonValue(QJsonValue::Null);
-}
-
-// {statement_b64, signature}, or null when either half is missing.
-QJsonValue signedOrNull(const std::optional<QByteArray> &statement,
-                        const std::optional<QByteArray> &signature)
-{
-    if (!statement || !signature) {
-        return QJsonValue(QJsonValue::Null);
-    }
-    return SignedStatement{*statement, *signature}.toJson();
-}
-
-// Converts stored JSON text to a JSON value. Text that does not parse is
-// passed on as a string rather than dropped.
-QJsonValue storedJsonOrNull(const std::optional<QString> &json)
-{
-    if (!json) {
-        return QJsonValue(QJsonValue::Null);
-    }
-    QJsonParseError error;
-    const QJsonDocument document = QJsonDocument::fromJson(json->toUtf8(), &error);
-    if (error.error != QJsonParseError::NoError) {
-        return QJsonValue(*json);
-    }
-    return document.isArray() ? QJsonValue(document.array()) : QJsonValue(document.object());
 }
 
 // Returns the token of an `Authorization: Bearer TOKEN` header, or an empty
@@ -227,15 +185,15 @@ void EventFeed::sendSnapshot(Connection *connection)
 
     QJsonArray credentialArray;
     for (const CredentialDetail &detail : credentials.value()) {
-        credentialArray.append(credentialEventJson(detail));
+        credentialArray.append(credentialDetailJson(detail));
     }
     QJsonArray agentArray;
     for (const AgentRow &agent : agents.value()) {
-        agentArray.append(agentEventJson(agent));
+        agentArray.append(agentJson(agent));
     }
     QJsonArray alertArray;
     for (const AlertRow &alert : alerts.value()) {
-        alertArray.append(alertEventJson(alert));
+        alertArray.append(alertJson(alert));
     }
 
     const QJsonObject event{
@@ -295,102 +253,6 @@ void EventFeed::removeConnection(Connection *connection)
 int EventFeed::connectedCount() const
 {
     return int(m_connections.size());
-}
-
-// ---- Payload objects -------------------------------------------------------
-
-QJsonObject deliveryRowEventJson(const CredentialAgentRow &row)
-{
-    return QJsonObject{
-        {u"credential_id"_s, row.credentialId},
-        {u"agent_id"_s, row.agentId},
-        {u"secret_stored"_s, row.secretStored},
-        {u"stored_version"_s, integerOrNull(row.storedVersion)},
-        {u"stored_revision"_s, integerOrNull(row.storedRevision)},
-        {u"attempts"_s, row.attempts},
-        {u"next_attempt_at"_s, formatTimestamp(row.nextAttemptAt)},
-        {u"last_error"_s, stringOrNull(row.lastError)},
-        {u"stalled"_s, row.stalled},
-        {u"receipt"_s, signedOrNull(row.receiptStatement, row.receiptSignature)},
-        {u"receipt_at"_s, timeOrNull(row.receiptAt)},
-    };
-}
-
-QJsonObject credentialEventJson(const CredentialDetail &detail)
-{
-    const CredentialRow &credential = detail.credential;
-    QJsonArray rows;
-    for (const CredentialAgentRow &row : detail.agents) {
-        rows.append(deliveryRowEventJson(row));
-    }
-    return QJsonObject{
-        {u"credential_id"_s, credential.credentialId},
-        {u"name"_s, credential.name},
-        {u"kind"_s, credential.kind},
-        {u"version"_s, credential.version},
-        {u"revision"_s, credential.revision},
-        {u"scope"_s, credentialScopeName(credential.scope)},
-        {u"scope_agent_ids"_s, QJsonArray::fromStringList(credential.scopeAgentIds)},
-        {u"state"_s, credentialStateName(credential.state)},
-        {u"statement"_s, SignedStatement{credential.statement, credential.signature}.toJson()},
-        {u"statement_sha256"_s, credential.statementSha256},
-        {u"created_at"_s, formatTimestamp(credential.createdAt)},
-        {u"updated_at"_s, formatTimestamp(credential.updatedAt)},
-        {u"agents"_s, rows},
-    };
-}
-
-QJsonObject agentEventJson(const AgentRow &agent)
-{
-    return QJsonObject{
-        {u"agent_id"_s, agent.agentId},
-        {u"name"_s, agent.name},
-        {u"status"_s, agentStatusName(agent.status)},
-        {u"encryption_key"_s, encodeBase64(agent.encryptionKey)},
-        {u"identity_key"_s, encodeBase64(agent.identityKey)},
-        {u"agent_fingerprint"_s,
-         agentFingerprint(agent.agentId, agent.encryptionKey, agent.identityKey)},
-        {u"generation"_s, agent.generation},
-        {u"certificate"_s, signedOrNull(agent.certificateStatement, agent.certificateSignature)},
-        {u"expires_at"_s, timeOrNull(agent.expiresAt)},
-        {u"last_seen"_s, timeOrNull(agent.lastSeen)},
-        {u"quarantined"_s, agent.quarantined},
-        {u"created_at"_s, formatTimestamp(agent.createdAt)},
-    };
-}
-
-QJsonObject alertEventJson(const AlertRow &alert)
-{
-    return QJsonObject{
-        {u"alert_id"_s, alert.alertId},
-        {u"type"_s, alert.type},
-        {u"severity"_s, alertSeverityName(alert.severity)},
-        {u"subject"_s, alert.subject},
-        {u"details"_s, storedJsonOrNull(alert.details)},
-        {u"first_seen"_s, formatTimestamp(alert.firstSeen)},
-        {u"last_seen"_s, formatTimestamp(alert.lastSeen)},
-        {u"count"_s, alert.count},
-        {u"acknowledged_at"_s, timeOrNull(alert.acknowledgedAt)},
-        {u"acknowledged_by"_s, stringOrNull(alert.acknowledgedBy)},
-    };
-}
-
-QJsonObject auditEventJson(const AuditRecord &record)
-{
-    return QJsonObject{
-        {u"id"_s, record.id},
-        {u"at"_s, formatTimestamp(record.at)},
-        {u"event"_s, record.event},
-        {u"actor"_s, record.actor},
-        {u"credential_id"_s, stringOrNull(record.credentialId)},
-        {u"agent_id"_s, stringOrNull(record.agentId)},
-        {u"dispatch_audit_id"_s, stringOrNull(record.dispatchAuditId)},
-        {u"outcome"_s, stringOrNull(record.outcome)},
-        {u"reason"_s, stringOrNull(record.reason)},
-        {u"details"_s, storedJsonOrNull(record.details)},
-        {u"prev_hash"_s, record.prevHash},
-        {u"row_hash"_s, record.rowHash},
-    };
 }
 
 } // namespace sealrelay::backend

@@ -7,43 +7,23 @@
 //   {"type": "<event type>", "id": "<uuid>", "org_id": "<org>",
 //    "at": "2026-12-04T02:05:00.000Z", "data": {...}}
 //
-// Event types and their `data`:
+// The first frame of every connection is the snapshot, whose data is
 //
-// - snapshot (first frame of every connection):
 //   {"credentials": [credential...], "agents": [agent...], "alerts": [alert...]}
-//   with the org's active credentials (each with its per-agent rows), all its
-//   agents, and its open (unacknowledged) alerts, newest first.
-// - credential_sync_changed: {"credential_id", "agent_id", "row": delivery row}
-// - agent_status_changed: {"agent_id", "status", "connected": bool}, plus
-//   "agent": agent when the publisher has the row
-// - alert_raised: alert
-// - alert_acknowledged: {"alert_id", "acknowledged_by", "acknowledged_at"}
-// - audit_appended: audit row
 //
-// The objects, as the *EventJson() functions below write them (times as
-// RFC 3339 UTC with milliseconds, binary values as standard base64, absent
-// optional values as null):
+// with the org's active credentials, all its agents, and its open
+// (unacknowledged) alerts, newest first. Each credential is the object of
+// GET /api/credentials/{id}: the credential with "sync" and "agents" (one
+// delivery row per agent). The functions of rowjson.h serialise the rows for
+// the feed and the REST API alike, so a row has one shape in both.
 //
-// - credential: credential_id, name, kind, version, revision, scope
-//   (auto_all | explicit), scope_agent_ids, state (active | deleted),
-//   statement {statement_b64, signature}, statement_sha256, created_at,
-//   updated_at, agents [delivery row]
-// - delivery row: credential_id, agent_id, secret_stored, stored_version,
-//   stored_revision, attempts, next_attempt_at, last_error, stalled, receipt
-//   ({statement_b64, signature} of the agent's signed receipt, or null),
-//   receipt_at
-// - agent: agent_id, name, status (pending_approval | approved | revoked),
-//   encryption_key (SPKI DER), identity_key (raw Ed25519), agent_fingerprint,
-//   generation, certificate ({statement_b64, signature} or null), expires_at,
-//   last_seen, quarantined, created_at
-// - alert: alert_id, type, severity (medium | high | critical), subject,
-//   details (the stored JSON value, or null), first_seen, last_seen, count,
-//   acknowledged_at, acknowledged_by
-// - audit row: id, at, event, actor, credential_id, agent_id,
-//   dispatch_audit_id, outcome, reason, details (JSON value or null),
-//   prev_hash, row_hash
+// The other events are credential_sync_changed, agent_status_changed,
+// alert_raised, alert_acknowledged and audit_appended, published by the REST
+// handlers and, for agent connections, enrolment alerts and their audit rows,
+// by the service on the agent gateway's signals. docs/api.md documents their
+// data and the row objects.
 //
-// Signed objects travel as the agents signed them, so the console verifies
+// Signed objects travel as their signers signed them, so the console verifies
 // receipts and certificates itself.
 #pragma once
 
@@ -114,12 +94,5 @@ private:
     // Authenticated connections, by org.
     QMultiHash<QString, Connection *> m_connections;
 };
-
-// The JSON objects of the event payloads, for snapshot and publishers alike.
-QJsonObject credentialEventJson(const CredentialDetail &detail);
-QJsonObject deliveryRowEventJson(const CredentialAgentRow &row);
-QJsonObject agentEventJson(const AgentRow &agent);
-QJsonObject alertEventJson(const AlertRow &alert);
-QJsonObject auditEventJson(const AuditRecord &record);
 
 } // namespace sealrelay::backend

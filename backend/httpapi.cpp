@@ -4,9 +4,9 @@
 
 #include "canonicaljson.h"
 #include "digest.h"
-#include "httpapijson.h"
 #include "logging.h"
 #include "metrics.h"
+#include "rowjson.h"
 
 #include <QJsonDocument>
 #include <QHttpServerResponder>
@@ -53,6 +53,14 @@ bool segmentsMatch(const QStringList &pattern, const QStringList &path, QStringL
     if (captures)
         *captures = values;
     return true;
+}
+
+// "this route accepts the fields a, b" or "this route accepts no fields".
+QString acceptedNames(const QString &kind, const QStringList &names)
+{
+    if (names.isEmpty())
+        return u"this route accepts no %1"_s.arg(kind);
+    return u"this route accepts the %1 %2"_s.arg(kind, names.join(u", "_s));
 }
 
 QStringList splitPath(const QString &path)
@@ -117,46 +125,56 @@ HttpApi::HttpApi(Storage &storage, Metrics &metrics, const BackendSettings &sett
     addRoute(M::Get, u"/api/system/rewrap-coordination-status"_s, Permission::Read,
              &HttpApi::handleCoordinationStatus);
 
-    addRoute(M::Get, u"/api/credentials"_s, Permission::Read, &HttpApi::handleListCredentials);
+    const QStringList upload{u"statement"_s, u"envelopes"_s};
+    addRoute(M::Get, u"/api/credentials"_s, Permission::Read, &HttpApi::handleListCredentials, {},
+             {u"include_deleted"_s});
     addRoute(M::Post, u"/api/credentials"_s, Permission::CredentialWrite,
-             &HttpApi::handleCreateCredential);
+             &HttpApi::handleCreateCredential, upload);
     addRoute(M::Get, u"/api/credentials/{id}"_s, Permission::Read, &HttpApi::handleGetCredential);
     addRoute(M::Post, u"/api/credentials/{id}/rotate"_s, Permission::CredentialWrite,
-             &HttpApi::handleRotateCredential);
+             &HttpApi::handleRotateCredential, upload);
     addRoute(M::Post, u"/api/credentials/{id}/scope"_s, Permission::CredentialWrite,
-             &HttpApi::handleChangeScope);
+             &HttpApi::handleChangeScope, upload);
     addRoute(M::Post, u"/api/credentials/{id}/delete"_s, Permission::CredentialWrite,
-             &HttpApi::handleDeleteCredential);
+             &HttpApi::handleDeleteCredential, upload);
     addRoute(M::Post, u"/api/credentials/{id}/retry"_s, Permission::CredentialRetry,
              &HttpApi::handleRetryCredential);
 
-    addRoute(M::Get, u"/api/agents"_s, Permission::Read, &HttpApi::handleListAgents);
+    addRoute(M::Get, u"/api/agents"_s, Permission::Read, &HttpApi::handleListAgents, {},
+             {u"status"_s});
     addRoute(M::Get, u"/api/agents/enrolment-tokens"_s, Permission::Read,
              &HttpApi::handleListEnrolmentTokens);
     addRoute(M::Post, u"/api/agents/enrolment-tokens"_s, Permission::EnrolmentTokenCreate,
-             &HttpApi::handleCreateEnrolmentToken);
+             &HttpApi::handleCreateEnrolmentToken, {u"agent_name"_s, u"ttl_seconds"_s});
     addRoute(M::Post, u"/api/agents/{id}/certificate"_s, Permission::AgentApprove,
-             &HttpApi::handleUploadCertificate);
+             &HttpApi::handleUploadCertificate, {u"certificate"_s});
     addRoute(M::Post, u"/api/agents/{id}/revoke"_s, Permission::AgentRevoke,
              &HttpApi::handleRevokeAgent);
 
-    addRoute(M::Get, u"/api/alerts"_s, Permission::Read, &HttpApi::handleListAlerts);
+    addRoute(M::Get, u"/api/alerts"_s, Permission::Read, &HttpApi::handleListAlerts, {},
+             {u"type"_s, u"subject"_s, u"severity"_s, u"acknowledged"_s, u"limit"_s});
     addRoute(M::Post, u"/api/alerts/acknowledge"_s, Permission::AlertAcknowledge,
-             &HttpApi::handleAcknowledgeAlerts);
+             &HttpApi::handleAcknowledgeAlerts, {u"ids"_s});
 
-    addRoute(M::Get, u"/api/audit"_s, Permission::Read, &HttpApi::handleListAudit);
-    addRoute(M::Get, u"/api/audit/verify"_s, Permission::Read, &HttpApi::handleVerifyAudit);
+    addRoute(M::Get, u"/api/audit"_s, Permission::Read, &HttpApi::handleListAudit, {},
+             {u"credential"_s, u"agent"_s, u"event"_s, u"from"_s, u"to"_s, u"after_id"_s,
+              u"limit"_s});
+    addRoute(M::Get, u"/api/audit/verify"_s, Permission::Read, &HttpApi::handleVerifyAudit, {},
+             {u"known_row_id"_s, u"known_row_hash"_s});
 
     addRoute(M::Get, u"/api/tokens"_s, Permission::TokenManage, &HttpApi::handleListTokens);
-    addRoute(M::Post, u"/api/tokens"_s, Permission::TokenManage, &HttpApi::handleCreateToken);
+    addRoute(M::Post, u"/api/tokens"_s, Permission::TokenManage, &HttpApi::handleCreateToken,
+             {u"role"_s, u"label"_s});
     addRoute(M::Post, u"/api/tokens/{id}/revoke"_s, Permission::TokenManage,
              &HttpApi::handleRevokeToken);
 }
 
 void HttpApi::addRoute(Method method, const QString &pattern,
-                       std::optional<Permission> permission, Handler handler)
+                       std::optional<Permission> permission, Handler handler,
+                       const QStringList &bodyFields, const QStringList &queryParameters)
 {
-    m_routes.append(Route{method, pattern, splitPath(pattern), permission, handler});
+    m_routes.append(Route{method, pattern, splitPath(pattern), permission, handler, bodyFields,
+                          queryParameters});
 }
 
 std::optional<ApiPrincipal> HttpApi::authenticate(QStringView bearerToken)
@@ -259,14 +277,20 @@ ApiResponse HttpApi::dispatch(const QHttpServerRequest &request, QString &routeP
     std::optional<ApiPrincipal> principal;
     if (route->permission) {
         const QByteArray header = request.value(QByteArrayLiteral("authorization"));
-        const QByteArray prefix = QByteArrayLiteral("Bearer ");
-        if (header.startsWith(prefix))
-            principal = authenticate(QString::fromLatin1(header.mid(prefix.size())));
-        if (!principal)
-            return ApiResponse::error(401, u"unauthenticated"_s,
-                                      u"A valid bearer token is required; send "
-                                      "\"Authorization: Bearer <token>\" with a token that is "
-                                      "not revoked."_s);
+        // The scheme name is case-insensitive (RFC 7235, section 2.1).
+        const QByteArray prefix = QByteArrayLiteral("bearer ");
+        if (header.size() > prefix.size()
+            && header.first(prefix.size()).compare(prefix, Qt::CaseInsensitive) == 0)
+            principal = authenticate(QString::fromLatin1(header.mid(prefix.size()).trimmed()));
+        if (!principal) {
+            ApiResponse response = ApiResponse::error(
+                401, u"unauthenticated"_s,
+                u"A valid bearer token is required; send \"Authorization: Bearer <token>\" "
+                "with a token that is not revoked."_s);
+            response.headers.append({QByteArrayLiteral("WWW-Authenticate"),
+                                     QByteArrayLiteral("Bearer")});
+            return response;
+        }
         if (!roleAllows(principal->role, *route->permission)) {
             logger("backend.api")->warn("Token {} ({}) is not allowed {} {}",
                                         principal->tokenId.toStdString(),
@@ -291,6 +315,18 @@ ApiResponse HttpApi::dispatch(const QHttpServerRequest &request, QString &routeP
             return ApiResponse::error(400, u"invalid_json"_s,
                                       u"The body must be a JSON object."_s);
         body = parsed.value().toObject();
+    }
+    // A misspelt field or parameter would otherwise fall back to its default
+    // without notice.
+    for (const QString &field : body.keys()) {
+        if (!route->bodyFields.contains(field))
+            return ApiResponse::invalid(u"Unknown field \"%1\" in the request body; %2."_s.arg(
+                field, acceptedNames(u"fields"_s, route->bodyFields)));
+    }
+    for (const auto &item : request.query().queryItems(QUrl::FullyDecoded)) {
+        if (!route->queryParameters.contains(item.first))
+            return ApiResponse::invalid(u"Unknown query parameter \"%1\"; %2."_s.arg(
+                item.first, acceptedNames(u"query parameters"_s, route->queryParameters)));
     }
 
     const ApiRequest apiRequest{request, principal, captures, body, request.query()};

@@ -103,10 +103,13 @@ private:
         QStringList segments;
         std::optional<Permission> permission;   // empty: no token needed
         Handler handler;
+        QStringList bodyFields;        // accepted top-level body fields; others get 400
+        QStringList queryParameters;   // accepted query parameters; others get 400
     };
 
     void addRoute(Method method, const QString &pattern, std::optional<Permission> permission,
-                  Handler handler);
+                  Handler handler, const QStringList &bodyFields = {},
+                  const QStringList &queryParameters = {});
     ApiResponse dispatch(const QHttpServerRequest &request, QString &routePattern);
     void writeResponse(const QHttpServerRequest &request, QTcpSocket *socket,
                        const ApiResponse &response);

@@ -3,10 +3,12 @@
 #include "httpapi.h"
 
 #include "digest.h"
-#include "httpapijson.h"
 #include "ids.h"
 #include "logging.h"
+#include "rowjson.h"
 #include "statement.h"
+
+#include <algorithm>
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -74,7 +76,9 @@ ApiResponse HttpApi::handleCreateEnrolmentToken(const ApiRequest &request)
                                     "UTF-8 bytes: the name the agent will enrol with."_s);
 
     const qint64 maxTtlSeconds = m_settings.maxEnrolmentTokenTtlMs / 1000;
-    qint64 ttlSeconds = 3600;
+    // Without ttl_seconds a token lives one hour, or the configured maximum
+    // when that is shorter.
+    qint64 ttlSeconds = std::min<qint64>(3600, maxTtlSeconds);
     const QJsonValue ttlValue = request.body.value(u"ttl_seconds"_s);
     if (!ttlValue.isUndefined()) {
         const double ttl = ttlValue.toDouble(-1);

@@ -1,9 +1,9 @@
 // /api/alerts: the filtered alert list and acknowledgement of one or many.
 #include "httpapi.h"
 
-#include "httpapijson.h"
 #include "ids.h"
 #include "logging.h"
+#include "rowjson.h"
 
 using namespace Qt::Literals::StringLiterals;
 

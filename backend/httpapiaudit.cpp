@@ -2,9 +2,9 @@
 // chain.
 #include "httpapi.h"
 
-#include "httpapijson.h"
 #include "ids.h"
 #include "logging.h"
+#include "rowjson.h"
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -30,10 +30,16 @@ ApiResponse HttpApi::handleListAudit(const ApiRequest &request)
 {
     AuditFilter filter;
     const QUrlQuery &query = request.query;
-    if (query.hasQueryItem(u"credential"_s))
-        filter.credentialId = query.queryItemValue(u"credential"_s);
-    if (query.hasQueryItem(u"agent"_s))
-        filter.agentId = query.queryItemValue(u"agent"_s);
+    for (const auto &[name, target] : {std::pair{u"credential"_s, &filter.credentialId},
+                                       std::pair{u"agent"_s, &filter.agentId}}) {
+        if (!query.hasQueryItem(name))
+            continue;
+        const QString id = query.queryItemValue(name, QUrl::FullyDecoded);
+        if (!isCanonicalUuid(id))
+            return ApiResponse::invalid(u"Invalid value \"%1\" for query parameter \"%2\": "
+                                        "expected a lowercase UUID."_s.arg(id, name));
+        *target = id;
+    }
     if (query.hasQueryItem(u"event"_s))
         filter.event = query.queryItemValue(u"event"_s);
     for (const auto &[name, target] : {std::pair{u"from"_s, &filter.from},

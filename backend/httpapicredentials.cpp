@@ -8,9 +8,9 @@
 #include "canonicaljson.h"
 #include "digest.h"
 #include "envelope.h"
-#include "httpapijson.h"
 #include "ids.h"
 #include "logging.h"
+#include "rowjson.h"
 #include "statement.h"
 
 using namespace Qt::Literals::StringLiterals;
@@ -102,17 +102,20 @@ QString writeOutcomeMessage(CredentialWriteOutcome outcome, const QString &crede
 
 ApiResponse HttpApi::handleListCredentials(const ApiRequest &request)
 {
-    const bool includeDeleted = request.query.queryItemValue(u"include_deleted"_s) == u"true"_s;
+    const QString includeDeletedText = request.query.queryItemValue(u"include_deleted"_s);
+    if (request.query.hasQueryItem(u"include_deleted"_s) && includeDeletedText != u"true"_s
+        && includeDeletedText != u"false"_s)
+        return ApiResponse::invalid(u"Invalid value \"%1\" for query parameter "
+                                    "\"include_deleted\": expected true or false."_s.arg(
+                                        includeDeletedText));
+    const bool includeDeleted = includeDeletedText == u"true"_s;
     auto details = m_storage.credentialDetails(request.caller().orgId, includeDeleted);
     if (!details)
         return ApiResponse::internal(details.error());
 
     QJsonArray credentials;
-    for (const CredentialDetail &detail : details.value()) {
-        QJsonObject object = credentialJson(detail.credential);
-        object.insert(u"sync"_s, syncSummaryJson(detail));
-        credentials.append(object);
-    }
+    for (const CredentialDetail &detail : details.value())
+        credentials.append(credentialSummaryJson(detail));
     return ApiResponse::json(200, QJsonObject{{u"credentials"_s, credentials}});
 }
 
@@ -127,13 +130,7 @@ ApiResponse HttpApi::handleGetCredential(const ApiRequest &request)
                                   u"Credential %1 does not exist in this org; list the "
                                   "credentials to find its id."_s.arg(credentialId));
 
-    QJsonObject object = credentialJson(detail.value()->credential);
-    object.insert(u"sync"_s, syncSummaryJson(*detail.value()));
-    QJsonArray rows;
-    for (const CredentialAgentRow &row : detail.value()->agents)
-        rows.append(credentialAgentJson(row));
-    object.insert(u"agents"_s, rows);
-    return ApiResponse::json(200, object);
+    return ApiResponse::json(200, credentialDetailJson(*detail.value()));
 }
 
 ApiResponse HttpApi::handleCreateCredential(const ApiRequest &request)
@@ -392,9 +389,8 @@ ApiResponse HttpApi::writeCredential(const ApiRequest &request, CredentialChange
     if (!stored || !stored.value())
         return ApiResponse::json(change == CredentialChange::Create ? 201 : 200,
                                  QJsonObject{{u"credential_id"_s, credentialId}});
-    QJsonObject response = credentialJson(stored.value()->credential);
-    response.insert(u"sync"_s, syncSummaryJson(*stored.value()));
-    publish(orgId, u"credential_changed"_s,
+    QJsonObject response = credentialSummaryJson(*stored.value());
+    publish(orgId, u"credential_sync_changed"_s,
             QJsonObject{{u"credential_id"_s, credentialId},
                         {u"change"_s, event},
                         {u"credential"_s, response}});
@@ -449,8 +445,12 @@ ApiResponse HttpApi::handleRetryCredential(const ApiRequest &request)
     logger("backend.api")->info("Retry of credential {} by token {}: {} rows due now",
                                 credentialId.toStdString(),
                                 request.caller().tokenId.toStdString(), reset.value());
-    publish(orgId, u"credential_retry_requested"_s,
-            QJsonObject{{u"credential_id"_s, credentialId}, {u"rows_reset"_s, reset.value()}});
+    QJsonObject event{{u"credential_id"_s, credentialId},
+                      {u"change"_s, u"credential_retry"_s},
+                      {u"rows_reset"_s, reset.value()}};
+    if (auto stored = m_storage.credentialDetail(orgId, credentialId); stored && stored.value())
+        event.insert(u"credential"_s, credentialSummaryJson(*stored.value()));
+    publish(orgId, u"credential_sync_changed"_s, event);
     return ApiResponse::json(200, QJsonObject{{u"credential_id"_s, credentialId},
                                               {u"rows_reset"_s, reset.value()}});
 }

@@ -3,9 +3,9 @@
 #include "httpapi.h"
 
 #include "digest.h"
-#include "httpapijson.h"
 #include "ids.h"
 #include "logging.h"
+#include "rowjson.h"
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -64,6 +64,27 @@ ApiResponse HttpApi::handleCreateToken(const ApiRequest &request)
 ApiResponse HttpApi::handleRevokeToken(const ApiRequest &request)
 {
     const QString tokenId = request.captures.value(0);
+
+    // Revoking the org's last active admin token would leave no one able to
+    // manage tokens through the API.
+    // NOTE: two concurrent revocations of the last two admin tokens can both
+    // pass this check; `sealrelay-backend token create` recovers from that.
+    auto tokens = m_storage.apiTokens(request.caller().orgId);
+    if (!tokens)
+        return ApiResponse::internal(tokens.error());
+    qsizetype activeAdmins = 0;
+    bool targetIsActiveAdmin = false;
+    for (const ApiTokenRow &token : tokens.value()) {
+        if (token.role != ApiRole::Admin || token.revokedAt)
+            continue;
+        ++activeAdmins;
+        targetIsActiveAdmin |= token.tokenId == tokenId;
+    }
+    if (targetIsActiveAdmin && activeAdmins == 1)
+        return ApiResponse::error(409, u"last_admin_token"_s,
+                                  u"Token %1 is the org's last active admin token; create "
+                                  "another admin token first."_s.arg(tokenId));
+
     auto revoked = m_storage.revokeApiToken(request.caller().orgId, tokenId);
     if (!revoked)
         return ApiResponse::internal(revoked.error());

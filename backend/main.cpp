@@ -1,5 +1,5 @@
-// sealrelay-backend: parses the subcommand (init, run, migrate) and its
-// options, then wires the service objects together.
+// sealrelay-backend: parses the subcommand (init, run, migrate, token create)
+// and its options, then wires the service objects together.
 #include "backendservice.h"
 #include "logging.h"
 #include "settings.h"
@@ -7,8 +7,11 @@
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDir>
+#include <QFile>
+#include <QFileInfo>
 #include <QProcessEnvironment>
 
+#include <algorithm>
 #include <cstdio>
 
 using namespace Qt::Literals::StringLiterals;
@@ -46,23 +49,37 @@ const QString kCommandsHelp = u"Commands:\n"
                               "  init     Create the database, an org and its first admin token.\n"
                               "  run      Run the service.\n"
                               "  migrate  Apply database migrations with the owner connection.\n"
+                              "  token create\n"
+                              "           Create an API token in the database without the REST\n"
+                              "           API, e.g. a new admin token after the last was lost.\n"
                               "Run `sealrelay-backend COMMAND --help` for a command's options.\n"_s;
 
 // Parses `arguments` (program name first) with the settings' options; exits
 // the process on --help. Returns the settings or prints the error.
 std::optional<BackendSettings> parseSettings(QCommandLineParser &parser,
                                              const QStringList &arguments,
+                                             const QString &command, SettingScope scope,
                                              const QString &description)
 {
     parser.setApplicationDescription(description);
     parser.addHelpOption();
-    addSettingOptions(parser);
+    addSettingOptions(parser, scope);
     if (!parser.parse(arguments)) {
-        usageError(parser.errorText() + u"; see --help."_s);
+        QString text = parser.errorText();
+        if (text.endsWith(u'.'))
+            text.chop(1);
+        usageError(text + u"; see --help."_s);
         return std::nullopt;
     }
     if (parser.isSet(u"help"_s)) {
-        printLine(stdout, parser.helpText() + settingsHelp());
+        // helpText() starts "Usage: sealrelay-backend [options]".
+        QString help = parser.helpText();
+        const QString program = QCoreApplication::applicationName();
+        if (const qsizetype at = help.indexOf(program); at >= 0)
+            help.replace(at, program.size(), program + u' ' + command);
+        if (scope == SettingScope::Service)
+            help += settingsHelp();
+        printLine(stdout, help);
         std::exit(0);
     }
     if (!parser.positionalArguments().isEmpty()) {
@@ -70,12 +87,34 @@ std::optional<BackendSettings> parseSettings(QCommandLineParser &parser,
             parser.positionalArguments().constFirst()));
         return std::nullopt;
     }
-    auto settings = resolveSettings(parser, processEnvironment());
+    auto settings = resolveSettings(parser, processEnvironment(), scope);
     if (!settings) {
         usageError(settings.error().message);
         return std::nullopt;
     }
     return settings.value();
+}
+
+// Creates the data folder owner-only (0700) when it does not exist. An
+// existing folder keeps its mode.
+Result<void> createDataDir(const QString &path)
+{
+    const QFileInfo info(path);
+    if (info.exists() && !info.isDir())
+        return makeError(Reason::Malformed,
+                         u"--data-dir %1 is a file, not a folder; give a folder for "
+                         "backend.db."_s.arg(path));
+    if (info.exists())
+        return {};
+    if (!QDir().mkpath(path))
+        return makeError(Reason::IoError,
+                         u"Cannot create the data folder %1; check the permissions of its "
+                         "parent folder."_s.arg(path));
+    if (!QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::WriteOwner
+                                         | QFileDevice::ExeOwner))
+        return makeError(Reason::IoError,
+                         u"Cannot make the data folder %1 owner-only (0700)."_s.arg(path));
+    return {};
 }
 
 void setupLoggingFrom(const BackendSettings &settings)
@@ -91,7 +130,7 @@ int runInit(const QStringList &arguments)
     QCommandLineParser parser;
     parser.addOption(QCommandLineOption(u"org"_s, u"Name of the new org. Default: default."_s,
                                         u"NAME"_s, u"default"_s));
-    auto settings = parseSettings(parser, arguments,
+    auto settings = parseSettings(parser, arguments, u"init"_s, SettingScope::Storage,
                                   u"Creates the database, an org and its first admin token. The "
                                   "token is printed once, as the last line of output."_s);
     if (!settings)
@@ -101,9 +140,11 @@ int runInit(const QStringList &arguments)
     auto config = storageConfigFor(*settings);
     if (!config)
         return usageError(config.error().message);
-    if (config->engine == SqlEngine::Sqlite && !settings->dataDir.isEmpty()
-        && !QDir().mkpath(settings->dataDir))
-        return usageError(u"Cannot create the data folder %1."_s.arg(settings->dataDir));
+    if (config->engine == SqlEngine::Sqlite && !settings->dataDir.isEmpty()) {
+        auto created = createDataDir(settings->dataDir);
+        if (!created)
+            return usageError(created.error().message);
+    }
 
     auto storage = SqlStorage::open(config.value());
     if (!storage) {
@@ -136,8 +177,8 @@ int runInit(const QStringList &arguments)
 
     printLine(stdout, u"Initialised org \"%1\" (%2)."_s.arg(parser.value(u"org"_s),
                                                            result->orgId));
-    printLine(stdout, u"Admin token %1; it is shown only once, store it now:"_s.arg(
-                          result->tokenId));
+    printLine(stdout, u"Admin token created (id %1). The token is shown only once; store it "
+                      "now:"_s.arg(result->tokenId));
     printLine(stdout, result->token);
     return 0;
 }
@@ -145,7 +186,7 @@ int runInit(const QStringList &arguments)
 int runMigrate(const QStringList &arguments)
 {
     QCommandLineParser parser;
-    auto settings = parseSettings(parser, arguments,
+    auto settings = parseSettings(parser, arguments, u"migrate"_s, SettingScope::Storage,
                                   u"Applies the database migrations. For PostgreSQL give the "
                                   "owner role's URL with --database; the service role then runs "
                                   "with its own URL."_s);
@@ -174,10 +215,74 @@ int runMigrate(const QStringList &arguments)
     return 0;
 }
 
+// `token create`: makes an API token straight in the database, for an
+// operator with file or database access who has no admin token left.
+int runTokenCreate(const QStringList &arguments)
+{
+    QCommandLineParser parser;
+    parser.addOption(QCommandLineOption(u"role"_s, u"Role of the new token: admin, operator or "
+                                                   "auditor."_s,
+                                        u"ROLE"_s));
+    parser.addOption(QCommandLineOption(u"label"_s, u"Label of the new token. Default: local "
+                                                    "recovery."_s,
+                                        u"LABEL"_s, u"local recovery"_s));
+    parser.addOption(QCommandLineOption(u"org-id"_s, u"Org of the new token; needed only when "
+                                                     "the database has several orgs."_s,
+                                        u"UUID"_s));
+    auto settings = parseSettings(parser, arguments, u"token create"_s, SettingScope::Storage,
+                                  u"Creates an API token directly in the database, without the "
+                                  "REST API, and writes an audit row. The token is printed once, "
+                                  "as the last line of output; only its SHA-256 is stored."_s);
+    if (!settings)
+        return kExitUsage;
+    setupLoggingFrom(*settings);
+
+    const std::optional<ApiRole> role = parseApiRole(parser.value(u"role"_s));
+    if (!role)
+        return usageError(u"Invalid value \"%1\" for --role: expected admin, operator or "
+                          "auditor."_s.arg(parser.value(u"role"_s)));
+    auto config = storageConfigFor(*settings);
+    if (!config)
+        return usageError(config.error().message);
+    if (auto exists = requireDatabaseFile(*settings, config.value()); !exists)
+        return usageError(exists.error().message);
+    auto storage = SqlStorage::open(config.value());
+    if (!storage) {
+        printLine(stderr, u"error: "_s + storage.error().message);
+        return kExitFailure;
+    }
+    auto orgs = requireOrgs(*storage.value(), *settings, config.value());
+    if (!orgs)
+        return usageError(orgs.error().message);
+
+    QString orgId = parser.value(u"org-id"_s);
+    if (orgId.isEmpty() && orgs->size() > 1)
+        return usageError(u"The database has %1 orgs; choose one with --org-id."_s.arg(
+            orgs->size()));
+    if (orgId.isEmpty())
+        orgId = orgs->constFirst().orgId;
+    const bool known = std::any_of(orgs->cbegin(), orgs->cend(),
+                                   [&](const OrgRow &org) { return org.orgId == orgId; });
+    if (!known)
+        return usageError(u"Invalid value \"%1\" for --org-id: no such org in the "
+                          "database."_s.arg(orgId));
+
+    auto created = createApiTokenFor(*storage.value(), orgId, *role, parser.value(u"label"_s),
+                                     u"local:sealrelay-backend"_s);
+    if (!created) {
+        printLine(stderr, u"error: "_s + created.error().message);
+        return kExitFailure;
+    }
+    printLine(stdout, u"%1 token created (id %2) in org %3. The token is shown only once; "
+                      "store it now:"_s.arg(apiRoleName(*role), created->tokenId, orgId));
+    printLine(stdout, created->token);
+    return 0;
+}
+
 int runService(QCoreApplication &app, const QStringList &arguments)
 {
     QCommandLineParser parser;
-    auto settings = parseSettings(parser, arguments,
+    auto settings = parseSettings(parser, arguments, u"run"_s, SettingScope::Service,
                                   u"Runs the control plane: REST API, agent and console "
                                   "WebSockets, health and metrics on one listener."_s);
     if (!settings)
@@ -188,10 +293,16 @@ int runService(QCoreApplication &app, const QStringList &arguments)
     BackendService service(*settings);
     auto started = service.start();
     if (!started) {
-        logger("backend.service")->critical("Cannot start: {}",
-                                            started.error().message.toStdString());
+        // The logger also writes to standard error, so the message goes to
+        // the logger only when a log file would otherwise miss it.
+        if (!settings->logFile.isEmpty())
+            logger("backend.service")->critical("Cannot start: {}",
+                                                started.error().message.toStdString());
         printLine(stderr, u"error: "_s + started.error().message);
-        return started.error().reason == Reason::Malformed ? kExitUsage : kExitFailure;
+        // A bad setting or a database without an org is the operator's to fix.
+        const bool usage = started.error().reason == Reason::Malformed
+            || started.error().reason == Reason::NotFound;
+        return usage ? kExitUsage : kExitFailure;
     }
 
     QObject::connect(&signals, &TerminationSignals::terminationRequested, &service,
@@ -229,5 +340,12 @@ int main(int argc, char *argv[])
         return runService(app, arguments);
     if (command == u"migrate"_s)
         return runMigrate(arguments);
+    if (command == u"token"_s) {
+        if (arguments.size() < 2 || arguments[1] != u"create"_s)
+            return usageError(u"Unknown token command; use `sealrelay-backend token create "
+                              "--role admin --data-dir DIR`."_s);
+        arguments.removeAt(1);
+        return runTokenCreate(arguments);
+    }
     return usageError(u"Unknown command \"%1\".\n"_s.arg(command) + kCommandsHelp);
 }

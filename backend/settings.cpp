@@ -287,10 +287,17 @@ const QList<SettingSpec> &settingSpecs()
     return specs;
 }
 
-void addSettingOptions(QCommandLineParser &parser)
+bool settingInScope(const SettingSpec &spec, SettingScope scope)
+{
+    if (scope == SettingScope::Service)
+        return true;
+    return spec.key == u"data_dir"_s || spec.section == u"storage"_s || spec.section == u"log"_s;
+}
+
+void addSettingOptions(QCommandLineParser &parser, SettingScope scope)
 {
     for (const SettingSpec &spec : settingSpecs()) {
-        if (spec.option.isEmpty())
+        if (spec.option.isEmpty() || !settingInScope(spec, scope))
             continue;
         const QString unit = spec.unit.isEmpty() ? QString() : u" Unit: %1."_s.arg(spec.unit);
         const QString fallback =
@@ -322,7 +329,8 @@ QString settingsHelp()
 }
 
 Result<BackendSettings> resolveSettings(const QCommandLineParser &parser,
-                                        const QHash<QString, QString> &environment)
+                                        const QHash<QString, QString> &environment,
+                                        SettingScope scope)
 {
     BackendSettings settings;
     const QList<SettingSpec> &specs = settingSpecs();
@@ -377,7 +385,7 @@ Result<BackendSettings> resolveSettings(const QCommandLineParser &parser,
     }
 
     for (const SettingSpec &spec : specs) {
-        if (spec.option.isEmpty() || !parser.isSet(spec.option))
+        if (spec.option.isEmpty() || !settingInScope(spec, scope) || !parser.isSet(spec.option))
             continue;
         const QStringList values = parser.values(spec.option);
         if (auto expected = spec.apply(settings, spec.repeatable ? values : QStringList{values.constLast()}))

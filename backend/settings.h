@@ -99,8 +99,15 @@ struct SettingSpec {
 // Every setting of the backend, in the order --help lists them.
 const QList<SettingSpec> &settingSpecs();
 
-// Adds the options of `run` (and --config, --set) to `parser`.
-void addSettingOptions(QCommandLineParser &parser);
+// Which settings a subcommand takes: all of them (`run`), or only those of
+// the database and logging (`init`, `migrate`, `token create`).
+enum class SettingScope { Service, Storage };
+
+// True when a subcommand of `scope` takes `spec` as a command-line option.
+bool settingInScope(const SettingSpec &spec, SettingScope scope);
+
+// Adds the options of `scope` (and --config, --set) to `parser`.
+void addSettingOptions(QCommandLineParser &parser, SettingScope scope = SettingScope::Service);
 
 // The settings' part of --help: each INI key, its environment variable, unit
 // and default.
@@ -111,6 +118,7 @@ QString settingsHelp();
 // main). A bad value is Reason::Malformed naming the option, the value and
 // the expected form.
 Result<BackendSettings> resolveSettings(const QCommandLineParser &parser,
-                                        const QHash<QString, QString> &environment);
+                                        const QHash<QString, QString> &environment,
+                                        SettingScope scope = SettingScope::Service);
 
 } // namespace sealrelay::backend

@@ -228,6 +228,13 @@ Result<int> applyMigrations(SqlConnection &connection, const QList<Migration> &m
         if (!locked) {
             return locked.error();
         }
+        // CREATE TABLE IF NOT EXISTS on an existing table raises a NOTICE,
+        // which libpq prints to standard error; this transaction skips it.
+        auto quiet = connection.exec(u"hide notices of the migration",
+                                     u"SET LOCAL client_min_messages = warning"_s);
+        if (!quiet) {
+            return quiet.error();
+        }
     }
 
     // Both engines accept this statement as written.

@@ -4,8 +4,15 @@
 
 #include "ids.h"
 
+#include <QFile>
+#include <QFileInfo>
 #include <QSqlDriver>
 #include <QSqlError>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -89,6 +96,22 @@ Result<std::unique_ptr<SqlConnection>> SqlConnection::openSqlite(const QString &
 {
     if (!QSqlDatabase::isDriverAvailable(kSqliteDriver)) {
         return driverMissing(kSqliteDriver, u"libqt6sql6-sqlite"_s);
+    }
+
+    // SQLite creates the -wal and -shm files with the mode of the database
+    // file, so a new database file made 0600 keeps all three owner-only.
+    if (path != u":memory:"_s && !path.startsWith(u"file:"_s) && !QFileInfo::exists(path)) {
+        const int fd = ::open(QFile::encodeName(path).constData(),
+                              O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            return makeError(Reason::IoError,
+                             u"could not create the SQLite database %1: %2; check that its "
+                             "folder exists and is writable"_s.arg(
+                                 path, QString::fromLocal8Bit(std::strerror(errno))));
+        }
+        if (fd >= 0) {
+            ::close(fd);
+        }
     }
 
     std::unique_ptr<SqlConnection> connection(

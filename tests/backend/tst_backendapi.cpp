@@ -1,13 +1,15 @@
 // Runs the real sealrelay-backend process (init, then run on 127.0.0.1 with a
 // free port) and calls its REST API as the console and CLI would. It covers
 // statuses and their order, role boundaries, credential uploads signed with a
-// test operator key, retry, enrolment tokens, audit, health, metrics, TLS,
-// PostgreSQL and SIGTERM.
+// test operator key, retry, enrolment tokens, the agent socket from enrolment
+// to revocation, the event feed, audit, health, metrics, TLS, PostgreSQL and
+// SIGTERM.
 #include "base64.h"
 #include "digest.h"
 #include "envelope.h"
 #include "ids.h"
 #include "keys.h"
+#include "messages.h"
 #include "payload.h"
 #include "postgresserver.h"
 #include "sqlstorage.h"
@@ -34,6 +36,7 @@
 #include <csignal>
 #include <memory>
 #include <optional>
+#include <unistd.h>
 
 using namespace Qt::Literals::StringLiterals;
 using namespace sealrelay;
@@ -100,6 +103,97 @@ struct TestAgent {
     std::optional<Ed25519PrivateKey> identityKey;
 };
 
+constexpr int kSocketWaitMs = 10000;
+
+// A client of the /agent socket that records every frame and how the
+// connection ended.
+class AgentClient {
+public:
+    explicit AgentClient(quint16 port)
+    {
+        QObject::connect(&socket, &QWebSocket::textMessageReceived, &socket,
+                         [this](const QString &frame) { frames.append(frame.toUtf8()); });
+        QObject::connect(&socket, &QWebSocket::disconnected, &socket,
+                         [this] { disconnected = true; });
+        socket.open(QUrl(u"ws://127.0.0.1:%1/agent"_s.arg(port)));
+    }
+
+    // Waits for frame number `index` (0 is hello) and returns it parsed as T,
+    // or std::nullopt when it does not arrive, does not parse, or is another
+    // message type.
+    template <typename T>
+    std::optional<T> message(qsizetype index)
+    {
+        if (!QTest::qWaitFor([&] { return frames.size() > index || disconnected; },
+                             kSocketWaitMs)
+            || frames.size() <= index) {
+            return std::nullopt;
+        }
+        const Result<AgentMessage> parsed = parseAgentMessage(frames.at(index));
+        if (!parsed)
+            return std::nullopt;
+        const T *typed = std::get_if<T>(&parsed.value());
+        return typed ? std::optional<T>(*typed) : std::nullopt;
+    }
+
+    bool send(const AgentMessage &message)
+    {
+        const QByteArray frame = serializeMessage(message);
+        return socket.sendTextMessage(QString::fromUtf8(frame)) == frame.size();
+    }
+
+    bool waitDisconnected()
+    {
+        return QTest::qWaitFor([this] { return disconnected; }, kSocketWaitMs);
+    }
+
+    int closeCode() const { return int(socket.closeCode()); }
+
+    QWebSocket socket;
+    QList<QByteArray> frames;
+    bool disconnected = false;
+};
+
+// A console client of /api/events that records every event.
+class FeedClient {
+public:
+    FeedClient(quint16 port, const QString &token)
+    {
+        QObject::connect(&socket, &QWebSocket::textMessageReceived, &socket,
+                         [this](const QString &frame) {
+                             events.append(QJsonDocument::fromJson(frame.toUtf8()).object());
+                         });
+        QNetworkRequest upgrade(QUrl(u"ws://127.0.0.1:%1/api/events"_s.arg(port)));
+        upgrade.setRawHeader("Authorization", "Bearer " + token.toLatin1());
+        socket.open(upgrade);
+    }
+
+    // Waits for an agent_status_changed event of `agentId` with `status` and
+    // returns its data.
+    std::optional<QJsonObject> agentStatusEvent(const QString &agentId, const QString &status)
+    {
+        std::optional<QJsonObject> found;
+        const auto findEvent = [&] {
+            for (const QJsonObject &event : std::as_const(events)) {
+                const QJsonObject data = event.value(u"data"_s).toObject();
+                if (event.value(u"type"_s).toString() == u"agent_status_changed"_s
+                    && data.value(u"agent_id"_s).toString() == agentId
+                    && data.value(u"status"_s).toString() == status) {
+                    found = data;
+                    return true;
+                }
+            }
+            return false;
+        };
+        if (!QTest::qWaitFor(findEvent, kSocketWaitMs))
+            return std::nullopt;
+        return found;
+    }
+
+    QWebSocket socket;
+    QList<QJsonObject> events;
+};
+
 } // namespace
 
 class BackendApiTest : public QObject {
@@ -136,8 +230,27 @@ private Q_SLOTS:
     void plainNonLoopbackRefused();
     void helpListsSettings();
     void agentSocketGetsHello();
+    void agentEnrolApproveRevoke();
     void eventFeedSendsSnapshot();
     void initTwiceRefused();
+    void initMessageNamesTokenId();
+    void dataFilesOwnerOnly();
+    void enrolmentTtlDefaultCapped();
+    void unknownInputRejected_data();
+    void unknownInputRejected();
+    void bearerSchemeAnyCase_data();
+    void bearerSchemeAnyCase();
+    void unauthenticatedHasChallenge();
+    void lastAdminRevokeRefused();
+    void tokenCreateCommand();
+    void runWithoutOrgRefused_data();
+    void runWithoutOrgRefused();
+    void portInUseExitsTwo();
+    void unknownOptionMessage();
+    void subcommandHelp();
+    void dataDirIsFileRejected();
+    void readOnlyDatabaseRejected();
+    void ipv6ListenerLogsBrackets();
     void configFileBelowEnvironment();
     void sigtermExitsZero();
     void postgresRun();
@@ -166,6 +279,7 @@ private:
     QString m_auditorToken;
     QString m_orgId;
     quint16 m_port = 0;
+    QString m_publicOrigin;
     QString m_scheme = u"http"_s;
     QList<QSslCertificate> m_trustedCertificates;
     QProcess m_backend;
@@ -335,8 +449,10 @@ void BackendApiTest::initTestCase()
     environment.insert(u"SEALRELAY_LOG_LEVEL"_s, u"warn"_s);
     m_backend.setProcessEnvironment(environment);
     m_backend.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    m_publicOrigin = u"http://127.0.0.1:%1"_s.arg(m_port);
     m_backend.start(kBackendPath, {u"run"_s, u"--data-dir"_s, m_dataDir, u"--listen"_s,
-                                   u"127.0.0.1:%1"_s.arg(m_port)});
+                                   u"127.0.0.1:%1"_s.arg(m_port), u"--public-origin"_s,
+                                   m_publicOrigin});
     QVERIFY(m_backend.waitForStarted());
     QTRY_COMPARE_WITH_TIMEOUT(request("GET", u"/healthz"_s, {}).status, 200, 10000);
 
@@ -911,6 +1027,9 @@ void BackendApiTest::badSettingExitsTwo_data()
                          << u"agent.ping_interval_ms"_s;
     QTest::newRow("environment") << QStringList{} << u"SEALRELAY_API_MAX_BODY_BYTES"_s
                                  << u"SEALRELAY_API_MAX_BODY_BYTES"_s;
+    QTest::newRow("database scheme")
+        << QStringList{u"--database"_s, u"mysql://root:secret@db/relay"_s} << QString()
+        << u"the scheme \"mysql\" is not supported"_s;
 }
 
 void BackendApiTest::badSettingExitsTwo()
@@ -931,8 +1050,7 @@ void BackendApiTest::badSettingExitsTwo()
 
 void BackendApiTest::plainNonLoopbackRefused()
 {
-    const ProcessResult result = runBackend({u"run"_s, u"--data-dir"_s,
-                                             m_dir.filePath(u"plain"_s), u"--listen"_s,
+    const ProcessResult result = runBackend({u"run"_s, u"--data-dir"_s, m_dataDir, u"--listen"_s,
                                              u"0.0.0.0:%1"_s.arg(freePort())});
     QVERIFY(result.exitCode != 0);
     QVERIFY2(result.err.contains("TLS"), result.err.constData());
@@ -991,8 +1109,160 @@ void BackendApiTest::agentSocketGetsHello()
     QTRY_VERIFY_WITH_TIMEOUT(!messages.isEmpty(), 10000);
     const QJsonObject hello = QJsonDocument::fromJson(messages.constFirst().toUtf8()).object();
     QCOMPARE(hello.value(u"type"_s).toString(), u"hello"_s);
-    QCOMPARE(hello.value(u"backend_origin"_s).toString(), u"http://127.0.0.1:%1"_s.arg(m_port));
+    QCOMPARE(hello.value(u"backend_origin"_s).toString(), m_publicOrigin);
     socket.close();
+}
+
+void BackendApiTest::agentEnrolApproveRevoke()
+{
+    FeedClient console(m_port, m_auditorToken);
+    QTRY_VERIFY_WITH_TIMEOUT(!console.events.isEmpty(), kSocketWaitMs);
+    QCOMPARE(console.events.constFirst().value(u"type"_s).toString(), u"snapshot"_s);
+
+    // An operator creates an enrolment token for the agent's name.
+    const QString agentName = u"edge-socket"_s;
+    const HttpResult token = postJson(u"/api/agents/enrolment-tokens"_s, m_operatorToken,
+                                      QJsonObject{{u"agent_name"_s, agentName}});
+    QCOMPARE(token.status, 201);
+    const QString enrolmentToken = token.json.value(u"token"_s).toString();
+    const QString tokenId = token.json.value(u"token_id"_s).toString();
+    QVERIFY(enrolmentToken.startsWith(u"sre_"_s));
+
+    auto encryptionKey = RsaPrivateKey::generate();
+    QVERIFY(encryptionKey.ok());
+    auto identityKey = Ed25519PrivateKey::generate();
+    QVERIFY(identityKey.ok());
+    const QString agentId = newUuid();
+    Enrol enrol;
+    enrol.id = newUuid();
+    enrol.enrolmentToken = enrolmentToken;
+    enrol.agentId = agentId;
+    enrol.agentName = agentName;
+    enrol.encryptionKey = encryptionKey->publicKey().spkiDer();
+    enrol.identityKey = identityKey->publicKey().raw();
+
+    // First connection: hello, enrol, welcome pending_approval.
+    AgentClient first(m_port);
+    const auto firstHello = first.message<Hello>(0);
+    QVERIFY(firstHello);
+    QCOMPARE(firstHello->backendOrigin, m_publicOrigin);
+    QVERIFY(first.send(enrol));
+    const auto pending = first.message<Welcome>(1);
+    QVERIFY(pending);
+    QCOMPARE(pending->status, WelcomeStatus::PendingApproval);
+    QCOMPARE(pending->orgId, m_orgId);
+    QCOMPARE(pending->agentId, agentId);
+    QVERIFY(!pending->certificate);
+
+    // The console sees the enrolled agent connect while it waits for approval.
+    const auto enrolledEvent = console.agentStatusEvent(agentId, u"pending_approval"_s);
+    QVERIFY(enrolledEvent);
+    QCOMPARE(enrolledEvent->value(u"connected"_s).toBool(), true);
+
+    // An operator approves it; the open socket receives certificate_update.
+    sealrelay::AgentCertificate certificate;
+    certificate.orgId = m_orgId;
+    certificate.agentId = agentId;
+    certificate.agentName = agentName;
+    certificate.generation = 1;
+    certificate.encryptionKey = enrol.encryptionKey;
+    certificate.identityKey = enrol.identityKey;
+    certificate.issuedAt = QDateTime::currentDateTimeUtc();
+    certificate.expiresAt = certificate.issuedAt.addDays(365);
+    certificate.operatorKey = m_operatorKey->publicKey().raw();
+    auto signedCertificate = signStatement(StatementContext::AgentCertificate,
+                                           certificate.toFields(), *m_operatorKey);
+    QVERIFY(signedCertificate.ok());
+    const HttpResult approved = postJson(u"/api/agents/%1/certificate"_s.arg(agentId),
+                                         m_operatorToken,
+                                         QJsonObject{{u"certificate"_s, signedCertificate->toJson()}});
+    QCOMPARE(approved.status, 200);
+    QCOMPARE(approved.json.value(u"status"_s).toString(), u"approved"_s);
+
+    const auto update = first.message<CertificateUpdate>(2);
+    QVERIFY(update);
+    QCOMPARE(update->certificate.bytes, signedCertificate->bytes);
+    QCOMPARE(update->certificate.signature, signedCertificate->signature);
+
+    // The console receives the approval, with the agent object that REST returned.
+    const auto approvedEvent = console.agentStatusEvent(agentId, u"approved"_s);
+    QVERIFY(approvedEvent);
+    QCOMPARE(approvedEvent->value(u"agent"_s).toObject(), approved.json);
+
+    first.socket.close();
+    QVERIFY(first.waitDisconnected());
+
+    // Second connection: authenticate with the new hello's nonce.
+    AgentClient second(m_port);
+    const auto secondHello = second.message<Hello>(0);
+    QVERIFY(secondHello);
+    QCOMPARE(secondHello->nonce.size(), 16);
+    QVERIFY(secondHello->nonce != firstHello->nonce);
+    AuthStatement auth;
+    auth.orgId = m_orgId;
+    auth.agentId = agentId;
+    auth.backendOrigin = m_publicOrigin;
+    auth.nonce = secondHello->nonce;
+    auth.issuedAt = QDateTime::currentDateTimeUtc();
+    auto signedAuth = signStatement(StatementContext::Auth, auth.toFields(), identityKey.value());
+    QVERIFY(signedAuth.ok());
+    QVERIFY(second.send(Authenticate{newUuid(), signedAuth.value()}));
+    const auto welcome = second.message<Welcome>(1);
+    QVERIFY(welcome);
+    QCOMPARE(welcome->status, WelcomeStatus::Approved);
+    QCOMPARE(welcome->agentId, agentId);
+    QVERIFY(welcome->certificate);
+    QCOMPARE(welcome->certificate->bytes, signedCertificate->bytes);
+    QCOMPARE(welcome->certificate->signature, signedCertificate->signature);
+
+    // Revocation over REST closes the live socket with 4403.
+    const HttpResult revoked = postJson(u"/api/agents/%1/revoke"_s.arg(agentId), m_operatorToken,
+                                        {});
+    QCOMPARE(revoked.status, 200);
+    QVERIFY(second.waitDisconnected());
+    QCOMPARE(second.closeCode(), 4403);
+    const auto revokedEvent = console.agentStatusEvent(agentId, u"revoked"_s);
+    QVERIFY(revokedEvent);
+    QCOMPARE(revokedEvent->value(u"agent"_s).toObject().value(u"status"_s).toString(),
+             u"revoked"_s);
+
+    // The used token cannot enrol another agent: the socket closes with 4401
+    // and the backend raises enrolment_token_reused.
+    AgentClient reuse(m_port);
+    QVERIFY(reuse.message<Hello>(0));
+    Enrol again = enrol;
+    again.id = newUuid();
+    again.agentId = newUuid();
+    QVERIFY(reuse.send(again));
+    QVERIFY(reuse.waitDisconnected());
+    QCOMPARE(reuse.closeCode(), 4401);
+
+    // The console hears of the alert as it is raised, not only on the next snapshot.
+    const auto alertRaised = [&console] {
+        for (const QJsonObject &event : std::as_const(console.events)) {
+            if (event.value(u"type"_s).toString() == u"alert_raised"_s
+                && event.value(u"data"_s).toObject().value(u"type"_s).toString()
+                    == u"enrolment_token_reused"_s)
+                return true;
+        }
+        return false;
+    };
+    QVERIFY(QTest::qWaitFor(alertRaised, kSocketWaitMs));
+
+    const HttpResult alerts = request("GET", u"/api/alerts?type=enrolment_token_reused"_s,
+                                      m_auditorToken);
+    QCOMPARE(alerts.status, 200);
+    std::optional<QJsonObject> alert;
+    for (const QJsonValue &value : alerts.json.value(u"alerts"_s).toArray()) {
+        if (value.toObject().value(u"subject"_s).toString() == u"enrolment_token:"_s + tokenId)
+            alert = value.toObject();
+    }
+    QVERIFY(alert);
+    QCOMPARE(alert->value(u"severity"_s).toString(), u"high"_s);
+    QCOMPARE(alert->value(u"details"_s).toObject().value(u"outcome"_s).toString(),
+             u"already_used"_s);
+    QCOMPARE(alert->value(u"details"_s).toObject().value(u"agent_id"_s).toString(),
+             again.agentId);
 }
 
 void BackendApiTest::eventFeedSendsSnapshot()
@@ -1029,6 +1299,281 @@ void BackendApiTest::initTwiceRefused()
     QVERIFY(!second.out.contains("srt_"));
 }
 
+void BackendApiTest::initMessageNamesTokenId()
+{
+    QVERIFY2(m_initOutput.contains(u"Admin token created (id "_s), qPrintable(m_initOutput));
+    QVERIFY(m_initOutput.contains(u"The token is shown only once; store it now:"_s));
+    QCOMPARE(m_initOutput.trimmed().split(u'\n').constLast(), m_adminToken);
+}
+
+void BackendApiTest::dataFilesOwnerOnly()
+{
+    const QFileDevice::Permissions ownerDir =
+        QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner
+        | QFileDevice::ReadUser | QFileDevice::WriteUser | QFileDevice::ExeUser;
+    const QFileDevice::Permissions ownerFile = QFileDevice::ReadOwner | QFileDevice::WriteOwner
+        | QFileDevice::ReadUser | QFileDevice::WriteUser;
+    QCOMPARE(QFileInfo(m_dataDir).permissions(), ownerDir);
+    const QString database = QDir(m_dataDir).filePath(u"backend.db"_s);
+    QCOMPARE(QFileInfo(database).permissions(), ownerFile);
+    // The running service holds the database open in WAL mode.
+    QVERIFY(QFileInfo::exists(database + u"-wal"_s));
+    QCOMPARE(QFileInfo(database + u"-wal"_s).permissions(), ownerFile);
+    QCOMPARE(QFileInfo(database + u"-shm"_s).permissions(), ownerFile);
+}
+
+void BackendApiTest::enrolmentTtlDefaultCapped()
+{
+    const quint16 port = freePort();
+    QProcess service;
+    service.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    service.start(kBackendPath, {u"run"_s, u"--data-dir"_s, m_dataDir, u"--listen"_s,
+                                 u"127.0.0.1:%1"_s.arg(port), u"--set"_s,
+                                 u"enrolment.max_token_ttl_ms=600000"_s});
+    QVERIFY(service.waitForStarted());
+
+    const quint16 mainPort = m_port;
+    m_port = port;
+    QTRY_COMPARE_WITH_TIMEOUT(request("GET", u"/healthz"_s, {}).status, 200, 10000);
+    const QDateTime before = QDateTime::currentDateTimeUtc();
+    const HttpResult created = postJson(u"/api/agents/enrolment-tokens"_s, m_operatorToken,
+                                        QJsonObject{{u"agent_name"_s, u"edge-ttl"_s}});
+    m_port = mainPort;
+    ::kill(pid_t(service.processId()), SIGTERM);
+    QVERIFY(service.waitForFinished(5000));
+
+    QCOMPARE(created.status, 201);
+    const QDateTime expiresAt = QDateTime::fromString(
+        created.json.value(u"expires_at"_s).toString(), Qt::ISODateWithMs);
+    QVERIFY(expiresAt.isValid());
+    const qint64 lifetimeSeconds = before.secsTo(expiresAt);
+    QVERIFY2(lifetimeSeconds >= 599 && lifetimeSeconds <= 601,
+             qPrintable(QString::number(lifetimeSeconds)));
+}
+
+void BackendApiTest::unknownInputRejected_data()
+{
+    QTest::addColumn<QByteArray>("method");
+    QTest::addColumn<QString>("path");
+    QTest::addColumn<QByteArray>("body");
+    QTest::addColumn<QString>("named");
+
+    QTest::newRow("enrolment ttl") << QByteArray("POST") << u"/api/agents/enrolment-tokens"_s
+                                   << QByteArray(R"({"agent_name":"x","ttl":60})") << u"ttl"_s;
+    QTest::newRow("token lable") << QByteArray("POST") << u"/api/tokens"_s
+                                 << QByteArray(R"({"role":"auditor","lable":"x"})")
+                                 << u"lable"_s;
+    QTest::newRow("revoke body") << QByteArray("POST")
+                                 << u"/api/tokens/%1/revoke"_s.arg(newUuid())
+                                 << QByteArray(R"({"reason":"x"})") << u"reason"_s;
+    QTest::newRow("query parameter") << QByteArray("GET") << u"/api/agents?state=approved"_s
+                                     << QByteArray() << u"state"_s;
+    QTest::newRow("audit agent") << QByteArray("GET") << u"/api/audit?agent=notauuid"_s
+                                 << QByteArray() << u"agent"_s;
+    QTest::newRow("include_deleted") << QByteArray("GET")
+                                     << u"/api/credentials?include_deleted=yes"_s << QByteArray()
+                                     << u"include_deleted"_s;
+}
+
+void BackendApiTest::unknownInputRejected()
+{
+    QFETCH(QByteArray, method);
+    QFETCH(QString, path);
+    QFETCH(QByteArray, body);
+    QFETCH(QString, named);
+
+    const HttpResult result = request(method, path, m_adminToken, body);
+    QCOMPARE(result.status, 400);
+    QCOMPARE(result.errorCode(), u"invalid_field"_s);
+    const QString message = result.json.value(u"error"_s).toObject().value(u"message"_s)
+                                .toString();
+    QVERIFY2(message.contains(u"\""_s + named + u"\""_s), qPrintable(message));
+}
+
+void BackendApiTest::bearerSchemeAnyCase_data()
+{
+    QTest::addColumn<QByteArray>("scheme");
+    QTest::newRow("lower") << QByteArray("bearer");
+    QTest::newRow("upper") << QByteArray("BEARER");
+}
+
+void BackendApiTest::bearerSchemeAnyCase()
+{
+    QFETCH(QByteArray, scheme);
+    QNetworkRequest networkRequest(QUrl(u"http://127.0.0.1:%1/api/alerts"_s.arg(m_port)));
+    networkRequest.setRawHeader("Authorization", scheme + ' ' + m_auditorToken.toLatin1());
+    QNetworkReply *reply = m_network.get(networkRequest);
+    QVERIFY(QTest::qWaitFor([reply] { return reply->isFinished(); }, 15000));
+    QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 200);
+    reply->deleteLater();
+}
+
+void BackendApiTest::unauthenticatedHasChallenge()
+{
+    const HttpResult result = request("GET", u"/api/alerts"_s, u"srt_unknown"_s);
+    QCOMPARE(result.status, 401);
+    QCOMPARE(result.header("WWW-Authenticate"), QByteArray("Bearer"));
+}
+
+void BackendApiTest::lastAdminRevokeRefused()
+{
+    const HttpResult list = request("GET", u"/api/tokens"_s, m_adminToken);
+    QCOMPARE(list.status, 200);
+    QStringList activeAdmins;
+    for (const QJsonValue &value : list.json.value(u"tokens"_s).toArray()) {
+        const QJsonObject token = value.toObject();
+        if (token.value(u"role"_s).toString() == u"admin"_s
+            && token.value(u"revoked_at"_s).isNull())
+            activeAdmins.append(token.value(u"token_id"_s).toString());
+    }
+    QCOMPARE(activeAdmins.size(), 1);
+
+    const HttpResult revoke =
+        postJson(u"/api/tokens/%1/revoke"_s.arg(activeAdmins.constFirst()), m_adminToken, {});
+    QCOMPARE(revoke.status, 409);
+    QVERIFY2(revoke.body.contains("last active admin token"), revoke.body.constData());
+    QCOMPARE(request("GET", u"/api/tokens"_s, m_adminToken).status, 200);
+}
+
+void BackendApiTest::tokenCreateCommand()
+{
+    const ProcessResult created = runBackend({u"token"_s, u"create"_s, u"--data-dir"_s,
+                                              m_dataDir, u"--role"_s, u"admin"_s});
+    QVERIFY2(created.exitCode == 0, created.err.constData());
+    const QString token = QString::fromUtf8(created.out).trimmed().split(u'\n').constLast();
+    QVERIFY2(token.startsWith(u"srt_"_s), created.out.constData());
+    QCOMPARE(QString::fromUtf8(created.out).count(token), 1);
+    QCOMPARE(request("GET", u"/api/tokens"_s, token).status, 200);
+
+    auto records = m_storage->auditRecords(m_orgId, AuditFilter{});
+    QVERIFY(records.ok());
+    QVERIFY(!records->isEmpty());
+    bool found = false;
+    for (const AuditRecord &record : records.value()) {
+        found |= record.event == u"api_token_created"_s
+            && record.actor == u"local:sealrelay-backend"_s;
+    }
+    QVERIFY(found);
+}
+
+void BackendApiTest::runWithoutOrgRefused_data()
+{
+    QTest::addColumn<bool>("migrated");
+    QTest::newRow("missing data dir") << false;
+    QTest::newRow("migrated, no org") << true;
+}
+
+void BackendApiTest::runWithoutOrgRefused()
+{
+    QFETCH(bool, migrated);
+    const QString dataDir = m_dir.filePath(migrated ? u"no-org"_s : u"missing"_s);
+    if (migrated) {
+        QVERIFY(QDir().mkpath(dataDir));
+        const ProcessResult migrate = runBackend({u"migrate"_s, u"--data-dir"_s, dataDir});
+        QVERIFY2(migrate.exitCode == 0, migrate.err.constData());
+    }
+
+    const ProcessResult result = runBackend({u"run"_s, u"--data-dir"_s, dataDir, u"--listen"_s,
+                                             u"127.0.0.1:%1"_s.arg(freePort())});
+    QCOMPARE(result.exitCode, 2);
+    QVERIFY2(result.err.contains("has no org"), result.err.constData());
+    QVERIFY2(result.err.contains("sealrelay-backend init --data-dir"), result.err.constData());
+    QCOMPARE(QFileInfo::exists(dataDir), migrated);
+}
+
+void BackendApiTest::portInUseExitsTwo()
+{
+    const ProcessResult result = runBackend({u"run"_s, u"--data-dir"_s, m_dataDir, u"--listen"_s,
+                                             u"127.0.0.1:%1"_s.arg(m_port)});
+    QCOMPARE(result.exitCode, 2);
+    const QByteArray expected =
+        u"another process is using 127.0.0.1:%1; stop it or choose another --listen"_s.arg(m_port)
+            .toUtf8();
+    QCOMPARE(result.err.count(expected), 1);
+}
+
+void BackendApiTest::unknownOptionMessage()
+{
+    const ProcessResult result = runBackend({u"run"_s, u"--bogus"_s});
+    QCOMPARE(result.exitCode, 2);
+    QVERIFY2(result.err.contains("Unknown option 'bogus'; see --help."), result.err.constData());
+}
+
+void BackendApiTest::subcommandHelp()
+{
+    const ProcessResult init = runBackend({u"init"_s, u"--help"_s});
+    QCOMPARE(init.exitCode, 0);
+    QVERIFY2(init.out.contains("sealrelay-backend init [options]"), init.out.constData());
+    QVERIFY(init.out.contains("--data-dir"));
+    QVERIFY(init.out.contains("--org"));
+    QVERIFY(!init.out.contains("--listen"));
+    QVERIFY(!init.out.contains("ping_interval_ms"));
+
+    const ProcessResult run = runBackend({u"run"_s, u"--help"_s});
+    QCOMPARE(run.exitCode, 0);
+    QVERIFY2(run.out.contains("sealrelay-backend run [options]"), run.out.constData());
+}
+
+void BackendApiTest::dataDirIsFileRejected()
+{
+    const QString path = m_dir.filePath(u"not-a-folder"_s);
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.close();
+
+    const ProcessResult run = runBackend({u"run"_s, u"--data-dir"_s, path});
+    QCOMPARE(run.exitCode, 2);
+    QVERIFY2(run.err.contains("is a file, not a folder"), run.err.constData());
+    const ProcessResult init = runBackend({u"init"_s, u"--data-dir"_s, path});
+    QCOMPARE(init.exitCode, 2);
+    QVERIFY2(init.err.contains("is a file, not a folder"), init.err.constData());
+}
+
+void BackendApiTest::readOnlyDatabaseRejected()
+{
+    if (::geteuid() == 0)
+        QSKIP("root may write read-only files, so this check needs another user");
+    const QString dataDir = m_dir.filePath(u"read-only"_s);
+    const ProcessResult init = runBackend({u"init"_s, u"--data-dir"_s, dataDir});
+    QCOMPARE(init.exitCode, 0);
+    const QString database = QDir(dataDir).filePath(u"backend.db"_s);
+    QVERIFY(QFile::setPermissions(database, QFileDevice::ReadOwner));
+
+    const ProcessResult run = runBackend({u"run"_s, u"--data-dir"_s, dataDir, u"--listen"_s,
+                                          u"127.0.0.1:%1"_s.arg(freePort())});
+    QCOMPARE(run.exitCode, 2);
+    QVERIFY2(run.err.contains("is read-only"), run.err.constData());
+    QVERIFY2(run.err.contains(database.toUtf8()), run.err.constData());
+}
+
+void BackendApiTest::ipv6ListenerLogsBrackets()
+{
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress::LocalHostIPv6, 0))
+        QSKIP("::1 is not available on this host");
+    const quint16 port = probe.serverPort();
+    probe.close();
+
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(u"SEALRELAY_LOG_LEVEL"_s, u"info"_s);
+    QProcess service;
+    service.setProcessEnvironment(environment);
+    service.start(kBackendPath, {u"run"_s, u"--data-dir"_s, m_dataDir, u"--listen"_s,
+                                 u"[::1]:%1"_s.arg(port)});
+    QVERIFY(service.waitForStarted());
+    QByteArray err;
+    const QByteArray expected = u"http://[::1]:%1"_s.arg(port).toUtf8();
+    const bool logged = QTest::qWaitFor(
+        [&] {
+            err += service.readAllStandardError();
+            return err.contains(expected);
+        },
+        10000);
+    ::kill(pid_t(service.processId()), SIGTERM);
+    QVERIFY(service.waitForFinished(5000));
+    QVERIFY2(logged, err.constData());
+}
+
 void BackendApiTest::sigtermExitsZero()
 {
     QCOMPARE(m_backend.state(), QProcess::Running);
@@ -1051,9 +1596,18 @@ void BackendApiTest::postgresRun()
     const QString serviceUrl = postgres.serviceUrl(database);
     const QString ownerUrl = postgres.ownerUrl(database);
 
+    // An empty database migrates, but has no org to serve.
+    const ProcessResult empty = runBackend({u"run"_s, u"--database"_s, serviceUrl,
+                                            u"--migration-database"_s, ownerUrl, u"--listen"_s,
+                                            u"127.0.0.1:%1"_s.arg(freePort())});
+    QCOMPARE(empty.exitCode, 2);
+    QVERIFY2(empty.err.contains("has no org"), empty.err.constData());
+    QVERIFY2(!empty.err.contains("NOTICE"), empty.err.constData());
+
     const ProcessResult init = runBackend({u"init"_s, u"--database"_s, serviceUrl,
                                            u"--migration-database"_s, ownerUrl});
     QVERIFY2(init.exitCode == 0, init.err.constData());
+    QVERIFY2(!init.err.contains("NOTICE"), init.err.constData());
     const QString token = QString::fromUtf8(init.out).trimmed().split(u'\n').constLast();
     QVERIFY(token.startsWith(u"srt_"_s));
 

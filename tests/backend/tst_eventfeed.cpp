@@ -2,6 +2,7 @@
 // feed, backed by SQLite storage in a temporary folder.
 #include "eventfeed.h"
 #include "ids.h"
+#include "rowjson.h"
 #include "sqlstorage.h"
 
 #include <QJsonArray>
@@ -283,6 +284,28 @@ void TestEventFeed::snapshotOnConnect()
     QCOMPARE(idsOf(alerts, u"alert_id"_s), QStringList{open->alert.alertId});
     QCOMPARE(alerts.first().toObject().value(u"details"_s).toObject().value(u"n"_s).toInt(), 1);
 
+    // The snapshot's objects are the REST API's objects of the same rows.
+    const auto storedAgent = m_storage->agent(m_orgId, agent.agentId);
+    QVERIFY(storedAgent.ok());
+    QVERIFY(storedAgent.value().has_value());
+    QCOMPARE(agents.first().toObject(), agentJson(*storedAgent.value()));
+    const auto storedDetail = m_storage->credentialDetail(m_orgId, credential.credentialId);
+    QVERIFY(storedDetail.ok());
+    QVERIFY(storedDetail.value().has_value());
+    QCOMPARE(credentialObject, credentialDetailJson(*storedDetail.value()));
+    QCOMPARE(credentialObject.value(u"sync"_s).toObject().value(u"in_scope"_s).toInt(), 1);
+    QCOMPARE(credentialObject.value(u"sync"_s).toObject().value(u"pending"_s).toInt(), 1);
+    const auto storedAlert = m_storage->alerts(m_orgId, AlertFilter{});
+    QVERIFY(storedAlert.ok());
+    bool alertCompared = false;
+    for (const AlertRow &row : storedAlert.value()) {
+        if (row.alertId == open->alert.alertId) {
+            QCOMPARE(alerts.first().toObject(), alertJson(row));
+            alertCompared = true;
+        }
+    }
+    QVERIFY(alertCompared);
+
     const QByteArray frame = QJsonDocument(*snapshot).toJson(QJsonDocument::Compact);
     QVERIFY(!frame.contains(otherAgent.agentId.toUtf8()));
     QVERIFY(!frame.contains(otherAlert->alert.alertId.toUtf8()));
@@ -402,11 +425,17 @@ void TestEventFeed::payloadObjects()
     alert.details = u"not json"_s;
     alert.firstSeen = QDateTime::fromString(u"2026-12-04T02:05:00.000Z"_s, Qt::ISODateWithMs);
     alert.lastSeen = alert.firstSeen;
-    const QJsonObject alertJson = alertEventJson(alert);
-    QCOMPARE(alertJson.value(u"severity"_s).toString(), u"high"_s);
-    QCOMPARE(alertJson.value(u"details"_s).toString(), u"not json"_s);
-    QCOMPARE(alertJson.value(u"first_seen"_s).toString(), u"2026-12-04T02:05:00.000Z"_s);
-    QVERIFY(alertJson.value(u"acknowledged_at"_s).isNull());
+    const QJsonObject alertObject = alertJson(alert);
+    QCOMPARE(alertObject.value(u"severity"_s).toString(), u"high"_s);
+    QCOMPARE(alertObject.value(u"details"_s).toString(), u"not json"_s);
+    QCOMPARE(alertObject.value(u"first_seen"_s).toString(), u"2026-12-04T02:05:00.000Z"_s);
+    QVERIFY(alertObject.value(u"acknowledged_at"_s).isNull());
+    QVERIFY(alertObject.value(u"acknowledged_by"_s).isNull());
+
+    alert.details = u"[1,2]"_s;
+    QCOMPARE(alertJson(alert).value(u"details"_s).toArray().size(), 2);
+    alert.details.reset();
+    QVERIFY(alertJson(alert).value(u"details"_s).isNull());
 
     CredentialAgentRow row;
     row.credentialId = u"c"_s;
@@ -417,10 +446,15 @@ void TestEventFeed::payloadObjects()
     row.nextAttemptAt = alert.firstSeen;
     row.receiptStatement = QByteArray("{}");
     row.receiptSignature = QByteArray(64, 's');
-    const QJsonObject rowJson = deliveryRowEventJson(row);
-    QCOMPARE(rowJson.value(u"stored_version"_s).toInteger(), 3);
-    QCOMPARE(rowJson.value(u"receipt"_s).toObject().value(u"statement_b64"_s).toString(), u"e30="_s);
-    QVERIFY(rowJson.value(u"last_error"_s).isNull());
+    const QJsonObject rowObject = credentialAgentJson(row);
+    QCOMPARE(rowObject.value(u"stored_version"_s).toInteger(), 3);
+    QCOMPARE(rowObject.value(u"receipt"_s).toObject().value(u"statement_b64"_s).toString(),
+             u"e30="_s);
+    QVERIFY(rowObject.value(u"last_error"_s).isNull());
+    QVERIFY(rowObject.value(u"receipt_at"_s).isNull());
+
+    row.receiptSignature.reset();
+    QVERIFY(credentialAgentJson(row).value(u"receipt"_s).isNull());
 }
 
 QTEST_GUILESS_MAIN(TestEventFeed)

@@ -8,6 +8,7 @@
 #include "postgresserver.h"
 #include "sqlstorage.h"
 
+#include <QFileInfo>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
@@ -181,6 +182,7 @@ private Q_SLOTS:
     void auditConcurrentAppends();
 
     void sqliteConnectionSettings();
+    void sqliteFilesOwnerOnly();
     void sqliteAuditRejectsChange_data();
     void sqliteAuditRejectsChange();
     void sqliteFileEditDetected();
@@ -1658,6 +1660,24 @@ void TestStorage::sqliteConnectionSettings()
     auto owns = storage->connectedRoleOwnsAuditLog();
     STORAGE_OK(owns);
     QVERIFY(!owns.value());
+}
+
+void TestStorage::sqliteFilesOwnerOnly()
+{
+    const QString path = m_sqliteDir.filePath(u"owner-only.db"_s);
+    StorageConfig config;
+    config.engine = SqlEngine::Sqlite;
+    config.sqlitePath = path;
+    auto storage = SqlStorage::open(config);
+    STORAGE_OK(storage);
+    STORAGE_OK(storage.value()->migrate());
+
+    const QFileDevice::Permissions ownerOnly = QFileDevice::ReadOwner | QFileDevice::WriteOwner
+        | QFileDevice::ReadUser | QFileDevice::WriteUser;
+    QCOMPARE(QFileInfo(path).permissions(), ownerOnly);
+    QVERIFY(QFileInfo::exists(path + u"-wal"_s));
+    QCOMPARE(QFileInfo(path + u"-wal"_s).permissions(), ownerOnly);
+    QCOMPARE(QFileInfo(path + u"-shm"_s).permissions(), ownerOnly);
 }
 
 void TestStorage::sqliteAuditRejectsChange_data()

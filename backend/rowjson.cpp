@@ -1,7 +1,7 @@
-// JSON forms of stored rows for the REST API. Signed objects (statements,
-// certificates, receipts) are returned as their exact bytes in base64 so the
-// console can verify them itself.
-#include "httpapijson.h"
+// JSON forms of stored rows for the REST API and the event feed. Signed
+// objects (statements, certificates, receipts) are returned as their exact
+// bytes in base64 so the console can verify them itself.
+#include "rowjson.h"
 
 #include "base64.h"
 #include "ids.h"
@@ -32,6 +32,18 @@ QJsonValue timeJson(const std::optional<QDateTime> &time)
 QJsonValue textJson(const std::optional<QString> &text)
 {
     return text ? QJsonValue(*text) : QJsonValue(QJsonValue::Null);
+}
+
+QJsonValue storedJson(const std::optional<QString> &text)
+{
+    if (!text)
+        return QJsonValue::Null;
+    const QJsonDocument document = QJsonDocument::fromJson(text->toUtf8());
+    if (document.isObject())
+        return document.object();
+    if (document.isArray())
+        return document.array();
+    return *text;
 }
 
 QJsonObject credentialJson(const CredentialRow &credential)
@@ -102,6 +114,23 @@ QJsonObject syncSummaryJson(const CredentialDetail &detail)
                        {u"pending"_s, pending}, {u"failed"_s, failed}, {u"stalled"_s, stalled}};
 }
 
+QJsonObject credentialSummaryJson(const CredentialDetail &detail)
+{
+    QJsonObject object = credentialJson(detail.credential);
+    object.insert(u"sync"_s, syncSummaryJson(detail));
+    return object;
+}
+
+QJsonObject credentialDetailJson(const CredentialDetail &detail)
+{
+    QJsonObject object = credentialSummaryJson(detail);
+    QJsonArray rows;
+    for (const CredentialAgentRow &row : detail.agents)
+        rows.append(credentialAgentJson(row));
+    object.insert(u"agents"_s, rows);
+    return object;
+}
+
 QJsonObject agentJson(const AgentRow &agent)
 {
     return QJsonObject{
@@ -120,23 +149,6 @@ QJsonObject agentJson(const AgentRow &agent)
          agentFingerprint(agent.agentId, agent.encryptionKey, agent.identityKey)},
     };
 }
-
-namespace {
-
-// Stored JSON text (alert and audit details) as a JSON value; null when absent.
-QJsonValue storedJson(const std::optional<QString> &text)
-{
-    if (!text)
-        return QJsonValue::Null;
-    const QJsonDocument document = QJsonDocument::fromJson(text->toUtf8());
-    if (document.isObject())
-        return document.object();
-    if (document.isArray())
-        return document.array();
-    return QJsonValue::Null;
-}
-
-} // namespace
 
 QJsonObject alertJson(const AlertRow &alert)
 {

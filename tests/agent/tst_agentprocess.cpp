@@ -1,0 +1,755 @@
+// End-to-end tests of the sealrelay-agent process on 127.0.0.1: init, the
+// key file mode check, enrolment and approval against a real backend,
+// restart, a silent path through a TCP proxy, and the local `get` against a
+// fake backend that replies to credential_missing.
+#include "agentidentity.h"
+#include "agenttestsupport.h"
+#include "backendprocess.h"
+#include "ids.h"
+#include "masterkey.h"
+#include "statement.h"
+#include "targethandler.h"
+#include "truststore.h"
+#include "vault.h"
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QPointer>
+#include <QProcess>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QWebSocket>
+#include <QWebSocketServer>
+#include <QtTest>
+
+using namespace Qt::Literals::StringLiterals;
+using namespace sealrelay;
+using namespace sealrelay::agent;
+
+namespace {
+
+const QString kAgentPath = QStringLiteral(SEALRELAY_BINARY_DIR "/agent/sealrelay-agent");
+
+struct ProcessResult {
+    int exitCode = -1;
+    QString out;
+    QString err;
+    qint64 elapsedMs = 0;
+};
+
+QProcessEnvironment agentEnvironment(const QHash<QString, QString> &extra = {})
+{
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(u"SEALRELAY_CONNECTION_RECONNECT_MIN_MS"_s, u"100"_s);
+    environment.insert(u"SEALRELAY_CONNECTION_RECONNECT_MAX_MS"_s, u"500"_s);
+    for (auto it = extra.cbegin(); it != extra.cend(); ++it)
+        environment.insert(it.key(), it.value());
+    return environment;
+}
+
+ProcessResult runAgentCommand(const QStringList &arguments,
+                              const QProcessEnvironment &environment = agentEnvironment())
+{
+    QProcess process;
+    process.setProcessEnvironment(environment);
+    QElapsedTimer timer;
+    timer.start();
+    process.start(kAgentPath, arguments);
+    if (!process.waitForStarted() || !process.waitForFinished(60000)) {
+        process.kill();
+        process.waitForFinished();
+        return {};
+    }
+    return {process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1,
+            QString::fromUtf8(process.readAllStandardOutput()),
+            QString::fromUtf8(process.readAllStandardError()), timer.elapsed()};
+}
+
+// Returns the value of a `key: value` line of `status`.
+QString statusField(const QString &dataDir, const QString &key)
+{
+    const ProcessResult status = runAgentCommand({u"status"_s, u"--data-dir"_s, dataDir});
+    for (const QString &line : status.out.split(u'\n')) {
+        if (line.startsWith(key + u": "_s))
+            return line.mid(key.size() + 2);
+    }
+    return {};
+}
+
+void writeFile(const QString &path, const QByteArray &bytes, QFileDevice::Permissions mode)
+{
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write(bytes);
+    file.close();
+    QVERIFY(file.setPermissions(mode));
+}
+
+// A TCP proxy between the agent and the backend. freeze() makes every
+// current connection drop what it receives without closing, as a path that
+// silently loses packets would.
+class SilentProxy : public QObject {
+public:
+    bool listen(quint16 targetPort)
+    {
+        m_targetPort = targetPort;
+        connect(&m_server, &QTcpServer::newConnection, this, [this] { onNewConnection(); });
+        return m_server.listen(QHostAddress::LocalHost, 0);
+    }
+    quint16 port() const { return m_server.serverPort(); }
+    int connections() const { return m_connections; }
+    void freeze()
+    {
+        for (auto &pair : m_pairs)
+            pair.frozen = true;
+    }
+
+private:
+    struct Pair {
+        QPointer<QTcpSocket> client;
+        QPointer<QTcpSocket> upstream;
+        bool frozen = false;
+    };
+
+    void onNewConnection()
+    {
+        while (QTcpSocket *client = m_server.nextPendingConnection()) {
+            ++m_connections;
+            auto *upstream = new QTcpSocket(this);
+            upstream->connectToHost(QHostAddress::LocalHost, m_targetPort);
+            const int index = int(m_pairs.size());
+            m_pairs.append({client, upstream, false});
+            connect(client, &QTcpSocket::readyRead, this, [this, index] { forward(index, true); });
+            connect(upstream, &QTcpSocket::readyRead, this,
+                    [this, index] { forward(index, false); });
+            connect(upstream, &QTcpSocket::connected, this, [this, index] { forward(index, true); });
+            connect(client, &QTcpSocket::disconnected, upstream, &QTcpSocket::disconnectFromHost);
+            connect(upstream, &QTcpSocket::disconnected, client, &QTcpSocket::disconnectFromHost);
+        }
+    }
+
+    void forward(int index, bool fromClient)
+    {
+        Pair &pair = m_pairs[index];
+        if (!pair.client || !pair.upstream)
+            return;
+        QTcpSocket *from = fromClient ? pair.client.data() : pair.upstream.data();
+        QTcpSocket *to = fromClient ? pair.upstream.data() : pair.client.data();
+        if (to->state() != QAbstractSocket::ConnectedState && !pair.frozen)
+            return; // kept buffered until the upstream connects
+        const QByteArray bytes = from->readAll();
+        if (!pair.frozen)
+            to->write(bytes);
+    }
+
+    QTcpServer m_server;
+    quint16 m_targetPort = 0;
+    QList<Pair> m_pairs;
+    int m_connections = 0;
+};
+
+// A backend stand-in that speaks hello and welcome, approves the agent with
+// a certificate for the keys it enrols with, and replies to credential_missing
+// with credential_unavailable NO_ELIGIBLE_PEER unless answerMissing is false.
+class FakeBackend : public QObject {
+public:
+    FakeBackend(const Ed25519PrivateKey &operatorKey, QString orgId)
+        : m_operatorKey(operatorKey)
+        , m_orgId(std::move(orgId))
+        , m_server(u"fake"_s, QWebSocketServer::NonSecureMode)
+    {
+        connect(&m_server, &QWebSocketServer::newConnection, this, [this] { onConnection(); });
+    }
+    bool listen() { return m_server.listen(QHostAddress::LocalHost, 0); }
+    quint16 port() const { return m_server.serverPort(); }
+    // Sets the agent that authenticates, as a backend stores it at its
+    // enrolment.
+    void knowAgent(const AgentIdentity &identity, const QString &name)
+    {
+        m_agentId = identity.agentId;
+        m_agentName = name;
+        m_encryptionKey = identity.encryptionKey.publicKey().spkiDer();
+        m_identityKey = identity.identityKey.publicKey().raw();
+    }
+    // Signs certificates with this key instead of the trusted operator's.
+    std::optional<Ed25519PrivateKey> rogueSigner;
+    int connections = 0;
+    bool answerMissing = true;
+    int missingReceived = 0;
+    QStringList registerModes;
+
+private:
+    void onConnection()
+    {
+        QWebSocket *socket = m_server.nextPendingConnection();
+        ++connections;
+        connect(socket, &QWebSocket::disconnected, socket, &QObject::deleteLater);
+        connect(socket, &QWebSocket::textMessageReceived, this,
+                [this, socket](const QString &text) { onMessage(socket, text); });
+        Hello hello;
+        hello.id = newUuid();
+        hello.backendOrigin = u"http://127.0.0.1:%1"_s.arg(port());
+        hello.nonce = QByteArray(16, 'n');
+        hello.serverTime = QDateTime::currentDateTimeUtc();
+        socket->sendTextMessage(QString::fromUtf8(serializeMessage(hello)));
+    }
+
+    void onMessage(QWebSocket *socket, const QString &text)
+    {
+        Result<AgentMessage> message = parseAgentMessage(text.toUtf8());
+        if (!message)
+            return;
+        if (const auto *enrol = std::get_if<Enrol>(&message.value())) {
+            m_encryptionKey = enrol->encryptionKey;
+            m_identityKey = enrol->identityKey;
+            m_agentId = enrol->agentId;
+            m_agentName = enrol->agentName;
+            sendWelcome(socket);
+        } else if (std::holds_alternative<Authenticate>(message.value())) {
+            sendWelcome(socket);
+        } else if (const auto *reg = std::get_if<Register>(&message.value())) {
+            registerModes.append(registerModeName(reg->mode));
+            socket->sendTextMessage(
+                QString::fromUtf8(serializeMessage(Registered{newUuid(), 0})));
+        } else if (const auto *missing = std::get_if<CredentialMissing>(&message.value())) {
+            ++missingReceived;
+            if (!answerMissing)
+                return;
+            CredentialUnavailable reply;
+            reply.id = newUuid();
+            reply.requestId = missing->requestId;
+            reply.reason = Reason::NoEligiblePeer;
+            socket->sendTextMessage(QString::fromUtf8(serializeMessage(reply)));
+        }
+    }
+
+    void sendWelcome(QWebSocket *socket)
+    {
+        AgentCertificate fields;
+        fields.orgId = m_orgId;
+        fields.agentId = m_agentId;
+        fields.agentName = m_agentName;
+        fields.generation = 1;
+        fields.encryptionKey = m_encryptionKey;
+        fields.identityKey = m_identityKey;
+        fields.issuedAt = QDateTime::currentDateTimeUtc().addSecs(-60);
+        fields.expiresAt = fields.issuedAt.addDays(30);
+        fields.operatorKey = m_operatorKey.publicKey().raw();
+        const Ed25519PrivateKey &signer = rogueSigner ? *rogueSigner : m_operatorKey;
+        fields.operatorKey = signer.publicKey().raw();
+        Result<SignedStatement> certificate =
+            signStatement(StatementContext::AgentCertificate, fields.toFields(), signer);
+        Welcome welcome;
+        welcome.id = newUuid();
+        welcome.orgId = m_orgId;
+        welcome.agentId = m_agentId;
+        welcome.status = WelcomeStatus::Approved;
+        if (certificate)
+            welcome.certificate = certificate.value();
+        socket->sendTextMessage(QString::fromUtf8(serializeMessage(welcome)));
+    }
+
+    Ed25519PrivateKey m_operatorKey;
+    QString m_orgId;
+    QWebSocketServer m_server;
+    QByteArray m_encryptionKey;
+    QByteArray m_identityKey;
+    QString m_agentId;
+    QString m_agentName;
+};
+
+} // namespace
+
+class AgentProcessTest : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+    void cleanup();
+
+    void keyFileModeRejected_data();
+    void keyFileModeRejected();
+    void plainRemoteRefused();
+    void helpListsExitCodes();
+    void initPrintsFingerprint();
+    void settingsFromFileAndEnvironment();
+    void enrolApproveRegister();
+    void restartWarmReconnect();
+    void silentPathReconnects();
+    void rekeyRegistersRegenerated();
+    void getStoredCredential();
+    void getUnavailableEndsEarly();
+    void getTimesOut();
+    void untrustedCertificateRejected();
+    void auditVerifiesChain();
+
+private:
+    QString initAgent(const QString &name, const QString &backendUrl, const QString &token,
+                      const QString &trustedFile);
+    void startAgent(const QString &dataDir, const QHash<QString, QString> &extra = {});
+    void stopAgent();
+    void approve(const QString &dataDir, qint64 generation = 1);
+    // Stores one credential named db-main directly in the agent's vault.
+    void storeCredential(const QString &dataDir);
+
+    QTemporaryDir m_dir;
+    BackendProcess m_backend;
+    SilentProxy m_proxy;
+    quint16 m_proxyPort = 0;
+    std::optional<Ed25519PrivateKey> m_operatorKey;
+    QString m_trustedFile;
+    QString m_agentDir; // the agent enrolled with the real backend
+    QString m_fakeAgentDir; // the agent of the fake backend
+    QString m_orgId;
+    test::TestOrg m_testOrg;
+    std::unique_ptr<FakeBackend> m_fake;
+    QProcess m_agent;
+};
+
+void AgentProcessTest::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    QVERIFY2(QFileInfo::exists(kAgentPath), qPrintable(kAgentPath));
+    auto operatorKey = Ed25519PrivateKey::generate();
+    QVERIFY(operatorKey.ok());
+    m_operatorKey = operatorKey.value();
+    m_trustedFile = m_dir.filePath(u"trusted-operators"_s);
+    writeFile(m_trustedFile, m_operatorKey->publicKey().rawBase64().toLatin1() + '\n',
+              QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+
+    // The backend lists the proxy's origin too, so an agent dialling through
+    // the proxy authenticates.
+    const quint16 backendPort = BackendProcess::freePort();
+    QVERIFY(m_proxy.listen(backendPort));
+    QProcessEnvironment environment;
+    environment.insert(u"SEALRELAY_AGENT_PING_INTERVAL_MS"_s, u"500"_s);
+    environment.insert(u"SEALRELAY_LOG_LEVEL"_s, u"warn"_s);
+    environment.insert(u"SEALRELAY_SERVER_PUBLIC_ORIGIN"_s,
+                       u"http://127.0.0.1:%1,http://127.0.0.1:%2"_s.arg(backendPort).arg(
+                           m_proxy.port()));
+    const QString started =
+        m_backend.start(m_dir.filePath(u"backend"_s), environment, backendPort);
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+}
+
+void AgentProcessTest::cleanupTestCase()
+{
+    stopAgent();
+    m_backend.stop();
+}
+
+void AgentProcessTest::cleanup()
+{
+    stopAgent();
+}
+
+QString AgentProcessTest::initAgent(const QString &name, const QString &backendUrl,
+                                    const QString &token, const QString &trustedFile)
+{
+    const QString dataDir = m_dir.filePath(name);
+    const ProcessResult init = runAgentCommand(
+        {u"init"_s, u"--data-dir"_s, dataDir, u"--backend"_s, backendUrl, u"--enrolment-token"_s,
+         token, u"--trusted-operators"_s, trustedFile, u"--name"_s, name, u"--vault-key-file"_s,
+         m_dir.filePath(name + u".key"_s)});
+    if (init.exitCode != 0) {
+        qWarning("init failed: %s", qPrintable(init.err));
+        return {};
+    }
+    return dataDir;
+}
+
+void AgentProcessTest::startAgent(const QString &dataDir, const QHash<QString, QString> &extra)
+{
+    QHash<QString, QString> settings = extra;
+    settings.insert(u"SEALRELAY_LOG_LEVEL"_s, u"info"_s);
+    m_agent.setProcessEnvironment(agentEnvironment(settings));
+    m_agent.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    m_agent.start(kAgentPath, {u"run"_s, u"--data-dir"_s, dataDir});
+    QVERIFY(m_agent.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(QDir(dataDir).filePath(u"agent.sock"_s))
+                                 || m_agent.state() == QProcess::NotRunning,
+                             10000);
+    QCOMPARE(m_agent.state(), QProcess::Running);
+}
+
+void AgentProcessTest::stopAgent()
+{
+    if (m_agent.state() == QProcess::NotRunning)
+        return;
+    m_agent.terminate();
+    if (!m_agent.waitForFinished(10000)) {
+        m_agent.kill();
+        m_agent.waitForFinished();
+    }
+}
+
+void AgentProcessTest::keyFileModeRejected_data()
+{
+    QTest::addColumn<QString>("command");
+    QTest::newRow("init") << u"init"_s;
+    QTest::newRow("run") << u"run"_s;
+}
+
+void AgentProcessTest::keyFileModeRejected()
+{
+    QFETCH(QString, command);
+    const QString keyFile = m_dir.filePath(u"mode-0644-%1.key"_s.arg(command));
+    writeFile(keyFile, QByteArray(64, 'a') + '\n',
+              QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadGroup
+                  | QFileDevice::ReadOther);
+    const QString dataDir = m_dir.filePath(u"loose-"_s + command);
+
+    ProcessResult result;
+    if (command == u"init"_s) {
+        result = runAgentCommand({u"init"_s, u"--data-dir"_s, dataDir, u"--backend"_s,
+                                  m_backend.baseUrl(), u"--enrolment-token"_s, u"unused"_s,
+                                  u"--trusted-operators"_s, m_trustedFile, u"--vault-key-file"_s,
+                                  keyFile});
+        QVERIFY(!QFileInfo::exists(QDir(dataDir).filePath(u"vault.db"_s)));
+    } else {
+        const QString good = initAgent(u"loose-run"_s, m_backend.baseUrl(), u"unused"_s,
+                                       m_trustedFile);
+        QVERIFY(!good.isEmpty());
+        result = runAgentCommand({u"run"_s, u"--data-dir"_s, good, u"--vault-key-file"_s,
+                                  keyFile});
+    }
+    QCOMPARE(result.exitCode, 1);
+    QVERIFY2(result.err.contains(u"0600"_s), qPrintable(result.err));
+}
+
+void AgentProcessTest::plainRemoteRefused()
+{
+    const ProcessResult result = runAgentCommand(
+        {u"init"_s, u"--data-dir"_s, m_dir.filePath(u"plain"_s), u"--backend"_s,
+         u"http://backend.example:8443"_s, u"--enrolment-token"_s, u"unused"_s,
+         u"--trusted-operators"_s, m_trustedFile, u"--vault-key-file"_s,
+         m_dir.filePath(u"plain.key"_s)});
+    QCOMPARE(result.exitCode, 1);
+    QVERIFY2(result.err.contains(u"not loopback"_s), qPrintable(result.err));
+}
+
+void AgentProcessTest::helpListsExitCodes()
+{
+    const ProcessResult help = runAgentCommand({u"get"_s, u"--help"_s});
+    QCOMPARE(help.exitCode, 0);
+    QVERIFY(help.out.contains(u"5 timeout"_s));
+    QVERIFY(help.out.contains(u"4 unavailable"_s));
+    QVERIFY(help.out.contains(u"--missing-wait"_s));
+    QVERIFY(help.out.contains(u"Unit: milliseconds."_s));
+    QVERIFY(help.out.contains(u"Default: 15000."_s));
+    QVERIFY(help.out.contains(u"SEALRELAY_CONNECTION_SILENCE_TIMEOUT_MS"_s));
+}
+
+void AgentProcessTest::initPrintsFingerprint()
+{
+    const BackendReply token = m_backend.request(
+        "POST", u"/api/agents/enrolment-tokens"_s,
+        QJsonObject{{u"agent_name"_s, u"edge-1"_s}, {u"ttl_seconds"_s, 3600}});
+    QCOMPARE(token.status, 201);
+    const QString enrolmentToken = token.json.value(u"token"_s).toString();
+    QVERIFY(!enrolmentToken.isEmpty());
+
+    m_agentDir = initAgent(u"edge-1"_s, u"http://127.0.0.1:%1"_s.arg(m_backend.port()),
+                           enrolmentToken, m_trustedFile);
+    QVERIFY(!m_agentDir.isEmpty());
+    const QFileInfo keyFile(m_dir.filePath(u"edge-1.key"_s));
+    QVERIFY(keyFile.exists());
+    QVERIFY(keyFile.permissions().testFlag(QFileDevice::ReadOwner));
+    QVERIFY(!keyFile.permissions().testFlag(QFileDevice::ReadGroup));
+    QVERIFY(!keyFile.permissions().testFlag(QFileDevice::ReadOther));
+    QFile sealedToken(QDir(m_agentDir).filePath(u"enrolment-token"_s));
+    QVERIFY(sealedToken.open(QIODevice::ReadOnly));
+    QVERIFY(!sealedToken.readAll().contains(enrolmentToken.toLatin1()));
+
+    const ProcessResult printed = runAgentCommand({u"fingerprint"_s, u"--data-dir"_s, m_agentDir});
+    QCOMPARE(printed.exitCode, 0);
+
+    QFile key(keyFile.filePath());
+    QVERIFY(key.open(QIODevice::ReadOnly));
+    auto masterKey = parseMasterKeyText(key.readAll(), keyFile.filePath());
+    QVERIFY(masterKey.ok());
+    auto vault = Vault::open(QDir(m_agentDir).filePath(u"vault.db"_s), masterKey->view());
+    QVERIFY(vault.ok());
+    auto identity = vault.value()->loadIdentity();
+    QVERIFY(identity.ok() && identity.value());
+    const QString expected = agentFingerprint(
+        identity.value()->agentId, identity.value()->encryptionKey.publicKey().spkiDer(),
+        identity.value()->identityKey.publicKey().raw());
+    QCOMPARE(printed.out.trimmed().remove(u' '), expected);
+}
+
+void AgentProcessTest::settingsFromFileAndEnvironment()
+{
+    QVERIFY(!m_agentDir.isEmpty());
+    const ProcessResult direct = runAgentCommand({u"fingerprint"_s, u"--data-dir"_s, m_agentDir});
+    QCOMPARE(direct.exitCode, 0);
+
+    const QString config = m_dir.filePath(u"agent.ini"_s);
+    writeFile(config, "[agent]\ndata_dir=" + m_agentDir.toUtf8() + "\n",
+              QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    const ProcessResult fromFile = runAgentCommand({u"fingerprint"_s, u"--config"_s, config});
+    QCOMPARE(fromFile.exitCode, 0);
+    QCOMPARE(fromFile.out, direct.out);
+
+    const ProcessResult fromEnvironment = runAgentCommand(
+        {u"fingerprint"_s}, agentEnvironment({{u"SEALRELAY_AGENT_DATA_DIR"_s, m_agentDir}}));
+    QCOMPARE(fromEnvironment.exitCode, 0);
+    QCOMPARE(fromEnvironment.out, direct.out);
+
+    const ProcessResult badValue = runAgentCommand(
+        {u"status"_s, u"--data-dir"_s, m_agentDir},
+        agentEnvironment({{u"SEALRELAY_API_MISSING_WAIT_MS"_s, u"soon"_s}}));
+    QCOMPARE(badValue.exitCode, 2);
+    QVERIFY2(badValue.err.contains(u"SEALRELAY_API_MISSING_WAIT_MS"_s), qPrintable(badValue.err));
+}
+
+void AgentProcessTest::approve(const QString &dataDir, qint64 generation)
+{
+    QFile keyFile(m_dir.filePath(QFileInfo(dataDir).fileName() + u".key"_s));
+    QVERIFY(keyFile.open(QIODevice::ReadOnly));
+    auto masterKey = parseMasterKeyText(keyFile.readAll(), keyFile.fileName());
+    QVERIFY(masterKey.ok());
+    auto vault = Vault::open(QDir(dataDir).filePath(u"vault.db"_s), masterKey->view());
+    QVERIFY(vault.ok());
+    auto identity = vault.value()->loadIdentity();
+    QVERIFY(identity.ok() && identity.value());
+
+    AgentCertificate fields;
+    fields.orgId = identity.value()->orgId;
+    fields.agentId = identity.value()->agentId;
+    fields.agentName = QFileInfo(dataDir).fileName();
+    fields.generation = generation;
+    fields.encryptionKey = identity.value()->encryptionKey.publicKey().spkiDer();
+    fields.identityKey = identity.value()->identityKey.publicKey().raw();
+    fields.issuedAt = QDateTime::currentDateTimeUtc();
+    fields.expiresAt = fields.issuedAt.addDays(365);
+    fields.operatorKey = m_operatorKey->publicKey().raw();
+    auto certificate =
+        signStatement(StatementContext::AgentCertificate, fields.toFields(), *m_operatorKey);
+    QVERIFY(certificate.ok());
+    const BackendReply approved = m_backend.request(
+        "POST", u"/api/agents/%1/certificate"_s.arg(fields.agentId),
+        QJsonObject{{u"certificate"_s, certificate->toJson()}});
+    QVERIFY2(approved.status == 200, approved.body.constData());
+}
+
+void AgentProcessTest::enrolApproveRegister()
+{
+    QVERIFY(!m_agentDir.isEmpty());
+    startAgent(m_agentDir);
+
+    QTRY_VERIFY_WITH_TIMEOUT(!statusField(m_agentDir, u"org_id"_s).isEmpty(), 20000);
+    const BackendReply pending = m_backend.request("GET", u"/api/agents?status=pending_approval"_s);
+    QCOMPARE(pending.status, 200);
+    const QJsonArray agents = pending.json.value(u"agents"_s).toArray();
+    QCOMPARE(agents.size(), 1);
+    QCOMPARE(agents.at(0).toObject().value(u"name"_s).toString(), u"edge-1"_s);
+    QVERIFY(!QFileInfo::exists(QDir(m_agentDir).filePath(u"enrolment-token"_s)));
+    QCOMPARE(statusField(m_agentDir, u"certificate_generation"_s), u"none"_s);
+
+    approve(m_agentDir);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        statusField(m_agentDir, u"last_registration"_s).startsWith(u"first_registration"_s),
+        20000);
+    QCOMPARE(statusField(m_agentDir, u"certificate_generation"_s), u"1"_s);
+    const BackendReply approved = m_backend.request("GET", u"/api/agents?status=approved"_s);
+    QCOMPARE(approved.json.value(u"agents"_s).toArray().size(), 1);
+}
+
+void AgentProcessTest::restartWarmReconnect()
+{
+    QVERIFY(!m_agentDir.isEmpty());
+    QVERIFY(statusField(m_agentDir, u"last_registration"_s).startsWith(u"first_registration"_s));
+    startAgent(m_agentDir);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        statusField(m_agentDir, u"last_registration"_s).startsWith(u"warm_reconnect"_s), 20000);
+    QCOMPARE(m_agent.state(), QProcess::Running);
+}
+
+void AgentProcessTest::silentPathReconnects()
+{
+    QVERIFY(!m_agentDir.isEmpty());
+    const QString before = statusField(m_agentDir, u"last_registration"_s);
+    startAgent(m_agentDir, {{u"SEALRELAY_AGENT_BACKEND"_s,
+                             u"http://127.0.0.1:%1"_s.arg(m_proxy.port())},
+                            {u"SEALRELAY_CONNECTION_PING_INTERVAL_MS"_s, u"300"_s},
+                            {u"SEALRELAY_CONNECTION_SILENCE_TIMEOUT_MS"_s, u"1500"_s}});
+    QTRY_COMPARE_WITH_TIMEOUT(m_proxy.connections(), 1, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(statusField(m_agentDir, u"last_registration"_s) != before, 10000);
+
+    const QString afterFirst = statusField(m_agentDir, u"last_registration"_s);
+    QElapsedTimer silent;
+    silent.start();
+    m_proxy.freeze();
+    QTRY_COMPARE_WITH_TIMEOUT(m_proxy.connections(), 2, 10000);
+    QVERIFY2(silent.elapsed() >= 1000, qPrintable(QString::number(silent.elapsed())));
+    QVERIFY2(silent.elapsed() < 6000, qPrintable(QString::number(silent.elapsed())));
+    QTRY_VERIFY_WITH_TIMEOUT(statusField(m_agentDir, u"last_registration"_s) != afterFirst,
+                             10000);
+}
+
+void AgentProcessTest::rekeyRegistersRegenerated()
+{
+    QVERIFY(!m_agentDir.isEmpty());
+    const BackendReply token = m_backend.request(
+        "POST", u"/api/agents/enrolment-tokens"_s,
+        QJsonObject{{u"agent_name"_s, u"edge-1"_s}, {u"ttl_seconds"_s, 3600}});
+    QCOMPARE(token.status, 201);
+    const QString oldFingerprint =
+        runAgentCommand({u"fingerprint"_s, u"--data-dir"_s, m_agentDir}).out;
+
+    const ProcessResult rekey =
+        runAgentCommand({u"rekey"_s, u"--data-dir"_s, m_agentDir, u"--enrolment-token"_s,
+                         token.json.value(u"token"_s).toString()});
+    QCOMPARE(rekey.exitCode, 0);
+    const QString newFingerprint =
+        runAgentCommand({u"fingerprint"_s, u"--data-dir"_s, m_agentDir}).out;
+    QVERIFY(!newFingerprint.isEmpty());
+    QVERIFY(newFingerprint != oldFingerprint);
+    QVERIFY(rekey.out.contains(newFingerprint.trimmed()));
+
+    startAgent(m_agentDir);
+    QTRY_VERIFY_WITH_TIMEOUT(!QFileInfo::exists(QDir(m_agentDir).filePath(u"enrolment-token"_s)),
+                             20000);
+    QVERIFY(statusField(m_agentDir, u"rekey"_s).contains(u"generation 2"_s));
+    approve(m_agentDir, 2);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        statusField(m_agentDir, u"last_registration"_s).startsWith(u"key_regenerated"_s), 20000);
+    QCOMPARE(statusField(m_agentDir, u"certificate_generation"_s), u"2"_s);
+    QVERIFY(statusField(m_agentDir, u"rekey"_s).isEmpty());
+}
+
+void AgentProcessTest::storeCredential(const QString &dataDir)
+{
+    QFile keyFile(m_dir.filePath(QFileInfo(dataDir).fileName() + u".key"_s));
+    QVERIFY(keyFile.open(QIODevice::ReadOnly));
+    auto masterKey = parseMasterKeyText(keyFile.readAll(), keyFile.fileName());
+    QVERIFY(masterKey.ok());
+    auto vault = Vault::open(QDir(dataDir).filePath(u"vault.db"_s), masterKey->view());
+    QVERIFY(vault.ok());
+    auto loaded = vault.value()->loadIdentity();
+    QVERIFY(loaded.ok() && loaded.value());
+    AgentIdentity identity = std::move(*loaded.value());
+    QVERIFY(vault.value()->storeOrgId(m_testOrg.orgId).ok());
+    identity.orgId = m_testOrg.orgId;
+    m_fake->knowAgent(identity, QFileInfo(dataDir).fileName());
+
+    TrustStore trust(m_testOrg.trustedKeys(), m_testOrg.orgId, *vault.value());
+    TargetHandler handler(*vault.value(), trust, identity);
+    const QString credentialId = newUuid();
+    const test::TestSecret secret = test::makeSecret();
+    CredentialStatement fields = m_testOrg.statementFields(credentialId, 1, 1, secret.commitment);
+    fields.name = u"db-main"_s;
+    fields.issuedAt = QDateTime::currentDateTimeUtc();
+    const SignedStatement statement = m_testOrg.sign(fields);
+    const CredentialStore delivery = test::creatorDelivery(
+        m_testOrg.operatorKey, identity, statement, fields,
+        test::makePayload(credentialId, 1, secret));
+    auto reply = handler.handleCredentialStore(delivery);
+    QVERIFY(reply.ok());
+    QVERIFY(std::holds_alternative<CredentialStored>(reply.value()));
+}
+
+void AgentProcessTest::getStoredCredential()
+{
+    m_fake = std::make_unique<FakeBackend>(m_testOrg.operatorKey, m_testOrg.orgId);
+    QVERIFY(m_fake->listen());
+    const QString trusted = m_testOrg.writeTrustedOperatorsFile(m_dir.path());
+    m_fakeAgentDir = initAgent(u"edge-fake"_s, u"http://127.0.0.1:%1"_s.arg(m_fake->port()),
+                               u"fake-token"_s, trusted);
+    QVERIFY(!m_fakeAgentDir.isEmpty());
+    storeCredential(m_fakeAgentDir);
+
+    startAgent(m_fakeAgentDir);
+    QTRY_COMPARE_WITH_TIMEOUT(m_fake->registerModes.size(), 1, 10000);
+    QCOMPARE(m_fake->registerModes.constFirst(), u"warm_reconnect"_s);
+    const QFileInfo socket(QDir(m_fakeAgentDir).filePath(u"agent.sock"_s));
+    QVERIFY(socket.permissions().testFlag(QFileDevice::WriteGroup));
+    QVERIFY(!socket.permissions().testFlag(QFileDevice::WriteOther));
+    QVERIFY(!socket.permissions().testFlag(QFileDevice::ReadOther));
+
+    const ProcessResult password = runAgentCommand(
+        {u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"db-main"_s, u"--field"_s, u"password"_s});
+    QCOMPARE(password.exitCode, 0);
+    QCOMPARE(password.out, u"pw-1\n"_s);
+    const ProcessResult whole =
+        runAgentCommand({u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"db-main"_s});
+    QCOMPARE(whole.exitCode, 0);
+    QCOMPARE(whole.out, u"{\"password\":\"pw-1\",\"username\":\"admin\"}\n"_s);
+    const ProcessResult noField = runAgentCommand(
+        {u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"db-main"_s, u"--field"_s, u"token"_s});
+    QCOMPARE(noField.exitCode, 3);
+    const ProcessResult usage = runAgentCommand({u"get"_s, u"--data-dir"_s, m_fakeAgentDir});
+    QCOMPARE(usage.exitCode, 2);
+}
+
+void AgentProcessTest::getUnavailableEndsEarly()
+{
+    QVERIFY(m_fake);
+    m_fake->answerMissing = true;
+    startAgent(m_fakeAgentDir);
+    QTRY_VERIFY_WITH_TIMEOUT(m_fake->registerModes.size() >= 2, 10000);
+
+    const int before = m_fake->missingReceived;
+    QProcess get;
+    get.setProcessEnvironment(agentEnvironment());
+    QElapsedTimer timer;
+    timer.start();
+    get.start(kAgentPath, {u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"db-replica"_s});
+    QVERIFY(get.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(get.state() == QProcess::NotRunning, 20000);
+    QCOMPARE(get.exitCode(), 4);
+    QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed())));
+    QVERIFY(QString::fromUtf8(get.readAllStandardError()).contains(u"NO_ELIGIBLE_PEER"_s));
+    QCOMPARE(m_fake->missingReceived, before + 1);
+}
+
+void AgentProcessTest::getTimesOut()
+{
+    QVERIFY(m_fake);
+    m_fake->answerMissing = false;
+    startAgent(m_fakeAgentDir, {{u"SEALRELAY_API_MISSING_WAIT_MS"_s, u"1000"_s}});
+    QTRY_VERIFY_WITH_TIMEOUT(m_fake->registerModes.size() >= 3, 10000);
+
+    QProcess get;
+    get.setProcessEnvironment(agentEnvironment());
+    QElapsedTimer timer;
+    timer.start();
+    get.start(kAgentPath, {u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"db-replica"_s});
+    QVERIFY(get.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(get.state() == QProcess::NotRunning, 20000);
+    QCOMPARE(get.exitCode(), 5);
+    QVERIFY2(timer.elapsed() >= 1000, qPrintable(QString::number(timer.elapsed())));
+    QVERIFY2(timer.elapsed() < 6000, qPrintable(QString::number(timer.elapsed())));
+}
+
+void AgentProcessTest::untrustedCertificateRejected()
+{
+    QVERIFY(m_fake);
+    m_fake->rogueSigner = m_testOrg.rogueKey;
+    const qsizetype registered = m_fake->registerModes.size();
+    const int connections = m_fake->connections;
+    startAgent(m_fakeAgentDir);
+
+    // The agent closes after the rejected certificate and dials again.
+    QTRY_VERIFY_WITH_TIMEOUT(m_fake->connections >= connections + 2, 10000);
+    QCOMPARE(m_fake->registerModes.size(), registered);
+    m_fake->rogueSigner.reset();
+}
+
+void AgentProcessTest::auditVerifiesChain()
+{
+    QVERIFY(!m_fakeAgentDir.isEmpty());
+    const ProcessResult audit = runAgentCommand({u"audit"_s, u"--data-dir"_s, m_fakeAgentDir});
+    QCOMPARE(audit.exitCode, 0);
+    QVERIFY2(audit.out.contains(u"chain: intact"_s), qPrintable(audit.out));
+    QVERIFY2(audit.out.contains(u"credential_stored"_s), qPrintable(audit.out));
+    QVERIFY(!audit.out.contains(u"pw-1"_s));
+}
+
+QTEST_MAIN(AgentProcessTest)
+#include "tst_agentprocess.moc"

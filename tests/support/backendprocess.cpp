@@ -1,0 +1,101 @@
+// Start-up and REST calls of a real sealrelay-backend for end-to-end suites.
+#include "backendprocess.h"
+
+#include <QDeadlineTimer>
+#include <QEventLoop>
+#include <QJsonDocument>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QTcpServer>
+#include <QThread>
+#include <QTimer>
+
+using namespace Qt::Literals::StringLiterals;
+
+QString BackendProcess::binaryPath()
+{
+    return QStringLiteral(SEALRELAY_BINARY_DIR "/backend/sealrelay-backend");
+}
+
+quint16 BackendProcess::freePort()
+{
+    QTcpServer server;
+    if (!server.listen(QHostAddress::LocalHost, 0))
+        return 0;
+    return server.serverPort();
+}
+
+BackendProcess::~BackendProcess()
+{
+    stop();
+}
+
+QString BackendProcess::start(const QString &dataDir, const QProcessEnvironment &environment,
+                              quint16 port)
+{
+    QProcess init;
+    init.start(binaryPath(), {u"init"_s, u"--data-dir"_s, dataDir, u"--org"_s, u"Test Org"_s});
+    if (!init.waitForFinished(30000) || init.exitCode() != 0)
+        return u"sealrelay-backend init failed: "_s + QString::fromUtf8(init.readAllStandardError());
+    const QStringList lines = QString::fromUtf8(init.readAllStandardOutput()).trimmed().split(u'\n');
+    m_adminToken = lines.constLast().trimmed();
+
+    m_port = port != 0 ? port : freePort();
+    QProcessEnvironment merged = QProcessEnvironment::systemEnvironment();
+    merged.insert(environment);
+    m_process.setProcessEnvironment(merged);
+    m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    m_process.start(binaryPath(), {u"run"_s, u"--data-dir"_s, dataDir, u"--listen"_s,
+                                   u"127.0.0.1:%1"_s.arg(m_port)});
+    if (!m_process.waitForStarted())
+        return u"sealrelay-backend run did not start"_s;
+
+    const QDeadlineTimer deadline(15000);
+    while (!deadline.hasExpired()) {
+        if (request("GET", u"/healthz"_s).status == 200)
+            return {};
+        if (m_process.state() == QProcess::NotRunning)
+            return u"sealrelay-backend run exited with code %1"_s.arg(m_process.exitCode());
+        QThread::msleep(100);
+    }
+    return u"sealrelay-backend did not answer /healthz within 15 s"_s;
+}
+
+void BackendProcess::stop()
+{
+    if (m_process.state() == QProcess::NotRunning)
+        return;
+    m_process.terminate();
+    if (!m_process.waitForFinished(10000)) {
+        m_process.kill();
+        m_process.waitForFinished();
+    }
+}
+
+QString BackendProcess::baseUrl() const
+{
+    return u"http://127.0.0.1:%1"_s.arg(m_port);
+}
+
+BackendReply BackendProcess::request(const QByteArray &method, const QString &path,
+                                     const QJsonObject &body) const
+{
+    QNetworkAccessManager network;
+    QNetworkRequest networkRequest(QUrl(baseUrl() + path));
+    networkRequest.setHeader(QNetworkRequest::ContentTypeHeader, QByteArray("application/json"));
+    networkRequest.setRawHeader("Authorization", "Bearer " + m_adminToken.toLatin1());
+    const QByteArray payload =
+        method == "GET" ? QByteArray() : QJsonDocument(body).toJson(QJsonDocument::Compact);
+    QNetworkReply *reply = network.sendCustomRequest(networkRequest, method, payload);
+    QEventLoop loop;
+    QObject::connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
+    QTimer::singleShot(15000, &loop, &QEventLoop::quit);
+    loop.exec();
+
+    BackendReply result;
+    result.status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    result.body = reply->readAll();
+    result.json = QJsonDocument::fromJson(result.body).object();
+    reply->deleteLater();
+    return result;
+}
