@@ -1531,19 +1531,44 @@ void BackendApiTest::dataDirIsFileRejected()
 
 void BackendApiTest::readOnlyDatabaseRejected()
 {
-    if (::geteuid() == 0)
-        QSKIP("root may write read-only files, so this check needs another user");
-    const QString dataDir = m_dir.filePath(u"read-only"_s);
+    // Root may write read-only files, so as root the service runs as the
+    // unprivileged user nobody, on a folder nobody may read but not write.
+    QTemporaryDir shared(QDir::tempPath() + u"/sealrelay-readonly-XXXXXX"_s);
+    QVERIFY(shared.isValid());
+    const QString dataDir = shared.filePath(u"data"_s);
     const ProcessResult init = runBackend({u"init"_s, u"--data-dir"_s, dataDir});
     QCOMPARE(init.exitCode, 0);
     const QString database = QDir(dataDir).filePath(u"backend.db"_s);
-    QVERIFY(QFile::setPermissions(database, QFileDevice::ReadOwner));
+    const auto readOnly = QFileDevice::ReadOwner | QFileDevice::ReadGroup | QFileDevice::ReadOther;
+    const auto listable = readOnly | QFileDevice::ExeOwner | QFileDevice::ExeGroup
+        | QFileDevice::ExeOther;
+    QVERIFY(QFile::setPermissions(shared.path(), listable | QFileDevice::WriteOwner));
+    QVERIFY(QFile::setPermissions(dataDir, listable));
+    QVERIFY(QFile::setPermissions(database, readOnly));
 
-    const ProcessResult run = runBackend({u"run"_s, u"--data-dir"_s, dataDir, u"--listen"_s,
-                                          u"127.0.0.1:%1"_s.arg(freePort())});
+    const QStringList runArguments{u"run"_s, u"--data-dir"_s, dataDir, u"--listen"_s,
+                                   u"127.0.0.1:%1"_s.arg(freePort())};
+    ProcessResult run;
+    if (::geteuid() == 0) {
+        // The build folder may sit where nobody cannot reach it, so nobody
+        // runs a copy of the binary from the shared folder.
+        const QString binary = shared.filePath(u"sealrelay-backend"_s);
+        QVERIFY(QFile::copy(kBackendPath, binary));
+        QVERIFY(QFile::setPermissions(binary, listable));
+        QProcess process;
+        process.start(u"runuser"_s,
+                      QStringList{u"-u"_s, u"nobody"_s, u"--"_s, binary} + runArguments);
+        QVERIFY2(process.waitForFinished(30000), "runuser did not finish");
+        run = {process.exitCode(), process.readAllStandardOutput(),
+               process.readAllStandardError()};
+    } else {
+        run = runBackend(runArguments);
+    }
     QCOMPARE(run.exitCode, 2);
     QVERIFY2(run.err.contains("is read-only"), run.err.constData());
     QVERIFY2(run.err.contains(database.toUtf8()), run.err.constData());
+
+    QVERIFY(QFile::setPermissions(dataDir, listable | QFileDevice::WriteOwner));
 }
 
 void BackendApiTest::ipv6ListenerLogsBrackets()
@@ -1590,7 +1615,8 @@ void BackendApiTest::postgresRun()
 {
     test::PostgresServer postgres;
     if (!postgres.start())
-        QSKIP(qPrintable(u"PostgreSQL is not usable here: "_s + postgres.errorString()));
+        QFAIL(qPrintable(u"PostgreSQL is not usable here (./run setup installs the package "
+                         "postgresql): "_s + postgres.errorString()));
     const QString database = postgres.createDatabase();
     QVERIFY2(!database.isEmpty(), qPrintable(postgres.errorString()));
     const QString serviceUrl = postgres.serviceUrl(database);
@@ -1649,7 +1675,7 @@ void BackendApiTest::tlsListener()
                                  u"-subj"_s, u"/CN=127.0.0.1"_s, u"-addext"_s,
                                  u"subjectAltName=IP:127.0.0.1"_s});
     if (!openssl.waitForStarted())
-        QSKIP("the openssl tool is not installed");
+        QFAIL("the openssl tool is not installed; ./run setup installs the package openssl");
     QVERIFY(openssl.waitForFinished(30000));
     QCOMPARE(openssl.exitCode(), 0);
     m_trustedCertificates = QSslCertificate::fromPath(certificate);
