@@ -5,6 +5,7 @@
 #include "credentialapi.h"
 #include "ids.h"
 #include "logging.h"
+#include "terminationsignals.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -148,6 +149,14 @@ int runAgent(QCoreApplication &app, const QStringList &arguments)
     if (Result<void> listening = api.listen(directory.socketPath(), settings->socketGroup);
         !listening)
         return fail(listening.error());
+    // SIGTERM and SIGINT end the event loop, so the socket file is removed
+    // and the vault closes cleanly when the objects above are destroyed.
+    TerminationSignals signals;
+    QObject::connect(&signals, &TerminationSignals::terminationRequested, &app,
+                     [&app](int signalNumber) {
+                         logger("agent.service")->info("Signal {} received; stopping", signalNumber);
+                         app.quit();
+                     });
     service.value()->start();
     return app.exec();
 }

@@ -3,6 +3,7 @@
 #include "backendservice.h"
 #include "logging.h"
 #include "settings.h"
+#include "terminationsignals.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>

@@ -685,6 +685,13 @@ void AgentProcessTest::getStoredCredential()
     QCOMPARE(noField.exitCode, 3);
     const ProcessResult usage = runAgentCommand({u"get"_s, u"--data-dir"_s, m_fakeAgentDir});
     QCOMPARE(usage.exitCode, 2);
+
+    // SIGTERM stops the agent cleanly: exit 0 and no stale socket file.
+    m_agent.terminate();
+    QVERIFY(m_agent.waitForFinished(10000));
+    QCOMPARE(m_agent.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(m_agent.exitCode(), 0);
+    QVERIFY(!QFileInfo::exists(socket.filePath()));
 }
 
 void AgentProcessTest::getUnavailableEndsEarly()
