@@ -1,5 +1,5 @@
-// Turns SIGTERM and SIGINT into a Qt signal through a self-pipe, so a
-// process stops cleanly on its event loop instead of inside a handler.
+// Clean process shutdown on SIGTERM and SIGINT, shared by the backend and
+// the agent.
 #pragma once
 
 #include <QObject>

@@ -4,10 +4,12 @@
 
 #include "ids.h"
 
+#include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
 #include <QSqlDriver>
 #include <QSqlError>
+#include <QThread>
 
 #include <cerrno>
 #include <cstring>
@@ -145,6 +147,16 @@ Result<void> SqlConnection::applySqlitePragmas(int busyTimeoutMs)
     };
     for (const auto &[pragma, value] : pragmas) {
         auto set = exec(u"set PRAGMA %1"_s.arg(pragma), u"PRAGMA %1 = %2"_s.arg(pragma, value));
+        // SQLite answers a journal_mode change with SQLITE_BUSY at once,
+        // without its busy handler, while another connection opens the same
+        // file; so the switch is retried until the busy timeout has passed.
+        QElapsedTimer waited;
+        waited.start();
+        while (!set && pragma == u"journal_mode" && waited.elapsed() < busyTimeoutMs
+               && set.error().message.contains(u"locked")) {
+            QThread::msleep(10);
+            set = exec(u"set PRAGMA %1"_s.arg(pragma), u"PRAGMA %1 = %2"_s.arg(pragma, value));
+        }
         if (!set) {
             return set.error();
         }
