@@ -147,7 +147,7 @@ int dispatch(const QList<Command> &commands, const QStringList &arguments)
         return ExitSuccess;
     }
 
-    // The longest command path that prefixes the words wins.
+    // Of the command paths that prefix the words, the longest is chosen.
     const Command *match = nullptr;
     for (const Command &command : commands) {
         if (command.path.size() <= words.size()

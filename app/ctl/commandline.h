@@ -30,7 +30,7 @@ struct Command {
     std::function<int(const QStringList &arguments)> run;
 };
 
-// What a command's --help prints above the options.
+// The text a command's --help prints above the options.
 struct CommandHelp {
     QString synopsis;      // after the command path, e.g. "--public-key FILE < payload"
     QString description;   // what the command does, in sentences

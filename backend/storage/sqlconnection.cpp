@@ -147,9 +147,9 @@ Result<void> SqlConnection::applySqlitePragmas(int busyTimeoutMs)
     };
     for (const auto &[pragma, value] : pragmas) {
         auto set = exec(u"set PRAGMA %1"_s.arg(pragma), u"PRAGMA %1 = %2"_s.arg(pragma, value));
-        // SQLite answers a journal_mode change with SQLITE_BUSY at once,
+        // SQLite returns SQLITE_BUSY for a journal_mode change at once,
         // without its busy handler, while another connection opens the same
-        // file; so the switch is retried until the busy timeout has passed.
+        // file. So the switch is retried until the busy timeout has passed.
         QElapsedTimer waited;
         waited.start();
         while (!set && pragma == u"journal_mode" && waited.elapsed() < busyTimeoutMs
