@@ -55,6 +55,11 @@ void AgentGateway::acceptConnection(QWebSocket *socket)
             [this, session](const AgentMessage &message) {
                 Q_EMIT messageReceived(session->orgId(), session->agentId(), message);
             });
+    connect(session, &AgentSession::malformedRewrapResponse, this,
+            [this, session](const QString &requestId, const QString &problem) {
+                Q_EMIT malformedRewrapResponse(session->orgId(), session->agentId(), requestId,
+                                               problem);
+            });
     connect(session, &AgentSession::auditAppended, this, &AgentGateway::auditAppended);
     connect(session, &AgentSession::alertRaised, this, &AgentGateway::alertRaised);
     session->start();
@@ -162,6 +167,16 @@ void AgentGateway::closeAgent(const QString &orgId, const QString &agentId, int 
     log()->info("closing the session of agent {} of org {} with {}: {}", agentId.toStdString(),
                 orgId.toStdString(), closeCode, reason.toStdString());
     session->closeWith(closeCode, reason);
+}
+
+QStringList AgentGateway::connectedAgents(const QString &orgId) const
+{
+    QStringList agents;
+    for (auto it = m_live.cbegin(); it != m_live.cend(); ++it) {
+        if (it.value()->orgId() == orgId)
+            agents.append(it.value()->agentId());
+    }
+    return agents;
 }
 
 int AgentGateway::connectedCount() const

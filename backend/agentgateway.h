@@ -66,6 +66,9 @@ public:
     void closeAgent(const QString &orgId, const QString &agentId, int closeCode,
                     const QString &reason);
 
+    // Agent ids with a live session in `orgId`.
+    QStringList connectedAgents(const QString &orgId) const;
+
     // Number of live sessions (agents), not counting connections that have
     // not authenticated yet.
     int connectedCount() const;
@@ -85,6 +88,9 @@ Q_SIGNALS:
     // rewrap_response, credential_stored, ...), for the sync engine.
     void messageReceived(const QString &orgId, const QString &agentId,
                          const sealrelay::AgentMessage &message);
+    // An approved agent's rewrap_response failed to parse.
+    void malformedRewrapResponse(const QString &orgId, const QString &agentId,
+                                 const QString &requestId, const QString &problem);
     // A session wrote an audit row or raised an alert (enrolment, failed
     // authentication, a reused enrolment token), for the console feed.
     void auditAppended(const sealrelay::backend::AuditRecord &record);

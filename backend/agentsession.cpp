@@ -259,6 +259,13 @@ void AgentSession::onTextMessage(const QString &textMessage)
         } else {
             log()->warn("agent {} sent a message that was rejected with {}: {}", text(m_agentId),
                         text(reasonName(code)), text(error.message));
+            // A peer's answer that cannot be parsed still ends its dispatch.
+            const QJsonObject object = QJsonDocument::fromJson(frame).object();
+            const QString requestId = object.value(u"request_id"_s).toString();
+            if (m_agentStatus == AgentStatus::Approved
+                && object.value(u"type"_s).toString() == RewrapResponse::type
+                && !requestId.isEmpty())
+                Q_EMIT malformedRewrapResponse(requestId, error.message);
         }
         return;
     }

@@ -61,6 +61,9 @@ Q_SIGNALS:
     void live();
     // A message from the agent once it is live and approved.
     void messageReceived(const sealrelay::AgentMessage &message);
+    // A live, approved agent sent a rewrap_response that failed to parse;
+    // `requestId` is the request_id the frame names, `problem` the parse error.
+    void malformedRewrapResponse(const QString &requestId, const QString &problem);
     // The socket disconnected; the session is deleted later.
     void finished();
     // The session wrote an audit row or raised an alert, for the console feed.

@@ -7,8 +7,10 @@
 #include "httpapi.h"
 #include "ids.h"
 #include "logging.h"
+#include "memorystore.h"
 #include "metrics.h"
 #include "rowjson.h"
+#include "syncengine.h"
 
 #include "agentgateway.h"
 #include "eventfeed.h"
@@ -72,7 +74,8 @@ bool isLoopbackHost(const QString &host)
 class WebSocketEndpoints {
 public:
     WebSocketEndpoints(Storage &storage, HttpApi &http, const BackendSettings &settings,
-                       const QStringList &publicOrigins)
+                       const QStringList &publicOrigins,
+                       std::function<QJsonObject(const AgentRow &)> agentWithSync)
     {
         AgentGatewayOptions gatewayOptions;
         gatewayOptions.publicOrigins = publicOrigins;
@@ -88,6 +91,7 @@ public:
         EventFeedOptions feedOptions;
         feedOptions.pingInterval = std::chrono::milliseconds(settings.pingIntervalMs);
         feedOptions.silenceTimeout = std::chrono::milliseconds(settings.silenceTimeoutMs);
+        feedOptions.agentJson = std::move(agentWithSync);
         feed = new EventFeed(storage, feedOptions,
                              [&http](QStringView token) { return http.authenticate(token); });
     }
@@ -261,7 +265,9 @@ BackendService::BackendService(BackendSettings settings, QObject *parent)
 
 BackendService::~BackendService()
 {
-    // The WebSocket endpoints and the HTTP server hold references to storage.
+    // The sync engine, the WebSocket endpoints and the HTTP server hold
+    // references to storage; the engine also to the gateway and the store.
+    m_sync.reset();
     m_endpoints.reset();
     delete m_http;
     m_http = nullptr;
@@ -431,8 +437,14 @@ void BackendService::wireWebSockets()
                            {u"degraded"_s, false}};
     };
 
-    m_endpoints = std::make_unique<WebSocketEndpoints>(*m_storage, *m_http, m_settings,
-                                                       publicOrigins());
+    m_endpoints = std::make_unique<WebSocketEndpoints>(
+        *m_storage, *m_http, m_settings, publicOrigins(), [this](const AgentRow &agent) {
+            QJsonObject object = agentJson(agent);
+            if (m_sync)
+                object.insert(u"sync"_s,
+                              agentSyncJson(m_sync->agentState(agent.orgId, agent.agentId)));
+            return object;
+        });
     WebSocketEndpoints *endpoints = m_endpoints.get();
     hooks.publishEvent = [endpoints](const QString &orgId, const QString &type,
                                      const QJsonObject &data) {
@@ -456,7 +468,9 @@ void BackendService::wireWebSockets()
         auto agent = m_storage->agent(orgId, agentId);
         if (!agent || !agent.value())
             return;
-        const QJsonObject agentObject = agentJson(*agent.value());
+        QJsonObject agentObject = agentJson(*agent.value());
+        if (m_sync)
+            agentObject.insert(u"sync"_s, agentSyncJson(m_sync->agentState(orgId, agentId)));
         endpoints->feed->publish(
             orgId, u"agent_status_changed"_s,
             QJsonObject{{u"agent_id"_s, agentId},
@@ -475,6 +489,7 @@ void BackendService::wireWebSockets()
                 endpoints->feed->publish(record.orgId, u"audit_appended"_s,
                                          auditRecordJson(record));
             });
+    wireSyncEngine(hooks);
     m_http->setWebSocketPaths({kAgentPath, kEventsPath});
     connect(m_http, &QAbstractHttpServer::newWebSocketConnection, this,
             &BackendService::acceptWebSocket);
@@ -524,12 +539,57 @@ void BackendService::stop()
         for (QTcpSocket *socket : sockets)
             socket->disconnectFromHost();
     }
+    m_sync.reset();
     m_endpoints.reset();
 
     QTimer::singleShot(kDrainMs, this, [this, log] {
         log->info("Stopped");
         Q_EMIT stopped();
     });
+}
+
+void BackendService::wireSyncEngine(HttpApiHooks &hooks)
+{
+    m_store = std::make_unique<MemoryStore>();
+    AgentGateway *gateway = m_endpoints->gateway;
+    EventFeed *feed = m_endpoints->feed;
+    AgentLink link;
+    link.isConnected = [gateway](const QString &orgId, const QString &agentId) {
+        return gateway->isConnected(orgId, agentId);
+    };
+    link.send = [gateway](const QString &orgId, const QString &agentId,
+                          const AgentMessage &message) {
+        return gateway->send(orgId, agentId, message);
+    };
+    link.connectedAgents = [gateway](const QString &orgId) {
+        return gateway->connectedAgents(orgId);
+    };
+    m_sync = std::make_unique<SyncEngine>(*m_storage, *m_store, std::move(link), *m_metrics,
+                                          syncOptionsFrom(m_settings, m_replicaId));
+    SyncEngine *sync = m_sync.get();
+
+    connect(gateway, &AgentGateway::messageReceived, sync, &SyncEngine::handleMessage);
+    connect(gateway, &AgentGateway::malformedRewrapResponse, sync,
+            &SyncEngine::handleMalformedRewrapResponse);
+    connect(gateway, &AgentGateway::agentDisconnected, sync, &SyncEngine::handleAgentDisconnected);
+    connect(sync, &SyncEngine::eventPublished, feed, &EventFeed::publish);
+    connect(sync, &SyncEngine::alertRaised, feed, [feed](const AlertRow &alert) {
+        feed->publish(alert.orgId, u"alert_raised"_s, alertJson(alert));
+    });
+    connect(sync, &SyncEngine::auditAppended, feed, [feed](const AuditRecord &record) {
+        feed->publish(record.orgId, u"audit_appended"_s, auditRecordJson(record));
+    });
+
+    hooks.credentialWritten = [sync](const QString &orgId, const QString &credentialId) {
+        sync->credentialWritten(orgId, credentialId);
+    };
+    hooks.credentialRetried = [sync](const QString &orgId, const QString &credentialId) {
+        sync->retryCredential(orgId, credentialId);
+    };
+    hooks.agentSyncState = [sync](const QString &orgId, const QString &agentId) {
+        return agentSyncJson(sync->agentState(orgId, agentId));
+    };
+    sync->start();
 }
 
 quint16 BackendService::serverPort() const

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "apiprincipal.h"
+#include "httpapi.h"
 #include "error.h"
 #include "settings.h"
 #include "sqlstorage.h"
@@ -18,8 +19,10 @@ class QTcpServer;
 
 namespace sealrelay::backend {
 
+class CoordinationStore;
 class HttpApi;
 class Metrics;
+class SyncEngine;
 class WebSocketEndpoints;
 
 // The storage configuration `settings` describe: SQLite in the data folder,
@@ -79,6 +82,8 @@ private:
     Result<void> openStorage();
     Result<void> listen();
     void wireWebSockets();
+    // Starts the sync engine on the gateway and wires it to the feed.
+    void wireSyncEngine(HttpApiHooks &hooks);
     // Origins agents dial: the configured ones, or the listener's own.
     QStringList publicOrigins() const;
     void acceptWebSocket();
@@ -89,7 +94,9 @@ private:
     std::unique_ptr<Metrics> m_metrics;
     HttpApi *m_http = nullptr;
     QTcpServer *m_listener = nullptr;
+    std::unique_ptr<CoordinationStore> m_store;
     std::unique_ptr<WebSocketEndpoints> m_endpoints;
+    std::unique_ptr<SyncEngine> m_sync;
     bool m_stopping = false;
 };
 

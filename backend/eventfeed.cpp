@@ -189,7 +189,7 @@ void EventFeed::sendSnapshot(Connection *connection)
     }
     QJsonArray agentArray;
     for (const AgentRow &agent : agents.value()) {
-        agentArray.append(agentJson(agent));
+        agentArray.append(m_options.agentJson ? m_options.agentJson(agent) : agentJson(agent));
     }
     QJsonArray alertArray;
     for (const AlertRow &alert : alerts.value()) {

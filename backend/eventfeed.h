@@ -49,6 +49,9 @@ struct EventFeedOptions {
     std::chrono::milliseconds pingInterval{15000};
     // A connection that sends no frame and no pong for this long is closed.
     std::chrono::milliseconds silenceTimeout{45000};
+    // Adds runtime state to an agent of the snapshot (the sync engine's
+    // "sync" object); empty leaves the stored row as it is.
+    std::function<QJsonObject(const AgentRow &agent)> agentJson;
     // Bytes that may wait in one connection's send buffer. An event that
     // would take the buffer past this closes the connection with 1008. The
     // snapshot is exempt, because a client cannot start without it.

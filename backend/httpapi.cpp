@@ -148,6 +148,8 @@ HttpApi::HttpApi(Storage &storage, Metrics &metrics, const BackendSettings &sett
              &HttpApi::handleCreateEnrolmentToken, {u"agent_name"_s, u"ttl_seconds"_s});
     addRoute(M::Post, u"/api/agents/{id}/certificate"_s, Permission::AgentApprove,
              &HttpApi::handleUploadCertificate, {u"certificate"_s});
+    addRoute(M::Post, u"/api/agents/{id}/quarantine/clear"_s, Permission::AgentApprove,
+             &HttpApi::handleClearQuarantine);
     addRoute(M::Post, u"/api/agents/{id}/revoke"_s, Permission::AgentRevoke,
              &HttpApi::handleRevokeAgent);
 

@@ -64,6 +64,12 @@ struct HttpApiHooks {
     std::function<void(const QString &orgId, const QString &agentId)> certificateStored;
     // Tells the agent gateway to end a revoked agent's live session.
     std::function<void(const QString &orgId, const QString &agentId)> agentRevoked;
+    // Tells the sync engine that a credential was written, or retried by an
+    // operator, so it delivers to connected agents at once.
+    std::function<void(const QString &orgId, const QString &credentialId)> credentialWritten;
+    std::function<void(const QString &orgId, const QString &credentialId)> credentialRetried;
+    // The agent's runtime sync state, added to its JSON as "sync".
+    std::function<QJsonObject(const QString &orgId, const QString &agentId)> agentSyncState;
     // Whether the coordination store is usable (for /readyz).
     std::function<bool()> coordinationReady;
     // Replica id, coordination backend and degraded flag.
@@ -146,6 +152,9 @@ private:
     ApiResponse handleListEnrolmentTokens(const ApiRequest &request);
     ApiResponse handleUploadCertificate(const ApiRequest &request);
     ApiResponse handleRevokeAgent(const ApiRequest &request);
+    ApiResponse handleClearQuarantine(const ApiRequest &request);
+    // agentJson() plus the runtime "sync" object when the engine is wired.
+    QJsonObject agentWithSync(const AgentRow &agent) const;
     void publishAgentStatus(const QString &orgId, const QJsonObject &agent);
 
     // ---- /api/alerts (httpapialerts.cpp) -----------------------------------

@@ -51,7 +51,7 @@ ApiResponse HttpApi::handleListAgents(const ApiRequest &request)
 
     QJsonArray list;
     for (const AgentRow &agent : agents.value())
-        list.append(agentJson(agent));
+        list.append(agentWithSync(agent));
     return ApiResponse::json(200, QJsonObject{{u"agents"_s, list}});
 }
 
@@ -237,6 +237,42 @@ ApiResponse HttpApi::handleRevokeAgent(const ApiRequest &request)
         publishAgentStatus(orgId, agentJson(*updated.value()));
     return ApiResponse::json(200, QJsonObject{{u"agent_id"_s, agentId},
                                               {u"status"_s, agentStatusName(AgentStatus::Revoked)}});
+}
+
+ApiResponse HttpApi::handleClearQuarantine(const ApiRequest &request)
+{
+    const QString orgId = request.caller().orgId;
+    const QString agentId = request.captures.value(0);
+    auto agent = m_storage.agent(orgId, agentId);
+    if (!agent)
+        return ApiResponse::internal(agent.error());
+    if (!agent.value())
+        return agentNotFound(agentId);
+    if (!agent.value()->quarantined)
+        return ApiResponse::error(409, u"not_quarantined"_s,
+                                  u"Agent %1 is not quarantined; nothing to clear."_s.arg(agentId));
+    auto cleared = m_storage.setAgentQuarantined(orgId, agentId, false);
+    if (!cleared)
+        return ApiResponse::internal(cleared.error());
+
+    auto audited = audit(request, u"agent_quarantine_cleared"_s, std::nullopt, agentId);
+    if (!audited)
+        return ApiResponse::internal(audited.error());
+    logger("backend.api")->info("Quarantine of agent {} cleared by token {}",
+                                agentId.toStdString(), request.caller().tokenId.toStdString());
+    auto updated = m_storage.agent(orgId, agentId);
+    if (updated && updated.value())
+        publishAgentStatus(orgId, agentWithSync(*updated.value()));
+    return ApiResponse::json(200, QJsonObject{{u"agent_id"_s, agentId},
+                                              {u"quarantined"_s, false}});
+}
+
+QJsonObject HttpApi::agentWithSync(const AgentRow &agent) const
+{
+    QJsonObject object = agentJson(agent);
+    if (m_hooks.agentSyncState)
+        object.insert(u"sync"_s, m_hooks.agentSyncState(agent.orgId, agent.agentId));
+    return object;
 }
 
 } // namespace sealrelay::backend

@@ -394,6 +394,8 @@ ApiResponse HttpApi::writeCredential(const ApiRequest &request, CredentialChange
             QJsonObject{{u"credential_id"_s, credentialId},
                         {u"change"_s, event},
                         {u"credential"_s, response}});
+    if (m_hooks.credentialWritten)
+        m_hooks.credentialWritten(orgId, credentialId);
     response.insert(u"deliveries_queued"_s, deliveries.size());
     return ApiResponse::json(change == CredentialChange::Create ? 201 : 200, response);
 }
@@ -426,8 +428,8 @@ ApiResponse HttpApi::handleRetryCredential(const ApiRequest &request)
         return response;
     }
 
-    // NOTE: dispatching at once is the sync engine's part; for now a retry
-    // clears stalled rows, makes them due now and announces it.
+    // Stalled rows are cleared and made due now; the sync engine then syncs
+    // the rows of connected agents at once.
     auto reset = m_storage.retryCredential(orgId, credentialId);
     if (!reset)
         return ApiResponse::internal(reset.error());
@@ -451,6 +453,8 @@ ApiResponse HttpApi::handleRetryCredential(const ApiRequest &request)
     if (auto stored = m_storage.credentialDetail(orgId, credentialId); stored && stored.value())
         event.insert(u"credential"_s, credentialSummaryJson(*stored.value()));
     publish(orgId, u"credential_sync_changed"_s, event);
+    if (m_hooks.credentialRetried)
+        m_hooks.credentialRetried(orgId, credentialId);
     return ApiResponse::json(200, QJsonObject{{u"credential_id"_s, credentialId},
                                               {u"rows_reset"_s, reset.value()}});
 }

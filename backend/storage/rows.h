@@ -152,6 +152,9 @@ struct CredentialAgentRow {
     QString orgId;
     QString credentialId;
     QString agentId;
+    // Whether the credential's current statement covers the agent: always
+    // under scope auto_all, only for the listed agents under scope explicit.
+    bool inScope = true;
     bool secretStored = false;
     std::optional<qint64> storedVersion;
     std::optional<qint64> storedRevision;

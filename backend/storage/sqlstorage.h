@@ -87,6 +87,9 @@ public:
     Result<bool> markSecretLost(const QString &orgId, const QString &credentialId,
                                 const QString &agentId, const QString &error) override;
     Result<int> retryCredential(const QString &orgId, const QString &credentialId) override;
+    Result<int> resetAgentDeliveries(const QString &orgId, const QString &agentId) override;
+    Result<QList<CredentialAgentRow>> credentialAgentsOf(const QString &orgId,
+                                                         const QString &agentId) override;
     Result<QList<CredentialAgentRow>>
     dueCredentialAgents(const QString &orgId, int limit,
                         const std::optional<QStringList> &onlyAgents = std::nullopt) override;
@@ -96,7 +99,12 @@ public:
                                                               const QString &deliveryId) override;
     Result<QList<PendingDeliveryRow>> pendingDeliveriesFor(const QString &orgId,
                                                            const QString &agentId) override;
+    Result<QList<PendingDeliveryRow>> pendingDeliveriesFor(const QString &orgId,
+                                                           const QString &agentId,
+                                                           const QString &credentialId) override;
     Result<bool> deletePendingDelivery(const QString &orgId, const QString &deliveryId) override;
+    Result<int> deletePendingDeliveriesBefore(const QString &orgId, const QString &credentialId,
+                                              qint64 version) override;
 
     Result<void> addPendingDispatch(const PendingDispatchRow &dispatch) override;
     Result<std::optional<PendingDispatchRow>> pendingDispatch(const QString &orgId,
@@ -142,6 +150,9 @@ private:
     // credential due now; runs inside the caller's transaction.
     Result<void> scheduleCredentialAgents(const QString &orgId, const QString &credentialId,
                                           const QStringList &agentIds, bool resetExisting);
+    // Sets in_scope on every row of the credential from its scope, inside
+    // the caller's transaction.
+    Result<void> applyCredentialScope(const CredentialRow &credential);
     // Tells why a create lost a race at a unique index.
     Result<CredentialWriteOutcome> classifyLostCreate(const CredentialRow &credential);
     // Whether another active credential of the org has `name`.

@@ -20,8 +20,9 @@ const QString kCredentialColumns =
     "updated_at"_s;
 
 const QString kCredentialAgentColumns =
-    u"org_id, credential_id, agent_id, secret_stored, stored_version, stored_revision, attempts, "
-    "next_attempt_at, last_error, stalled, receipt_statement, receipt_signature, receipt_at"_s;
+    u"org_id, credential_id, agent_id, in_scope, secret_stored, stored_version, stored_revision, "
+    "attempts, next_attempt_at, last_error, stalled, receipt_statement, receipt_signature, "
+    "receipt_at"_s;
 
 QString scopeAgentsJson(const QStringList &agentIds)
 {
@@ -71,6 +72,7 @@ CredentialAgentRow credentialAgentAt(const QSqlQuery &query)
     row.orgId = query.value(u"org_id"_s).toString();
     row.credentialId = query.value(u"credential_id"_s).toString();
     row.agentId = query.value(u"agent_id"_s).toString();
+    row.inScope = query.value(u"in_scope"_s).toBool();
     row.secretStored = query.value(u"secret_stored"_s).toBool();
     row.storedVersion = optionalIntegerAt(query, u"stored_version"_s);
     row.storedRevision = optionalIntegerAt(query, u"stored_revision"_s);
@@ -173,6 +175,36 @@ Result<void> SqlStorage::scheduleCredentialAgents(const QString &orgId, const QS
     return {};
 }
 
+Result<void> SqlStorage::applyCredentialScope(const CredentialRow &credential)
+{
+    SqlBindings bindings { { u":org_id"_s, credential.orgId },
+                           { u":credential_id"_s, credential.credentialId } };
+
+    QString inScope = u"TRUE"_s;
+    if (credential.scope == CredentialScope::Explicit) {
+        QStringList placeholders;
+        for (qsizetype i = 0; i < credential.scopeAgentIds.size(); ++i) {
+            placeholders.append(u":scope_agent_%1"_s.arg(i));
+            bindings.append({ placeholders.last(), credential.scopeAgentIds.at(i) });
+        }
+        // "IN ()" is invalid SQL, so an empty list is written as FALSE.
+        inScope = placeholders.isEmpty()
+            ? u"FALSE"_s
+            : u"CASE WHEN agent_id IN (%1) THEN TRUE ELSE FALSE END"_s.arg(
+                placeholders.join(u", "));
+    }
+
+    auto updated = m_connection->exec(
+        u"set the scope of the agents of credential %1"_s.arg(credential.credentialId),
+        u"UPDATE credential_agents SET in_scope = %1 "
+        "WHERE org_id = :org_id AND credential_id = :credential_id"_s.arg(inScope),
+        bindings);
+    if (!updated) {
+        return updated.error();
+    }
+    return {};
+}
+
 Result<CredentialWriteOutcome> SqlStorage::classifyLostCreate(const CredentialRow &credential)
 {
     auto existing = this->credential(credential.orgId, credential.credentialId);
@@ -259,6 +291,9 @@ Result<CredentialWriteOutcome> SqlStorage::createCredential(const CredentialRow 
             scheduleCredentialAgents(credential.orgId, credential.credentialId, agentIds, false);
         !scheduled) {
         return scheduled.error();
+    }
+    if (auto scoped = applyCredentialScope(credential); !scoped) {
+        return scoped.error();
     }
     if (auto committed = transaction.commit(u"create a credential"); !committed) {
         return committed.error();
@@ -379,6 +414,9 @@ Result<CredentialWriteOutcome> SqlStorage::replaceCredential(const CredentialExp
         !scheduled) {
         return scheduled.error();
     }
+    if (auto scoped = applyCredentialScope(next); !scoped) {
+        return scoped.error();
+    }
     if (auto committed = transaction.commit(purpose); !committed) {
         return committed.error();
     }
@@ -491,18 +529,21 @@ Result<void> SqlStorage::upsertCredentialAgent(const CredentialAgentRow &row)
     auto query = m_connection->exec(
         u"store the state of credential %1 on agent %2"_s.arg(row.credentialId, row.agentId),
         u"INSERT INTO credential_agents (%1) VALUES (:org_id, :credential_id, :agent_id, "
-        ":secret_stored, :stored_version, :stored_revision, :attempts, :next_attempt_at, "
-        ":last_error, :stalled, :receipt_statement, :receipt_signature, :receipt_at) "
+        ":in_scope, :secret_stored, :stored_version, :stored_revision, :attempts, "
+        ":next_attempt_at, :last_error, :stalled, :receipt_statement, :receipt_signature, "
+        ":receipt_at) "
         "ON CONFLICT (org_id, credential_id, agent_id) DO UPDATE SET "
-        "secret_stored = excluded.secret_stored, stored_version = excluded.stored_version, "
-        "stored_revision = excluded.stored_revision, attempts = excluded.attempts, "
-        "next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error, "
+        "in_scope = excluded.in_scope, secret_stored = excluded.secret_stored, "
+        "stored_version = excluded.stored_version, stored_revision = excluded.stored_revision, "
+        "attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, "
+        "last_error = excluded.last_error, "
         "stalled = excluded.stalled, receipt_statement = excluded.receipt_statement, "
         "receipt_signature = excluded.receipt_signature, receipt_at = excluded.receipt_at"_s.arg(
             kCredentialAgentColumns),
         { { u":org_id"_s, row.orgId },
           { u":credential_id"_s, row.credentialId },
           { u":agent_id"_s, row.agentId },
+          { u":in_scope"_s, row.inScope },
           { u":secret_stored"_s, row.secretStored },
           { u":stored_version"_s, dbInteger(row.storedVersion) },
           { u":stored_revision"_s, dbInteger(row.storedRevision) },
@@ -630,6 +671,44 @@ Result<int> SqlStorage::retryCredential(const QString &orgId, const QString &cre
     return changed;
 }
 
+Result<int> SqlStorage::resetAgentDeliveries(const QString &orgId, const QString &agentId)
+{
+    auto query = m_connection->exec(
+        u"reset the deliveries to agent %1"_s.arg(agentId),
+        u"UPDATE credential_agents SET secret_stored = FALSE, stored_version = NULL, "
+        "stored_revision = NULL, attempts = 0, stalled = FALSE, last_error = NULL, "
+        "next_attempt_at = :due_at, receipt_statement = NULL, receipt_signature = NULL, "
+        "receipt_at = NULL WHERE org_id = :org_id AND agent_id = :agent_id "
+        "RETURNING credential_id"_s,
+        { { u":due_at"_s, dbTime(now()) }, { u":org_id"_s, orgId }, { u":agent_id"_s, agentId } });
+    if (!query) {
+        return query.error();
+    }
+    int changed = 0;
+    while (query->next()) {
+        ++changed;
+    }
+    return changed;
+}
+
+Result<QList<CredentialAgentRow>> SqlStorage::credentialAgentsOf(const QString &orgId,
+                                                                 const QString &agentId)
+{
+    auto query = m_connection->exec(
+        u"list the credentials of agent %1"_s.arg(agentId),
+        u"SELECT %1 FROM credential_agents WHERE org_id = :org_id AND agent_id = :agent_id "
+        "ORDER BY credential_id"_s.arg(kCredentialAgentColumns),
+        { { u":org_id"_s, orgId }, { u":agent_id"_s, agentId } });
+    if (!query) {
+        return query.error();
+    }
+    QList<CredentialAgentRow> rows;
+    while (query->next()) {
+        rows.append(credentialAgentAt(query.value()));
+    }
+    return rows;
+}
+
 Result<QList<CredentialAgentRow>>
 SqlStorage::dueCredentialAgents(const QString &orgId, int limit,
                                 const std::optional<QStringList> &onlyAgents)
@@ -656,19 +735,26 @@ SqlStorage::dueCredentialAgents(const QString &orgId, int limit,
         agentFilter = u" AND ca.agent_id IN (%1)"_s.arg(placeholders.join(u", "));
     }
 
+    // The two branches of the rule documented in storage.h. A stored
+    // version without a stored revision counts as revision 0, so it is
+    // behind every statement.
+    const QString behind = u"(ca.stored_version < c.version OR (ca.stored_version = c.version "
+                           "AND COALESCE(ca.stored_revision, 0) < c.revision))"_s;
+    const QString undelivered =
+        u"((c.state = 'active' AND ca.in_scope = TRUE "
+        "AND (ca.stored_version IS NULL OR %1 OR ca.secret_stored = FALSE)) "
+        "OR ((c.state = 'deleted' OR ca.in_scope = FALSE) "
+        "AND ca.stored_version IS NOT NULL AND %1))"_s.arg(behind);
+
     auto query = m_connection->exec(
         u"list the due deliveries of org %1"_s.arg(orgId),
         u"SELECT %1 FROM credential_agents ca "
         "JOIN credentials c ON c.org_id = ca.org_id AND c.credential_id = ca.credential_id "
         "JOIN agents a ON a.org_id = ca.org_id AND a.agent_id = ca.agent_id "
         "WHERE ca.org_id = :org_id AND ca.stalled = FALSE AND ca.next_attempt_at <= :now "
-        "AND a.status = 'approved'%2 "
-        "AND (ca.stored_version IS NULL OR ca.stored_revision IS NULL "
-        "OR ca.stored_version < c.version "
-        "OR (ca.stored_version = c.version AND ca.stored_revision < c.revision) "
-        "OR (c.state = 'active' AND ca.secret_stored = FALSE)) "
+        "AND a.status = 'approved'%2 AND %3 "
         "ORDER BY ca.next_attempt_at, ca.credential_id, ca.agent_id LIMIT :limit"_s.arg(
-            columns, agentFilter),
+            columns, agentFilter, undelivered),
         bindings);
     if (!query) {
         return query.error();

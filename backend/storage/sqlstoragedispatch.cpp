@@ -126,6 +126,28 @@ Result<QList<PendingDeliveryRow>> SqlStorage::pendingDeliveriesFor(const QString
     return rows;
 }
 
+Result<QList<PendingDeliveryRow>> SqlStorage::pendingDeliveriesFor(const QString &orgId,
+                                                                   const QString &agentId,
+                                                                   const QString &credentialId)
+{
+    auto query = m_connection->exec(
+        u"list the deliveries of credential %1 for agent %2"_s.arg(credentialId, agentId),
+        u"SELECT %1 FROM pending_deliveries WHERE org_id = :org_id "
+        "AND target_agent_id = :agent_id AND credential_id = :credential_id "
+        "ORDER BY created_at, delivery_id"_s.arg(kDeliveryColumns),
+        { { u":org_id"_s, orgId },
+          { u":agent_id"_s, agentId },
+          { u":credential_id"_s, credentialId } });
+    if (!query) {
+        return query.error();
+    }
+    QList<PendingDeliveryRow> rows;
+    while (query->next()) {
+        rows.append(deliveryAt(query.value()));
+    }
+    return rows;
+}
+
 Result<bool> SqlStorage::deletePendingDelivery(const QString &orgId, const QString &deliveryId)
 {
     auto query = m_connection->exec(
@@ -137,6 +159,27 @@ Result<bool> SqlStorage::deletePendingDelivery(const QString &orgId, const QStri
         return query.error();
     }
     return query->next();
+}
+
+Result<int> SqlStorage::deletePendingDeliveriesBefore(const QString &orgId,
+                                                      const QString &credentialId, qint64 version)
+{
+    auto query = m_connection->exec(
+        u"delete the deliveries of credential %1 older than version %2"_s.arg(
+            credentialId, QString::number(version)),
+        u"DELETE FROM pending_deliveries WHERE org_id = :org_id "
+        "AND credential_id = :credential_id AND version < :version RETURNING delivery_id"_s,
+        { { u":org_id"_s, orgId },
+          { u":credential_id"_s, credentialId },
+          { u":version"_s, QVariant::fromValue<qlonglong>(version) } });
+    if (!query) {
+        return query.error();
+    }
+    int deleted = 0;
+    while (query->next()) {
+        ++deleted;
+    }
+    return deleted;
 }
 
 // ---- Pending dispatches --------------------------------------------------------

@@ -99,7 +99,11 @@ public:
     // ---- Credentials ------------------------------------------------------
 
     // Creates version 1 revision 1 (anything else is Reason::Malformed) and a
-    // credential_agents row, due now, for each of `agentIds`.
+    // credential_agents row, due now, for each of `agentIds`. This write,
+    // rotateCredential and updateCredentialStatement then set in_scope on
+    // every row of the credential in the same transaction. It is true for
+    // every row under scope auto_all, and under scope explicit only for the
+    // agents in scopeAgentIds.
     virtual Result<CredentialWriteOutcome> createCredential(const CredentialRow &credential,
                                                             const QStringList &agentIds) = 0;
     // Rotation: `next` must have version = expected.version + 1 and revision 1
@@ -134,9 +138,10 @@ public:
     virtual Result<void> upsertCredentialAgent(const CredentialAgentRow &row) = 0;
     virtual Result<std::optional<CredentialAgentRow>>
     credentialAgent(const QString &orgId, const QString &credentialId, const QString &agentId) = 0;
-    // Records a signed receipt: sets secret_stored, the stored version and
-    // revision and the receipt, and clears attempts, last_error and stalled.
-    // Returns false when there is no such row.
+    // Records a signed receipt of a credential_store or a statement_update.
+    // It sets secret_stored, the stored version and revision and the
+    // receipt, and clears attempts, last_error and stalled. Returns false
+    // when there is no such row.
     virtual Result<bool> markDelivered(const QString &orgId, const QString &credentialId,
                                        const QString &agentId, const DeliveryReceipt &receipt) = 0;
     // Counts a failed attempt: attempts + 1, last_error, next_attempt_at; the
@@ -153,11 +158,26 @@ public:
     // Manual retry: every row of the credential becomes due now, with
     // attempts and stalled cleared. Returns the number of rows changed.
     virtual Result<int> retryCredential(const QString &orgId, const QString &credentialId) = 0;
+    // Starts over every row of an agent that regenerated its keys, which
+    // purges its vault: secret_stored false, no stored version or revision,
+    // no receipt, attempts 0, not stalled, no last_error, due now. Returns
+    // the number of rows changed.
+    virtual Result<int> resetAgentDeliveries(const QString &orgId, const QString &agentId) = 0;
+    // Every row of one agent, ordered by credential_id.
+    virtual Result<QList<CredentialAgentRow>> credentialAgentsOf(const QString &orgId,
+                                                                 const QString &agentId) = 0;
     // At most `limit` undelivered rows whose next_attempt_at has passed, not
     // stalled, of approved agents, ordered by next_attempt_at, credential_id,
-    // agent_id. Undelivered: the agent's stored (version, revision) is behind
-    // the credential's, or it lost the secret of an active credential. With
-    // `onlyAgents`, only rows of those agents (e.g. the connected ones).
+    // agent_id. With `onlyAgents`, only rows of those agents (e.g. the
+    // connected ones). "Behind" below means the stored (version, revision)
+    // is lower than the credential's. A row is undelivered when either:
+    // - the credential is active, the row is in scope, and the agent never
+    //   stored it, is behind, or lost the secret (secret_stored false); or
+    // - the credential is deleted or the row is out of scope, and the agent
+    //   stored an older statement (it is behind), so it needs the
+    //   statement_update that purges the secret.
+    // So a row whose agent never stored a deleted or out-of-scope credential
+    // is never due.
     virtual Result<QList<CredentialAgentRow>>
     dueCredentialAgents(const QString &orgId, int limit,
                         const std::optional<QStringList> &onlyAgents = std::nullopt) = 0;
@@ -170,7 +190,16 @@ public:
     // Deliveries for one target, oldest first.
     virtual Result<QList<PendingDeliveryRow>> pendingDeliveriesFor(const QString &orgId,
                                                                    const QString &agentId) = 0;
+    // Deliveries of one credential for one target, oldest first.
+    virtual Result<QList<PendingDeliveryRow>>
+    pendingDeliveriesFor(const QString &orgId, const QString &agentId,
+                         const QString &credentialId) = 0;
     virtual Result<bool> deletePendingDelivery(const QString &orgId, const QString &deliveryId) = 0;
+    // Deletes the credential's deliveries of versions lower than `version`,
+    // which a rotation made stale; returns how many.
+    virtual Result<int> deletePendingDeliveriesBefore(const QString &orgId,
+                                                      const QString &credentialId,
+                                                      qint64 version) = 0;
 
     // ---- Pending dispatches ------------------------------------------------
 
@@ -205,7 +234,9 @@ public:
     // Opens an alert, or bumps count and last_seen of the open alert with the
     // same (type, subject) and replaces its details.
     virtual Result<AlertRaiseResult> raiseAlert(const AlertRaise &raise) = 0;
-    // Alerts matching `filter`, newest last_seen first.
+    // Alerts matching `filter`, newest last_seen first. With type, subject,
+    // seenSince and limit 1 it returns the newest raise of one condition,
+    // open or acknowledged, for deduplication over a time window.
     virtual Result<QList<AlertRow>> alerts(const QString &orgId, const AlertFilter &filter) = 0;
     // Returns false when the org has no such alert or it is already
     // acknowledged.

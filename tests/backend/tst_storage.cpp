@@ -5,6 +5,7 @@
 #include "base64.h"
 #include "digest.h"
 #include "ids.h"
+#include "migrations.h"
 #include "postgresserver.h"
 #include "sqlstorage.h"
 
@@ -33,6 +34,9 @@ namespace {
 
 const QByteArray kEnvelope =
     R"({"ciphertext":"AAE=","encrypted_key":"Ag==","iv":"Aw==","tag":"BA=="})";
+
+// Number of the newest migration under resources/migrations.
+constexpr int kSchemaVersion = 2;
 
 const QDateTime kStart = QDateTime::fromString(u"2026-12-04T02:05:00.000Z"_s, Qt::ISODateWithMs);
 
@@ -111,6 +115,35 @@ PendingDispatchRow dispatchRow(const QString &orgId, const QString &dispatchId,
     return row;
 }
 
+PendingDeliveryRow deliveryRow(const QString &orgId, const QString &credentialId, qint64 version,
+                               const QString &target)
+{
+    PendingDeliveryRow row;
+    row.orgId = orgId;
+    row.deliveryId = newUuid();
+    row.credentialId = credentialId;
+    row.version = version;
+    row.targetAgentId = target;
+    row.envelope = kEnvelope;
+    row.attestationStatement = "attestation";
+    row.attestationSignature = QByteArray(64, 'a');
+    return row;
+}
+
+// Opens the connection that applies migrations: the SQLite file itself, or
+// the owner role on PostgreSQL.
+Result<std::unique_ptr<SqlConnection>> openMigrationConnection(const StorageConfig &config)
+{
+    if (config.engine == SqlEngine::Sqlite) {
+        return SqlConnection::openSqlite(config.sqlitePath, 5000);
+    }
+    auto ownerUrl = parsePostgresUrl(config.postgresMigrationUrl);
+    if (!ownerUrl) {
+        return ownerUrl.error();
+    }
+    return SqlConnection::openPostgres(ownerUrl.value());
+}
+
 QString resultError(const Error &error)
 {
     return reasonName(error.reason) + u": "_s + error.message;
@@ -142,6 +175,8 @@ private Q_SLOTS:
     void migrateTwice();
     void migrateConcurrently_data() { addEngineRows(); }
     void migrateConcurrently();
+    void migrationSetsScopeFlags_data() { addEngineRows(); }
+    void migrationSetsScopeFlags();
     void apiTokenLifecycle_data() { addEngineRows(); }
     void apiTokenLifecycle();
     void enrolmentTokenSingleUse_data() { addEngineRows(); }
@@ -164,14 +199,26 @@ private Q_SLOTS:
     void dueRowsOrderAndLimit();
     void deliveryFailureStalls_data() { addEngineRows(); }
     void deliveryFailureStalls();
+    void dueRowsByScope_data();
+    void dueRowsByScope();
+    void scopeFlagsFollowStatement_data() { addEngineRows(); }
+    void scopeFlagsFollowStatement();
+    void resetAgentDeliveries_data() { addEngineRows(); }
+    void resetAgentDeliveries();
+    void credentialAgentsOfAgent_data() { addEngineRows(); }
+    void credentialAgentsOfAgent();
     void pendingDeliveries_data() { addEngineRows(); }
     void pendingDeliveries();
+    void staleDeliveriesDeleted_data() { addEngineRows(); }
+    void staleDeliveriesDeleted();
     void dispatchClaimRace_data() { addEngineRows(); }
     void dispatchClaimRace();
     void blocklistExpiry_data() { addEngineRows(); }
     void blocklistExpiry();
     void alertIdempotency_data() { addEngineRows(); }
     void alertIdempotency();
+    void alertNewestRaise_data() { addEngineRows(); }
+    void alertNewestRaise();
     void orgIsolation_data() { addEngineRows(); }
     void orgIsolation();
     void auditAppendAndVerify_data() { addEngineRows(); }
@@ -433,19 +480,19 @@ void TestStorage::migrateTwice()
     STORAGE_OK(storage->migrate());
     auto version = storage->schemaVersion();
     STORAGE_OK(version);
-    QCOMPARE(version.value(), 1);
+    QCOMPARE(version.value(), kSchemaVersion);
 
     auto second = openMigrated(config, nullptr);
     QVERIFY(second);
     auto secondVersion = second->schemaVersion();
     STORAGE_OK(secondVersion);
-    QCOMPARE(secondVersion.value(), 1);
+    QCOMPARE(secondVersion.value(), kSchemaVersion);
 
     QSqlQuery count(QSqlDatabase::database(storage->connectionName()));
     QVERIFY2(count.exec(u"SELECT COUNT(*) FROM schema_migrations"_s),
              qPrintable(count.lastError().text()));
     QVERIFY(count.next());
-    QCOMPARE(count.value(0).toInt(), 1);
+    QCOMPARE(count.value(0).toInt(), kSchemaVersion);
     STORAGE_OK(storage->ping());
 }
 
@@ -465,7 +512,99 @@ void TestStorage::migrateConcurrently()
     QVERIFY(storage);
     auto version = storage->schemaVersion();
     STORAGE_OK(version);
-    QCOMPARE(version.value(), 1);
+    QCOMPARE(version.value(), kSchemaVersion);
+}
+
+void TestStorage::migrationSetsScopeFlags()
+{
+    QFETCH(SqlEngine, engine);
+    const StorageConfig config = newDatabase(engine);
+    const QString orgId = newUuid();
+    const QString explicitId = newUuid();
+    const QString autoAllId = newUuid();
+    const QStringList agentIds { u"00000000-0000-4000-8000-00000000000a"_s,
+                                 u"00000000-0000-4000-8000-00000000000b"_s,
+                                 u"00000000-0000-4000-8000-00000000000c"_s };
+
+    // A database at schema version 1 with rows written before in_scope
+    // existed: an explicit credential scoped to a and b, and an auto_all
+    // one, each with rows for a, b and c.
+    {
+        auto migrations = bundledMigrations(engine);
+        STORAGE_OK(migrations);
+        QVERIFY(!migrations->isEmpty());
+        QCOMPARE(migrations->first().version, 1);
+
+        auto connection = openMigrationConnection(config);
+        STORAGE_OK(connection);
+        SqlConnection &owner = *connection.value();
+        auto applied = applyMigrations(owner, { migrations->first() }, std::nullopt, kStart);
+        STORAGE_OK(applied);
+        QCOMPARE(applied.value(), 1);
+
+        const qint64 at = kStart.toMSecsSinceEpoch();
+        STORAGE_OK(owner.exec(u"insert an org",
+                              u"INSERT INTO orgs (org_id, name, created_at) "
+                              "VALUES (:org_id, 'org', :at)"_s,
+                              { { u":org_id"_s, orgId }, { u":at"_s, at } }));
+        for (const QString &agentId : agentIds) {
+            STORAGE_OK(owner.exec(u"insert an agent",
+                                  u"INSERT INTO agents (org_id, agent_id, name, status, "
+                                  "encryption_key, identity_key, created_at) VALUES (:org_id, "
+                                  ":agent_id, 'edge', 'approved', :key, :key, :at)"_s,
+                                  { { u":org_id"_s, orgId },
+                                    { u":agent_id"_s, agentId },
+                                    { u":key"_s, QByteArray(32, 'k') },
+                                    { u":at"_s, at } }));
+        }
+        const std::pair<QString, QString> credentials[] = {
+            { explicitId, u"[\"%1\",\"%2\"]"_s.arg(agentIds[0], agentIds[1]) },
+            { autoAllId, u"[]"_s },
+        };
+        for (const auto &[credentialId, scopeAgents] : credentials) {
+            STORAGE_OK(owner.exec(
+                u"insert a credential",
+                u"INSERT INTO credentials (org_id, credential_id, name, kind, version, revision, "
+                "statement, signature, statement_sha256, scope, scope_agents, state, created_at, "
+                "updated_at) VALUES (:org_id, :credential_id, :name, 'password', 1, 1, "
+                ":statement, :signature, 'x', :scope, :scope_agents, 'active', :at, :at)"_s,
+                { { u":org_id"_s, orgId },
+                  { u":credential_id"_s, credentialId },
+                  { u":name"_s, credentialId },
+                  { u":statement"_s, statementBytes(credentialId, 1, 1) },
+                  { u":signature"_s, QByteArray(64, 's') },
+                  { u":scope"_s, credentialId == explicitId ? u"explicit"_s : u"auto_all"_s },
+                  { u":scope_agents"_s, scopeAgents },
+                  { u":at"_s, at } }));
+            for (const QString &agentId : agentIds) {
+                STORAGE_OK(owner.exec(u"insert a credential agent",
+                                      u"INSERT INTO credential_agents (org_id, credential_id, "
+                                      "agent_id, next_attempt_at) VALUES (:org_id, "
+                                      ":credential_id, :agent_id, :at)"_s,
+                                      { { u":org_id"_s, orgId },
+                                        { u":credential_id"_s, credentialId },
+                                        { u":agent_id"_s, agentId },
+                                        { u":at"_s, at } }));
+            }
+        }
+    }
+
+    auto storage = openMigrated(config, nullptr);
+    QVERIFY(storage);
+    auto version = storage->schemaVersion();
+    STORAGE_OK(version);
+    QCOMPARE(version.value(), kSchemaVersion);
+
+    auto scopeOf = [&](const QString &credentialId, const QString &agentId) {
+        auto row = storage->credentialAgent(orgId, credentialId, agentId);
+        return row && row->has_value() && (row.value())->inScope;
+    };
+    QVERIFY(scopeOf(explicitId, agentIds[0]));
+    QVERIFY(scopeOf(explicitId, agentIds[1]));
+    QVERIFY(!scopeOf(explicitId, agentIds[2]));
+    QVERIFY(scopeOf(autoAllId, agentIds[0]));
+    QVERIFY(scopeOf(autoAllId, agentIds[1]));
+    QVERIFY(scopeOf(autoAllId, agentIds[2]));
 }
 
 // ---- Tokens ---------------------------------------------------------------------------
@@ -1075,6 +1214,309 @@ void TestStorage::deliveryFailureStalls()
     QVERIFY(!missing->has_value());
 }
 
+void TestStorage::dueRowsByScope_data()
+{
+    QTest::addColumn<SqlEngine>("engine");
+    QTest::addColumn<bool>("deleted");
+    QTest::addColumn<bool>("inScope");
+    QTest::addColumn<qint64>("storedVersion"); // 0 is NULL: never stored
+    QTest::addColumn<qint64>("storedRevision"); // 0 is NULL
+    QTest::addColumn<bool>("secretStored");
+    QTest::addColumn<bool>("due");
+
+    // The credential is at version 2 revision 2 in every row.
+    struct Case {
+        const char *name;
+        bool deleted;
+        bool inScope;
+        qint64 storedVersion;
+        qint64 storedRevision;
+        bool secretStored;
+        bool due;
+    };
+    const Case cases[] = {
+        { "in scope never stored", false, true, 0, 0, false, true },
+        { "in scope behind revision", false, true, 2, 1, true, true },
+        { "in scope behind version", false, true, 1, 1, true, true },
+        { "in scope current", false, true, 2, 2, true, false },
+        { "in scope secret lost", false, true, 2, 2, false, true },
+        { "out of scope never stored", false, false, 0, 0, false, false },
+        { "out of scope behind revision", false, false, 2, 1, true, true },
+        { "out of scope behind version", false, false, 1, 1, true, true },
+        { "out of scope revision unknown", false, false, 2, 0, true, true },
+        { "out of scope purged", false, false, 2, 2, false, false },
+        { "deleted never stored", true, true, 0, 0, false, false },
+        { "deleted behind revision", true, true, 2, 1, true, true },
+        { "deleted behind version", true, true, 1, 1, true, true },
+        { "deleted purged", true, true, 2, 2, false, false },
+        { "deleted out of scope never stored", true, false, 0, 0, false, false },
+        { "deleted out of scope behind", true, false, 2, 1, true, true },
+    };
+    const std::pair<const char *, SqlEngine> engines[] = { { "sqlite", SqlEngine::Sqlite },
+                                                           { "postgresql", SqlEngine::Postgres } };
+    for (const auto &[engineName, engine] : engines) {
+        for (const Case &c : cases) {
+            QTest::addRow("%s: %s", engineName, c.name)
+                << engine << c.deleted << c.inScope << c.storedVersion << c.storedRevision
+                << c.secretStored << c.due;
+        }
+    }
+}
+
+void TestStorage::dueRowsByScope()
+{
+    QFETCH(SqlEngine, engine);
+    QFETCH(bool, deleted);
+    QFETCH(bool, inScope);
+    QFETCH(qint64, storedVersion);
+    QFETCH(qint64, storedRevision);
+    QFETCH(bool, secretStored);
+    QFETCH(bool, due);
+
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow agent = agentRow(orgId, newUuid(), u"edge"_s);
+    STORAGE_OK(storage->upsertAgent(agent));
+
+    // Version 1 revision 1, rotated to version 2, then a statement update
+    // to revision 2 that deletes the credential or keeps it active.
+    const CredentialRow v1 = credentialRow(orgId, newUuid(), u"core-switch"_s);
+    STORAGE_OK(storage->createCredential(v1, { agent.agentId }));
+    const CredentialRow v2 = credentialRow(orgId, v1.credentialId, u"core-switch"_s, 2, 1);
+    STORAGE_OK(storage->rotateCredential(expectationOf(v1), v2, {}));
+    CredentialRow v2r2 = credentialRow(orgId, v1.credentialId, u"core-switch"_s, 2, 2);
+    v2r2.state = deleted ? CredentialState::Deleted : CredentialState::Active;
+    auto updated = storage->updateCredentialStatement(expectationOf(v2), v2r2, {});
+    STORAGE_OK(updated);
+    QCOMPARE(updated.value(), CredentialWriteOutcome::Written);
+
+    CredentialAgentRow row;
+    row.orgId = orgId;
+    row.credentialId = v1.credentialId;
+    row.agentId = agent.agentId;
+    row.inScope = inScope;
+    row.secretStored = secretStored;
+    if (storedVersion != 0) {
+        row.storedVersion = storedVersion;
+    }
+    if (storedRevision != 0) {
+        row.storedRevision = storedRevision;
+    }
+    row.nextAttemptAt = kStart;
+    STORAGE_OK(storage->upsertCredentialAgent(row));
+
+    auto dueRows = storage->dueCredentialAgents(orgId, 100);
+    STORAGE_OK(dueRows);
+    QCOMPARE(dueRows->size(), due ? 1 : 0);
+    if (due) {
+        QCOMPARE(dueRows->first().agentId, agent.agentId);
+        QCOMPARE(dueRows->first().inScope, inScope);
+    }
+
+    // The same row is never due while next_attempt_at is in the future.
+    row.nextAttemptAt = kStart.addSecs(30);
+    STORAGE_OK(storage->upsertCredentialAgent(row));
+    auto later = storage->dueCredentialAgents(orgId, 100);
+    STORAGE_OK(later);
+    QVERIFY(later->isEmpty());
+}
+
+void TestStorage::scopeFlagsFollowStatement()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const QString a = u"00000000-0000-4000-8000-00000000000a"_s;
+    const QString b = u"00000000-0000-4000-8000-00000000000b"_s;
+    const QString c = u"00000000-0000-4000-8000-00000000000c"_s;
+    const QString d = u"00000000-0000-4000-8000-00000000000d"_s;
+    for (const QString &agentId : { a, b, c, d }) {
+        STORAGE_OK(storage->upsertAgent(agentRow(orgId, agentId, u"edge"_s)));
+    }
+    const QString credentialId = newUuid();
+
+    // Returns in_scope of each row of the credential, by agent id.
+    auto scopeFlags = [&]() {
+        QMap<QString, bool> flags;
+        auto detail = storage->credentialDetail(orgId, credentialId);
+        if (!detail || !detail->has_value()) {
+            return flags;
+        }
+        for (const CredentialAgentRow &row : (detail.value())->agents) {
+            flags.insert(row.agentId, row.inScope);
+        }
+        return flags;
+    };
+
+    // Create: explicit scope {a, b}, with rows for a, b and c.
+    CredentialRow v1 = credentialRow(orgId, credentialId, u"core-switch"_s);
+    v1.scope = CredentialScope::Explicit;
+    v1.scopeAgentIds = { a, b };
+    STORAGE_OK(storage->createCredential(v1, { a, b, c }));
+    const QMap<QString, bool> afterCreate { { a, true }, { b, true }, { c, false } };
+    QCOMPARE(scopeFlags(), afterCreate);
+
+    // Rotate with the same scope. The new row for d is out of scope.
+    CredentialRow v2 = credentialRow(orgId, credentialId, u"core-switch"_s, 2, 1);
+    v2.scope = CredentialScope::Explicit;
+    v2.scopeAgentIds = { a, b };
+    STORAGE_OK(storage->rotateCredential(expectationOf(v1), v2, { d }));
+    const QMap<QString, bool> afterRotate { { a, true }, { b, true }, { c, false }, { d, false } };
+    QCOMPARE(scopeFlags(), afterRotate);
+
+    // Scope change to {b, c, d}: removes a, adds c and d.
+    CredentialRow v2r2 = credentialRow(orgId, credentialId, u"core-switch"_s, 2, 2);
+    v2r2.scope = CredentialScope::Explicit;
+    v2r2.scopeAgentIds = { b, c, d };
+    STORAGE_OK(storage->updateCredentialStatement(expectationOf(v2), v2r2, {}));
+    const QMap<QString, bool> afterChange { { a, false }, { b, true }, { c, true }, { d, true } };
+    QCOMPARE(scopeFlags(), afterChange);
+
+    // Scope change to auto_all: every row is in scope.
+    CredentialRow v2r3 = credentialRow(orgId, credentialId, u"core-switch"_s, 2, 3);
+    STORAGE_OK(storage->updateCredentialStatement(expectationOf(v2r2), v2r3, {}));
+    const QMap<QString, bool> afterAutoAll { { a, true }, { b, true }, { c, true }, { d, true } };
+    QCOMPARE(scopeFlags(), afterAutoAll);
+
+    // An explicit scope that lists no agent leaves every row out of scope.
+    CredentialRow v2r4 = credentialRow(orgId, credentialId, u"core-switch"_s, 2, 4);
+    v2r4.scope = CredentialScope::Explicit;
+    STORAGE_OK(storage->updateCredentialStatement(expectationOf(v2r3), v2r4, {}));
+    const QMap<QString, bool> afterEmpty { { a, false }, { b, false }, { c, false }, { d, false } };
+    QCOMPARE(scopeFlags(), afterEmpty);
+
+    // None of the agents ever stored the credential, so no row is due.
+    auto due = storage->dueCredentialAgents(orgId, 100);
+    STORAGE_OK(due);
+    QVERIFY(due->isEmpty());
+}
+
+void TestStorage::resetAgentDeliveries()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow rekeyed = agentRow(orgId, newUuid(), u"rekeyed"_s);
+    const AgentRow other = agentRow(orgId, newUuid(), u"other"_s);
+    STORAGE_OK(storage->upsertAgent(rekeyed));
+    STORAGE_OK(storage->upsertAgent(other));
+
+    const CredentialRow first = credentialRow(orgId, newUuid(), u"first"_s);
+    const CredentialRow second = credentialRow(orgId, newUuid(), u"second"_s);
+    STORAGE_OK(storage->createCredential(first, { rekeyed.agentId, other.agentId }));
+    STORAGE_OK(storage->createCredential(second, { rekeyed.agentId }));
+
+    // The first credential is delivered to both agents; the second failed
+    // on the rekeyed agent until it stalled.
+    const DeliveryReceipt receipt { 1, 1, true, "receipt", QByteArray(64, 'r'), kStart };
+    STORAGE_OK(storage->markDelivered(orgId, first.credentialId, rekeyed.agentId, receipt));
+    STORAGE_OK(storage->markDelivered(orgId, first.credentialId, other.agentId, receipt));
+    auto failed = storage->recordDeliveryFailure(orgId, second.credentialId, rekeyed.agentId,
+                                                 u"NO_ELIGIBLE_PEER"_s, kStart.addSecs(7200), 1);
+    STORAGE_OK(failed);
+    QVERIFY((failed.value())->stalled);
+
+    clock.advanceMs(60000);
+    auto reset = storage->resetAgentDeliveries(orgId, rekeyed.agentId);
+    STORAGE_OK(reset);
+    QCOMPARE(reset.value(), 2);
+
+    auto rows = storage->credentialAgentsOf(orgId, rekeyed.agentId);
+    STORAGE_OK(rows);
+    QCOMPARE(rows->size(), 2);
+    for (const CredentialAgentRow &row : rows.value()) {
+        QVERIFY(!row.secretStored);
+        QVERIFY(!row.storedVersion.has_value());
+        QVERIFY(!row.storedRevision.has_value());
+        QCOMPARE(row.attempts, 0);
+        QVERIFY(!row.stalled);
+        QVERIFY(!row.lastError.has_value());
+        QCOMPARE(row.nextAttemptAt, clock.now);
+        QVERIFY(!row.receiptStatement.has_value());
+        QVERIFY(!row.receiptSignature.has_value());
+        QVERIFY(!row.receiptAt.has_value());
+        QVERIFY(row.inScope);
+    }
+
+    // The other agent keeps its delivery.
+    auto otherRow = storage->credentialAgent(orgId, first.credentialId, other.agentId);
+    STORAGE_OK(otherRow);
+    QVERIFY((otherRow.value())->secretStored);
+    QCOMPARE((otherRow.value())->storedVersion, std::optional<qint64>(1));
+    QCOMPARE((otherRow.value())->receiptStatement, std::optional<QByteArray>("receipt"));
+
+    // Both rows of the rekeyed agent are due again.
+    auto due = storage->dueCredentialAgents(orgId, 100);
+    STORAGE_OK(due);
+    QCOMPARE(due->size(), 2);
+    QCOMPARE(due->at(0).agentId, rekeyed.agentId);
+    QCOMPARE(due->at(1).agentId, rekeyed.agentId);
+
+    auto unknown = storage->resetAgentDeliveries(orgId, newUuid());
+    STORAGE_OK(unknown);
+    QCOMPARE(unknown.value(), 0);
+}
+
+void TestStorage::credentialAgentsOfAgent()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow agent = agentRow(orgId, newUuid(), u"edge"_s);
+    const AgentRow other = agentRow(orgId, newUuid(), u"other"_s);
+    STORAGE_OK(storage->upsertAgent(agent));
+    STORAGE_OK(storage->upsertAgent(other));
+
+    // Created out of credential_id order.
+    const QString idA = u"aaaaaaaa-0000-4000-8000-000000000001"_s;
+    const QString idB = u"bbbbbbbb-0000-4000-8000-000000000001"_s;
+    const QString idC = u"cccccccc-0000-4000-8000-000000000001"_s;
+    STORAGE_OK(storage->createCredential(credentialRow(orgId, idC, u"c"_s), { agent.agentId }));
+    STORAGE_OK(storage->createCredential(credentialRow(orgId, idA, u"a"_s),
+                                         { agent.agentId, other.agentId }));
+    STORAGE_OK(storage->createCredential(credentialRow(orgId, idB, u"b"_s), { other.agentId }));
+
+    // upsertCredentialAgent stores in_scope as given.
+    CredentialAgentRow outOfScope;
+    outOfScope.orgId = orgId;
+    outOfScope.credentialId = idB;
+    outOfScope.agentId = agent.agentId;
+    outOfScope.inScope = false;
+    outOfScope.nextAttemptAt = kStart;
+    STORAGE_OK(storage->upsertCredentialAgent(outOfScope));
+
+    auto rows = storage->credentialAgentsOf(orgId, agent.agentId);
+    STORAGE_OK(rows);
+    QCOMPARE(rows->size(), 3);
+    QCOMPARE(rows->at(0).credentialId, idA);
+    QCOMPARE(rows->at(1).credentialId, idB);
+    QCOMPARE(rows->at(2).credentialId, idC);
+    QCOMPARE(rows->at(0).agentId, agent.agentId);
+    QVERIFY(rows->at(0).inScope);
+    QVERIFY(!rows->at(1).inScope);
+    QCOMPARE(rows->at(2).nextAttemptAt, kStart);
+
+    auto otherRows = storage->credentialAgentsOf(orgId, other.agentId);
+    STORAGE_OK(otherRows);
+    QCOMPARE(otherRows->size(), 2);
+
+    auto unknown = storage->credentialAgentsOf(orgId, newUuid());
+    STORAGE_OK(unknown);
+    QVERIFY(unknown->isEmpty());
+}
+
 // ---- Deliveries, dispatches, blocklist ------------------------------------------------------
 
 void TestStorage::pendingDeliveries()
@@ -1128,6 +1570,70 @@ void TestStorage::pendingDeliveries()
     auto remaining = storage->pendingDeliveriesFor(orgId, agent.agentId);
     STORAGE_OK(remaining);
     QCOMPARE(remaining->size(), 2);
+}
+
+void TestStorage::staleDeliveriesDeleted()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow first = agentRow(orgId, newUuid(), u"first"_s);
+    const AgentRow second = agentRow(orgId, newUuid(), u"second"_s);
+    STORAGE_OK(storage->upsertAgent(first));
+    STORAGE_OK(storage->upsertAgent(second));
+    const CredentialRow rotated = credentialRow(orgId, newUuid(), u"rotated"_s);
+    const CredentialRow untouched = credentialRow(orgId, newUuid(), u"untouched"_s);
+    STORAGE_OK(storage->createCredential(rotated, {}));
+    STORAGE_OK(storage->createCredential(untouched, {}));
+
+    STORAGE_OK(
+        storage->addPendingDelivery(deliveryRow(orgId, rotated.credentialId, 1, first.agentId)));
+    STORAGE_OK(
+        storage->addPendingDelivery(deliveryRow(orgId, rotated.credentialId, 1, second.agentId)));
+    STORAGE_OK(
+        storage->addPendingDelivery(deliveryRow(orgId, rotated.credentialId, 2, first.agentId)));
+    clock.advanceMs(10);
+    const PendingDeliveryRow current = deliveryRow(orgId, rotated.credentialId, 3, first.agentId);
+    STORAGE_OK(storage->addPendingDelivery(current));
+    clock.advanceMs(10);
+    const PendingDeliveryRow otherCredential =
+        deliveryRow(orgId, untouched.credentialId, 1, first.agentId);
+    STORAGE_OK(storage->addPendingDelivery(otherCredential));
+
+    auto noneOlder = storage->deletePendingDeliveriesBefore(orgId, rotated.credentialId, 1);
+    STORAGE_OK(noneOlder);
+    QCOMPARE(noneOlder.value(), 0);
+
+    auto deleted = storage->deletePendingDeliveriesBefore(orgId, rotated.credentialId, 3);
+    STORAGE_OK(deleted);
+    QCOMPARE(deleted.value(), 3);
+
+    auto firstLeft = storage->pendingDeliveriesFor(orgId, first.agentId);
+    STORAGE_OK(firstLeft);
+    QCOMPARE(firstLeft->size(), 2);
+    QCOMPARE(firstLeft->at(0).deliveryId, current.deliveryId);
+    QCOMPARE(firstLeft->at(1).deliveryId, otherCredential.deliveryId);
+
+    // The look-up of one credential's envelope for one target.
+    auto oneCredential = storage->pendingDeliveriesFor(orgId, first.agentId,
+                                                       untouched.credentialId);
+    STORAGE_OK(oneCredential);
+    QCOMPARE(oneCredential->size(), 1);
+    QCOMPARE(oneCredential->at(0).deliveryId, otherCredential.deliveryId);
+    auto noneForSecond = storage->pendingDeliveriesFor(orgId, second.agentId,
+                                                       untouched.credentialId);
+    STORAGE_OK(noneForSecond);
+    QVERIFY(noneForSecond->isEmpty());
+    auto secondLeft = storage->pendingDeliveriesFor(orgId, second.agentId);
+    STORAGE_OK(secondLeft);
+    QVERIFY(secondLeft->isEmpty());
+
+    auto deletedAgain = storage->deletePendingDeliveriesBefore(orgId, rotated.credentialId, 3);
+    STORAGE_OK(deletedAgain);
+    QCOMPARE(deletedAgain.value(), 0);
 }
 
 void TestStorage::dispatchClaimRace()
@@ -1313,6 +1819,54 @@ void TestStorage::alertIdempotency()
 
 // ---- Tenancy ----------------------------------------------------------------------------------
 
+void TestStorage::alertNewestRaise()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    constexpr qint64 kDayMs = 24 * 3600 * 1000;
+
+    const AlertRaise raise { orgId,
+                             u"credential_sync_stalled"_s,
+                             AlertSeverity::Medium,
+                             u"credential:c-1/agent:a-1"_s,
+                             {} };
+    auto raised = storage->raiseAlert(raise);
+    STORAGE_OK(raised);
+    clock.advanceMs(1000);
+    STORAGE_OK(storage->raiseAlert(raise));
+    STORAGE_OK(storage->acknowledgeAlert(orgId, raised->alert.alertId, u"token:ops"_s));
+    AlertRaise otherSubject = raise;
+    otherSubject.subject = u"credential:c-1/agent:a-2"_s;
+    clock.advanceMs(1000);
+    STORAGE_OK(storage->raiseAlert(otherSubject));
+
+    // The query a 24-hour deduplication runs: the newest raise of one
+    // (type, subject), acknowledged or not.
+    AlertFilter newest;
+    newest.type = raise.type;
+    newest.subject = raise.subject;
+    newest.limit = 1;
+
+    clock.advanceMs(3600 * 1000);
+    newest.seenSince = clock.now.addMSecs(-kDayMs);
+    auto withinDay = storage->alerts(orgId, newest);
+    STORAGE_OK(withinDay);
+    QCOMPARE(withinDay->size(), 1);
+    QCOMPARE(withinDay->first().alertId, raised->alert.alertId);
+    QCOMPARE(withinDay->first().lastSeen, kStart.addMSecs(1000));
+    QVERIFY(withinDay->first().acknowledgedAt.has_value());
+
+    clock.advanceMs(kDayMs);
+    newest.seenSince = clock.now.addMSecs(-kDayMs);
+    auto afterDay = storage->alerts(orgId, newest);
+    STORAGE_OK(afterDay);
+    QVERIFY(afterDay->isEmpty());
+}
+
 void TestStorage::orgIsolation()
 {
     QFETCH(SqlEngine, engine);
@@ -1408,6 +1962,15 @@ void TestStorage::orgIsolation()
     auto deliveryDeleted = storage->deletePendingDelivery(orgB, delivery.deliveryId);
     STORAGE_OK(deliveryDeleted);
     QVERIFY(!deliveryDeleted.value());
+    auto staleDeleted = storage->deletePendingDeliveriesBefore(orgB, credential.credentialId, 99);
+    STORAGE_OK(staleDeleted);
+    QCOMPARE(staleDeleted.value(), 0);
+    auto agentRows = storage->credentialAgentsOf(orgB, agent.agentId);
+    STORAGE_OK(agentRows);
+    QVERIFY(agentRows->isEmpty());
+    auto reset = storage->resetAgentDeliveries(orgB, agent.agentId);
+    STORAGE_OK(reset);
+    QCOMPARE(reset.value(), 0);
     auto claimed = storage->claimPendingDispatch(orgB, dispatch.dispatchId);
     STORAGE_OK(claimed);
     QVERIFY(!claimed->has_value());

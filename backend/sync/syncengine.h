@@ -1,0 +1,220 @@
+// SyncEngine: moves sealed credentials to the agents in their scope. It sends
+// creator envelopes and statement updates, runs rewrap dispatches through
+// peers, handles credential_missing, backfills registering agents, runs the
+// integrity response and owns the reconciler (PROTOCOL.md §7 and §8).
+#pragma once
+
+#include "coordinationstore.h"
+#include "messages.h"
+#include "rows.h"
+#include "storage.h"
+#include "syncoptions.h"
+
+#include <QDateTime>
+#include <QHash>
+#include <QJsonObject>
+#include <QObject>
+#include <QPointer>
+#include <QSet>
+#include <QString>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace sealrelay::backend {
+
+class Backfill;
+class Metrics;
+class Reconciler;
+class SyncTask;
+
+// Event that started a sync of one (credential, agent).
+enum class SyncTrigger { Upload, Backfill, Jit, Reconciler, Retry };
+QString syncTriggerName(SyncTrigger trigger);
+
+enum class SyncResult {
+    Delivered, // the agent stored the current value (credential_stored)
+    Applied, // the agent applied a newer statement (statement_applied)
+    UpToDate, // nothing to send: the agent already stores the current statement
+    Failed,
+};
+
+struct SyncOutcome {
+    SyncResult result = SyncResult::Failed;
+    // The final audit row's outcome: success, peer_failed, timeout or
+    // exhausted; empty when no dispatch ran.
+    QString auditOutcome;
+    // What a waiting credential_missing gets when the sync failed.
+    Reason publicReason = Reason::NoEligiblePeer;
+    // The row's last_error, e.g. NO_ELIGIBLE_PEER or PEER_TIMEOUT.
+    QString error;
+    // False when the failure must not count as a delivery attempt, e.g. a
+    // lost lock or a storage error.
+    bool countsAsAttempt = true;
+
+    bool succeeded() const { return result != SyncResult::Failed; }
+    QByteArray toJson() const;
+    static std::optional<SyncOutcome> fromJson(const QByteArray &json);
+};
+
+using SyncCallback = std::function<void(const SyncOutcome &outcome)>;
+
+// Runtime sync state of one agent, for the agent list and the console.
+struct AgentSyncState {
+    bool connected = false;
+    // True from registration until the backfill finished, also while a
+    // reconnected agent has not registered again to resume it.
+    bool backfilling = false;
+    // Counts of the running backfill, or of the last finished one.
+    qint64 backfillDone = 0;
+    qint64 backfillTotal = 0;
+};
+
+// A target's report that what a source sealed does not match the operator's
+// commitment, as the integrity response takes it.
+struct IntegrityReport {
+    QString orgId;
+    QString credentialId;
+    QString reporterId; // the target that reported it
+    std::optional<QString> sourceAgentId; // empty when the creator sealed it
+    QString reason; // DECRYPT_FAILED, ..., or REPORTED_COMMITMENT_DIFFERS
+    QString deliveryId;
+    QString dispatchAuditId;
+    QString attestationSha256;
+};
+
+// {"connection": "offline" | "online" | "backfilling", "eligible_for_work",
+// "backfill_done", "backfill_total"}: an agent is eligible for work while it
+// is online and not backfilling.
+QJsonObject agentSyncJson(const AgentSyncState &state);
+
+class SyncEngine : public QObject {
+    Q_OBJECT
+
+public:
+    SyncEngine(Storage &storage, CoordinationStore &store, AgentLink link, Metrics &metrics,
+               SyncOptions options, QObject *parent = nullptr);
+    ~SyncEngine() override;
+
+    // Starts the reconciler.
+    void start();
+    // Stops the reconciler and abandons running syncs without counting them.
+    void stop();
+
+    // Feeds one message from an approved agent's live session.
+    void handleMessage(const QString &orgId, const QString &agentId, const AgentMessage &message);
+    // A rewrap_response frame from `agentId` that failed to parse; audited
+    // as MALFORMED_ENVELOPE against the dispatch it names.
+    void handleMalformedRewrapResponse(const QString &orgId, const QString &agentId,
+                                       const QString &requestId, const QString &problem);
+    // The agent's session closed: its backfill pauses and syncs waiting on it
+    // fail now instead of at their timeouts.
+    void handleAgentDisconnected(const QString &orgId, const QString &agentId);
+
+    // After an upload: sends creator envelopes, statement updates and
+    // dispatches to the connected agents the credential concerns.
+    void credentialWritten(const QString &orgId, const QString &credentialId);
+    // An operator's retry: every undelivered row of the credential whose
+    // agent is connected is synced at once.
+    void retryCredential(const QString &orgId, const QString &credentialId);
+
+    // Syncs one (credential, agent) now, joining a sync of the same pair that
+    // is already running. `done` runs once with the outcome.
+    void syncRow(const QString &orgId, const QString &credentialId, const QString &agentId,
+                 SyncTrigger trigger, SyncCallback done = {}, const QString &missingRequestId = {});
+
+    AgentSyncState agentState(const QString &orgId, const QString &agentId) const;
+    Reconciler &reconciler() { return *m_reconciler; }
+    const SyncOptions &options() const { return m_options; }
+    QDateTime now() const;
+
+Q_SIGNALS:
+    // A change consoles should see, as the event feed carries it.
+    void eventPublished(const QString &orgId, const QString &type, const QJsonObject &data);
+    void alertRaised(const sealrelay::backend::AlertRow &alert);
+    void auditAppended(const sealrelay::backend::AuditRecord &record);
+
+private:
+    friend class Backfill;
+    friend class Reconciler;
+    friend class SyncTask;
+
+    // ---- Message handlers (syncengine.cpp) --------------------------------
+    void handleRewrapResponse(const QString &orgId, const QString &agentId,
+                              const RewrapResponse &response);
+    void handleRewrapRefused(const QString &orgId, const QString &agentId,
+                             const RewrapRefused &refused);
+    void handleCredentialStored(const QString &orgId, const QString &agentId,
+                                const CredentialStored &stored);
+    void handleIntegrityFailure(const QString &orgId, const QString &agentId,
+                                const CredentialIntegrityFailure &failure);
+    void handleStatementApplied(const QString &orgId, const QString &agentId,
+                                const StatementApplied &applied);
+    void auditUnsolicited(const QString &orgId, const QString &senderId, const QString &requestId,
+                          const QString &reason, const QJsonObject &details = {});
+
+    // ---- JIT repair (jitrepair.cpp) ---------------------------------------
+    void handleCredentialMissing(const QString &orgId, const QString &agentId,
+                                 const CredentialMissing &missing);
+    void answerMissing(const QString &orgId, const QString &agentId,
+                       const CredentialMissing &missing, const QDateTime &receivedAt);
+    void sendUnavailable(const QString &orgId, const QString &agentId, const QString &requestId,
+                         const std::optional<QString> &credentialId, Reason reason);
+
+    // ---- Registration and backfill (backfill.cpp) -------------------------
+    void handleRegister(const QString &orgId, const QString &agentId, const Register &message);
+    void startBackfill(const QString &orgId, const QString &agentId, const Register &message);
+    void backfillFinished(Backfill *backfill);
+    void publishBackfill(const Backfill &backfill);
+    void updateBackfillMetrics();
+
+    // ---- Integrity response (integrityresponse.cpp) -----------------------
+    // Runs the integrity response; `done` runs when its writes finished.
+    void runIntegrityResponse(const IntegrityReport &report, std::function<void()> done);
+    void actOnIntegrityReport(const IntegrityReport &report);
+
+    // ---- Shared services (syncengine.cpp) ---------------------------------
+    // Appends an audit row and announces it; logs a storage failure.
+    std::optional<AuditRecord> audit(AuditEntry entry);
+    // Raises (or bumps) an alert and announces it.
+    std::optional<AlertRow> raiseAlert(const QString &orgId, const QString &type,
+                                       AlertSeverity severity, const QString &subject,
+                                       const QJsonObject &details);
+    // Counts a failed attempt on the row and raises credential_sync_stalled
+    // when it retires the row.
+    void recordFailure(const QString &orgId, const QString &credentialId, const QString &agentId,
+                       const SyncOutcome &outcome);
+    // Publishes credential_sync_changed with the credential's summary.
+    void publishSyncChange(const QString &orgId, const QString &credentialId,
+                           const QString &agentId, const QString &change,
+                           const QJsonObject &extra = {});
+    bool isConnected(const QString &orgId, const QString &agentId) const;
+    bool sendTo(const QString &orgId, const QString &agentId, const AgentMessage &message);
+    void taskFinished(SyncTask *task, const SyncOutcome &outcome);
+    static QString rowKey(const QString &orgId, const QString &credentialId,
+                          const QString &agentId);
+    static QString agentKey(const QString &orgId, const QString &agentId);
+
+    Storage &m_storage;
+    CoordinationStore &m_store;
+    AgentLink m_link;
+    Metrics &m_metrics;
+    SyncOptions m_options;
+    std::unique_ptr<Reconciler> m_reconciler;
+    bool m_stopped = false;
+
+    // Running syncs by rowKey, and the ids their messages come back with.
+    QHash<QString, SyncTask *> m_tasks;
+    QHash<QString, QPointer<SyncTask>> m_byRequestId; // rewrap request_id
+    QHash<QString, QPointer<SyncTask>> m_byDeliveryId; // credential_store / statement_update
+    // Backfills by agentKey; a paused one stays until the agent registers again.
+    QHash<QString, Backfill *> m_backfills;
+    // (done, total) of each agent's last finished backfill, by agentKey.
+    QHash<QString, QPair<qint64, qint64>> m_lastBackfill;
+    // Registrations seen per agentKey; a delayed registration runs only if
+    // no newer one arrived meanwhile.
+    QHash<QString, quint64> m_registrations;
+};
+
+} // namespace sealrelay::backend

@@ -1,0 +1,308 @@
+// The sync engine in one process on a manual clock: real SQLite storage and
+// MemoryStore, with agents played through its AgentLink. Covers the
+// reconciler's backoff schedule, the stalled alert and its deduplication,
+// and a manual retry that clears stalled.
+#include "backoff.h"
+#include "ids.h"
+#include "keys.h"
+#include "memorystore.h"
+#include "metrics.h"
+#include "reconciler.h"
+#include "sqlstorage.h"
+#include "statement.h"
+#include "syncengine.h"
+
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+using namespace Qt::Literals::StringLiterals;
+using namespace sealrelay;
+using namespace sealrelay::backend;
+
+namespace {
+
+const QDateTime kStart(QDate(2026, 12, 10), QTime(12, 0), Qt::UTC);
+
+template<typename T> T require(Result<T> result)
+{
+    if (!result)
+        qFatal("%s", qPrintable(result.error().message));
+    return std::move(result.value());
+}
+
+} // namespace
+
+class SyncEngineTest : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void cleanup();
+    void backoffSchedule();
+    void stalledAlertOncePerDay();
+    void retryClearsStalled();
+    void disconnectedAgentNotSwept();
+
+private:
+    // One sweep on the current clock; returns how many syncs it started and
+    // waits until they finished.
+    int sweepAndSettle();
+    CredentialAgentRow row() const;
+    QList<AlertRow> stalledAlerts() const;
+    void advance(std::chrono::milliseconds by);
+
+    QTemporaryDir m_dir;
+    std::unique_ptr<SqlStorage> m_storage;
+    std::unique_ptr<MemoryStore> m_store;
+    std::unique_ptr<Metrics> m_metrics;
+    std::unique_ptr<SyncEngine> m_engine;
+    QDateTime m_now;
+    qint64 m_monotonic = 0;
+    QString m_orgId;
+    QString m_agentId;
+    QString m_credentialId;
+    QStringList m_connected;
+    QList<AgentMessage> m_sent;
+    int m_finished = 0;
+};
+
+void SyncEngineTest::init()
+{
+    QVERIFY(m_dir.isValid());
+    m_now = kStart;
+    StorageConfig config;
+    config.engine = SqlEngine::Sqlite;
+    config.sqlitePath = m_dir.filePath(u"backend-%1.db"_s.arg(newUuid()));
+    m_storage = require(SqlStorage::open(config));
+    QVERIFY(m_storage->migrate().ok());
+    m_storage->setClock([this] { return m_now; });
+    m_store = std::make_unique<MemoryStore>([this] { return m_monotonic; });
+    m_metrics = std::make_unique<Metrics>();
+
+    m_orgId = newUuid();
+    QVERIFY(m_storage->createOrg(OrgRow { m_orgId, u"test org"_s, {} }).ok());
+
+    // The target agent: approved with a certificate, connected, and the only
+    // agent in the org, so every dispatch ends with NO_ELIGIBLE_PEER.
+    const Ed25519PrivateKey operatorKey = require(Ed25519PrivateKey::generate());
+    const Ed25519PrivateKey identity = require(Ed25519PrivateKey::generate());
+    const RsaPrivateKey encryption = require(RsaPrivateKey::generate());
+    m_agentId = newUuid();
+    AgentRow agent;
+    agent.orgId = m_orgId;
+    agent.agentId = m_agentId;
+    agent.name = u"edge-1"_s;
+    agent.encryptionKey = encryption.publicKey().spkiDer();
+    agent.identityKey = identity.publicKey().raw();
+    QVERIFY(m_storage->upsertAgent(agent).ok());
+    sealrelay::AgentCertificate certificateFields;
+    certificateFields.orgId = m_orgId;
+    certificateFields.agentId = m_agentId;
+    certificateFields.agentName = agent.name;
+    certificateFields.generation = 1;
+    certificateFields.encryptionKey = agent.encryptionKey;
+    certificateFields.identityKey = agent.identityKey;
+    certificateFields.issuedAt = kStart.addDays(-1);
+    certificateFields.expiresAt = kStart.addDays(365);
+    certificateFields.operatorKey = operatorKey.publicKey().raw();
+    const SignedStatement certificate = require(signStatement(
+        StatementContext::AgentCertificate, certificateFields.toFields(), operatorKey));
+    QVERIFY(require(m_storage->setAgentCertificate(
+        m_orgId, m_agentId,
+        backend::AgentCertificate { certificate.bytes, certificate.signature, 1,
+                                    certificateFields.expiresAt })));
+
+    m_credentialId = newUuid();
+    CredentialStatement fields;
+    fields.orgId = m_orgId;
+    fields.credentialId = m_credentialId;
+    fields.version = 1;
+    fields.revision = 1;
+    fields.name = u"core-switch-admin"_s;
+    fields.kind = u"ssh_password"_s;
+    fields.commitment = QByteArray(32, '\x5a');
+    fields.issuedAt = kStart;
+    fields.operatorKey = operatorKey.publicKey().raw();
+    const SignedStatement statement =
+        require(signStatement(StatementContext::Credential, fields.toFields(), operatorKey));
+    CredentialRow credential;
+    credential.orgId = m_orgId;
+    credential.credentialId = m_credentialId;
+    credential.name = fields.name;
+    credential.kind = fields.kind;
+    credential.version = 1;
+    credential.revision = 1;
+    credential.statement = statement.bytes;
+    credential.signature = statement.signature;
+    credential.commitment = fields.commitment;
+    credential.commitmentVersion = kCommitmentVersion;
+    QCOMPARE(require(m_storage->createCredential(credential, { m_agentId })),
+             CredentialWriteOutcome::Written);
+
+    m_connected = { m_agentId };
+    m_sent.clear();
+    AgentLink link;
+    link.isConnected = [this](const QString &, const QString &agentId) {
+        return m_connected.contains(agentId);
+    };
+    link.send = [this](const QString &, const QString &agentId, const AgentMessage &message) {
+        m_sent.append(message);
+        return m_connected.contains(agentId);
+    };
+    link.connectedAgents = [this](const QString &) {
+        return m_connected;
+    };
+
+    SyncOptions options;
+    options.replicaId = newUuid();
+    options.clock = [this] {
+        return m_now;
+    };
+    m_engine =
+        std::make_unique<SyncEngine>(*m_storage, *m_store, std::move(link), *m_metrics, options);
+}
+
+void SyncEngineTest::cleanup()
+{
+    m_engine.reset();
+    m_store.reset();
+    m_storage.reset();
+}
+
+void SyncEngineTest::advance(std::chrono::milliseconds by)
+{
+    m_now = m_now.addMSecs(by.count());
+    m_monotonic += by.count();
+}
+
+int SyncEngineTest::sweepAndSettle()
+{
+    QSignalSpy swept(&m_engine->reconciler(), &Reconciler::sweepFinished);
+    m_engine->reconciler().sweep();
+    if (!swept.wait(5000))
+        return -2;
+    const int started = swept.first().first().toInt();
+    // Each started sync fails at once (no peer); give the event loop the
+    // turns its lock and audit steps take.
+    const qint64 attemptsBefore = row().attempts;
+    if (started > 0) {
+        if (!QTest::qWaitFor([&] { return row().attempts > attemptsBefore || row().stalled; },
+                             5000))
+            return -3;
+        // The lock is released after the outcome; let it go before the next
+        // sweep.
+        QTest::qWait(20);
+    }
+    return started;
+}
+
+CredentialAgentRow SyncEngineTest::row() const
+{
+    auto found = m_storage->credentialAgent(m_orgId, m_credentialId, m_agentId);
+    return found && found.value() ? *found.value() : CredentialAgentRow();
+}
+
+QList<AlertRow> SyncEngineTest::stalledAlerts() const
+{
+    AlertFilter filter;
+    filter.type = u"credential_sync_stalled"_s;
+    return require(m_storage->alerts(m_orgId, filter));
+}
+
+void SyncEngineTest::backoffSchedule()
+{
+    const BackoffSchedule schedule = BackoffSchedule::reconciler();
+    QCOMPARE(sweepAndSettle(), 1);
+    for (int attempt = 1; attempt < schedule.retireAtFailure(); ++attempt) {
+        const CredentialAgentRow current = row();
+        QCOMPARE(current.attempts, attempt);
+        QCOMPARE(current.lastError, std::optional<QString>(u"NO_ELIGIBLE_PEER"_s));
+        const auto wait = *schedule.delayAfterFailure(attempt - 1);
+        QCOMPARE(current.nextAttemptAt, m_now.addMSecs(wait.count()));
+
+        // One millisecond early, the row is not due.
+        advance(wait - std::chrono::milliseconds(1));
+        QCOMPARE(sweepAndSettle(), 0);
+        QCOMPARE(row().attempts, attempt);
+        advance(std::chrono::milliseconds(1));
+        QCOMPARE(sweepAndSettle(), 1);
+    }
+    QCOMPARE(row().attempts, schedule.retireAtFailure());
+    QVERIFY(row().stalled);
+    // A stalled row is never due again by itself.
+    advance(std::chrono::hours(3));
+    QCOMPARE(sweepAndSettle(), 0);
+}
+
+void SyncEngineTest::stalledAlertOncePerDay()
+{
+    const BackoffSchedule schedule = BackoffSchedule::reconciler();
+    const auto stall = [&] {
+        for (int attempt = row().attempts; attempt < schedule.retireAtFailure(); ++attempt) {
+            QCOMPARE(sweepAndSettle(), 1);
+            if (!row().stalled)
+                advance(*schedule.delayAfterFailure(attempt));
+        }
+        QVERIFY(row().stalled);
+    };
+
+    stall();
+    QList<AlertRow> alerts = stalledAlerts();
+    QCOMPARE(alerts.size(), 1);
+    QCOMPARE(alerts.first().count, 1);
+    QCOMPARE(alerts.first().severity, AlertSeverity::Medium);
+    QCOMPARE(alerts.first().subject, u"credential:%1/agent:%2"_s.arg(m_credentialId, m_agentId));
+    const QDateTime firstRaised = alerts.first().lastSeen;
+
+    // Stalled again 3 h later: within 24 h of the last alert, none is raised.
+    QVERIFY(require(m_storage->retryCredential(m_orgId, m_credentialId)) > 0);
+    QVERIFY(!row().stalled);
+    stall();
+    alerts = stalledAlerts();
+    QCOMPARE(alerts.size(), 1);
+    QCOMPARE(alerts.first().count, 1);
+
+    // More than 24 h after it, the next stall raises it again.
+    advance(std::chrono::hours(24));
+    QVERIFY(require(m_storage->retryCredential(m_orgId, m_credentialId)) > 0);
+    stall();
+    alerts = stalledAlerts();
+    QCOMPARE(alerts.size(), 1);
+    QCOMPARE(alerts.first().count, 2);
+    QVERIFY(alerts.first().lastSeen > firstRaised.addDays(1));
+}
+
+void SyncEngineTest::retryClearsStalled()
+{
+    const BackoffSchedule schedule = BackoffSchedule::reconciler();
+    for (int attempt = 0; attempt < schedule.retireAtFailure(); ++attempt) {
+        QCOMPARE(sweepAndSettle(), 1);
+        if (!row().stalled)
+            advance(*schedule.delayAfterFailure(attempt));
+    }
+    QVERIFY(row().stalled);
+
+    // The API clears stalled, then the engine syncs at once, without a
+    // sweep: the new attempt is the first again.
+    QVERIFY(require(m_storage->retryCredential(m_orgId, m_credentialId)) > 0);
+    m_engine->retryCredential(m_orgId, m_credentialId);
+    QTRY_COMPARE_WITH_TIMEOUT(row().attempts, 1, 5000);
+    QVERIFY(!row().stalled);
+    QCOMPARE(row().nextAttemptAt, m_now.addMSecs(schedule.delayAfterFailure(0)->count()));
+}
+
+void SyncEngineTest::disconnectedAgentNotSwept()
+{
+    // The agent is disconnected: the reconciler only syncs connected agents.
+    m_connected.clear();
+    QCOMPARE(sweepAndSettle(), 0);
+    m_connected = { m_agentId };
+    m_sent.clear();
+    QCOMPARE(sweepAndSettle(), 1);
+    // With no peer, nothing was sent to anybody.
+    QVERIFY(m_sent.isEmpty());
+}
+
+QTEST_GUILESS_MAIN(SyncEngineTest)
+#include "tst_syncengine.moc"

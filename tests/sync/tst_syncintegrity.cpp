@@ -1,0 +1,852 @@
+// End-to-end checks of the sync engine against misbehaving agents. The cases
+// cover a peer that seals another secret, a reporter that floods mismatch
+// reports, unsolicited rewrap responses and a peer that rejects the target's
+// certificate. Others cover the credential_missing rate limit, the peer
+// limit of one dispatch and the single dispatch per (credential, target).
+//
+// Each case starts its own SyncCluster with a 10-minute reconciler interval
+// and backoff, so after an upload or a registration only the test (a `get`,
+// or POST /api/credentials/{id}/retry) starts a dispatch.
+#include "envelope.h"
+#include "ids.h"
+#include "messages.h"
+#include "scriptedagent.h"
+#include "synccluster.h"
+
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QSet>
+#include <QtTest>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+using namespace Qt::Literals::StringLiterals;
+using namespace sealrelay;
+using namespace sealrelay::synctest;
+
+namespace {
+
+const QString kAgentBinary = QStringLiteral(SEALRELAY_BINARY_DIR "/agent/sealrelay-agent");
+
+// The cluster's default peer timeout (SEALRELAY_DISPATCH_PEER_TIMEOUT_MS).
+constexpr int kPeerTimeoutMs = 3000;
+constexpr int kWaitMs = 20000;
+
+const QJsonObject kSecretX { { u"password"_s, u"x-secret"_s }, { u"username"_s, u"admin"_s } };
+const QJsonObject kSecretY { { u"password"_s, u"y-secret"_s }, { u"username"_s, u"other"_s } };
+
+// Cluster settings with a reconciler interval and backoff of 10 minutes,
+// plus `extra`. A sweep would otherwise re-sync a source row that the
+// integrity response marked within a second, and the failed attempt would
+// replace its last_error COMMITMENT_MISMATCH_SOURCE.
+QProcessEnvironment backendSettings(const QHash<QString, QString> &extra = {})
+{
+    QProcessEnvironment environment;
+    environment.insert(u"SEALRELAY_RECONCILER_INTERVAL_MS"_s, u"600000"_s);
+    environment.insert(u"SEALRELAY_RECONCILER_BACKOFF_SCHEDULE_MS"_s, u"600000"_s);
+    for (auto it = extra.cbegin(); it != extra.cend(); ++it)
+        environment.insert(it.key(), it.value());
+    return environment;
+}
+
+bool waitUntil(const std::function<bool()> &condition, int timeoutMs = kWaitMs)
+{
+    return QTest::qWaitFor(condition, timeoutMs);
+}
+
+// The (credential, agent) row of GET /api/credentials/{id}; empty when absent.
+QJsonObject credentialRow(SyncCluster &cluster, const QString &credentialId, const QString &agentId)
+{
+    const QJsonObject detail = cluster.credential(credentialId);
+    for (const QJsonValue &value : detail.value(u"agents"_s).toArray()) {
+        if (value.toObject().value(u"agent_id"_s).toString() == agentId)
+            return value.toObject();
+    }
+    return {};
+}
+
+bool secretStored(SyncCluster &cluster, const QString &credentialId, const QString &agentId)
+{
+    return credentialRow(cluster, credentialId, agentId).value(u"secret_stored"_s).toBool();
+}
+
+// The `dispatch` audit rows of one (credential, target), oldest first: with
+// `pending` true the rows written when a dispatch starts, else the final ones.
+QList<QJsonObject> dispatchRows(SyncCluster &cluster, const QString &credentialId,
+                                const QString &targetId, bool pending)
+{
+    QList<QJsonObject> rows;
+    for (const QJsonValue &value : cluster.audit(u"dispatch"_s)) {
+        const QJsonObject row = value.toObject();
+        if (row.value(u"credential_id"_s).toString() != credentialId
+            || row.value(u"agent_id"_s).toString() != targetId)
+            continue;
+        if ((row.value(u"outcome"_s).toString() == u"pending"_s) == pending)
+            rows.append(row);
+    }
+    return rows;
+}
+
+// Audit rows of `event` whose `field` equals `value`, oldest first.
+QList<QJsonObject> auditRows(SyncCluster &cluster, const QString &event, const QString &field,
+                             const QString &value)
+{
+    QList<QJsonObject> rows;
+    for (const QJsonValue &row : cluster.audit(event)) {
+        if (row.toObject().value(field).toString() == value)
+            rows.append(row.toObject());
+    }
+    return rows;
+}
+
+// The value of one series of GET /metrics, e.g. `name{label="x"}`; -1 when absent.
+double metricValue(SyncCluster &cluster, const QString &series)
+{
+    const BackendReply metrics = cluster.request("GET", u"/metrics"_s);
+    const QRegularExpression line(u"^"_s + QRegularExpression::escape(series) + u" (\\S+)$"_s,
+                                  QRegularExpression::MultilineOption);
+    const QRegularExpressionMatch match = line.match(QString::fromUtf8(metrics.body));
+    return match.hasMatch() ? match.captured(1).toDouble() : -1;
+}
+
+int retry(SyncCluster &cluster, const QString &credentialId)
+{
+    return cluster.request("POST", u"/api/credentials/%1/retry"_s.arg(credentialId)).status;
+}
+
+// Retries once the retry window of the last retry has passed (429 until then).
+int retryAfterWindow(SyncCluster &cluster, const QString &credentialId)
+{
+    int status = 0;
+    waitUntil([&] {
+        status = retry(cluster, credentialId);
+        return status != 429;
+    });
+    return status;
+}
+
+// Takes the oldest rewrap_request for `credentialId` out of the agent's
+// queue; requests for other credentials are dropped.
+std::optional<RewrapRequest> takeRewrapRequest(ScriptedAgent &agent, const QString &credentialId,
+                                               int timeoutMs = kWaitMs)
+{
+    QElapsedTimer timer;
+    timer.start();
+    while (timer.elapsed() < timeoutMs) {
+        std::optional<RewrapRequest> request =
+            agent.waitFor<RewrapRequest>(int(timeoutMs - timer.elapsed()));
+        if (request && request->credentialId == credentialId)
+            return request;
+    }
+    return std::nullopt;
+}
+
+// credential_store messages for `credentialId` the agent has received.
+int storesReceived(const ScriptedAgent &agent, const QString &credentialId)
+{
+    int count = 0;
+    for (const AgentMessage &message : agent.received()) {
+        const auto *store = std::get_if<CredentialStore>(&message);
+        if (store && store->credentialId == credentialId)
+            ++count;
+    }
+    return count;
+}
+
+// `sealrelay-agent get` started without blocking the test's event loop, so
+// scripted agents keep replying while it waits. The agent's environment is
+// the cluster default, which every agent of this suite uses.
+std::unique_ptr<QProcess> startGet(SyncCluster &cluster, const QString &agentName,
+                                   const QString &credentialName)
+{
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    const QHash<QString, QString> defaults = SyncCluster::defaultAgentEnvironment();
+    for (auto it = defaults.cbegin(); it != defaults.cend(); ++it)
+        environment.insert(it.key(), it.value());
+    auto process = std::make_unique<QProcess>();
+    process->setProcessEnvironment(environment);
+    process->start(kAgentBinary,
+                   { u"get"_s, u"--data-dir"_s, cluster.dataDir(agentName), credentialName });
+    return process;
+}
+
+ProcessResult finishGet(QProcess &process, const QElapsedTimer &started, int timeoutMs = 30000)
+{
+    ProcessResult result;
+    const bool finished =
+        waitUntil([&process] { return process.state() == QProcess::NotRunning; }, timeoutMs);
+    if (!finished) {
+        process.kill();
+        process.waitForFinished();
+    } else if (process.exitStatus() == QProcess::NormalExit) {
+        result.exitCode = process.exitCode();
+    }
+    result.out = QString::fromUtf8(process.readAllStandardOutput());
+    result.err = QString::fromUtf8(process.readAllStandardError());
+    result.elapsedMs = started.elapsed();
+    return result;
+}
+
+// Adds a scripted agent and waits for its `registered`.
+bool addScripted(SyncCluster &cluster, ScriptedAgent &agent, const QString &name)
+{
+    if (cluster.addScriptedAgent(agent, name).isEmpty())
+        return false;
+    return agent.waitFor<Registered>(kWaitMs).has_value();
+}
+
+} // namespace
+
+class SyncIntegrityTest : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void maliciousPeerBlocklisted();
+    void floodingReporterQuarantined();
+    void unsolicitedResponse_data();
+    void unsolicitedResponse();
+    void untrustedTargetKeyAlert();
+    void jitRateLimitAndFlood();
+    void dispatchTriesThreePeers();
+    void oneDispatchPerPair();
+};
+
+// M stores X and Y and replies to the rewrap of X for T with Y's payload
+// sealed to T under a valid attestation for X.
+void SyncIntegrityTest::maliciousPeerBlocklisted()
+{
+    SyncCluster cluster(backendSettings());
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+
+    const QString targetId = cluster.addAgent(u"t"_s);
+    QVERIFY2(!targetId.isEmpty(), qPrintable(cluster.lastError()));
+    const QString honestId = cluster.addAgent(u"p"_s);
+    QVERIFY2(!honestId.isEmpty(), qPrintable(cluster.lastError()));
+
+    ScriptedAgent malicious;
+    malicious.setAutoStore(true);
+    QString xId;
+    QString yId;
+    bool armed = false;
+    int requestsForX = 0;
+    // Until armed, M refuses, so the dispatch the upload starts ends without
+    // a delivery and the `get` below starts the one that matters.
+    malicious.setRewrapHandler([&](const RewrapRequest &request) -> std::optional<AgentMessage> {
+        if (!armed || request.credentialId != xId)
+            return malicious.refusedReply(request, Reason::NotHeld);
+        ++requestsForX;
+        const std::optional<QByteArray> other = malicious.payloadFor(yId);
+        if (!other)
+            return std::nullopt;
+        return malicious.rewrapResponse(request, *other);
+    });
+    QVERIFY2(addScripted(cluster, malicious, u"m"_s), qPrintable(cluster.lastError()));
+    const QString maliciousId = malicious.agentId();
+
+    // P receives its envelope of X only when it comes back, so M is the only
+    // peer of the first repair.
+    QVERIFY(cluster.stopAgent(u"p"_s));
+
+    const Upload y = cluster.createCredential(u"y"_s, kSecretY, { u"m"_s }, QStringList { u"m"_s });
+    QVERIFY2(y.status == 201, qPrintable(cluster.lastError()));
+    yId = y.credentialId;
+    const Upload x = cluster.createCredential(u"x"_s, kSecretX, {}, QStringList { u"m"_s, u"p"_s });
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+    xId = x.credentialId;
+
+    QVERIFY(waitUntil([&] { return secretStored(cluster, xId, maliciousId); }));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, yId, maliciousId); }));
+    QVERIFY(waitUntil([&] { return !dispatchRows(cluster, xId, targetId, false).isEmpty(); }));
+    const qsizetype finalRowsBefore = dispatchRows(cluster, xId, targetId, false).size();
+    QVERIFY(!cluster.vaultHolds(u"t"_s, xId).has_value());
+
+    armed = true;
+    QElapsedTimer getTimer;
+    getTimer.start();
+    std::unique_ptr<QProcess> get = startGet(cluster, u"t"_s, u"x"_s);
+    const ProcessResult result = finishGet(*get, getTimer);
+    QVERIFY2(result.exitCode == 4, qPrintable(result.err));
+    QVERIFY2(result.err.contains(u"COMMITMENT_MISMATCH"_s), qPrintable(result.err));
+    QCOMPARE(result.out, QString());
+    QCOMPARE(requestsForX, 1);
+
+    // T refused what M sealed and stored nothing.
+    QVERIFY(!cluster.vaultHolds(u"t"_s, xId).has_value());
+    const ProcessResult localAudit =
+        cluster.runAgentCommand(u"t"_s, { u"audit"_s, u"--data-dir"_s, cluster.dataDir(u"t"_s) });
+    QCOMPARE(localAudit.exitCode, 0);
+    const QRegularExpression refusal(u"credential="_s + xId + u".*reason=PAYLOAD_MISMATCH"_s);
+    QVERIFY2(refusal.match(localAudit.out).hasMatch(), qPrintable(localAudit.out));
+
+    const QList<QJsonObject> finals = dispatchRows(cluster, xId, targetId, false);
+    QCOMPARE(finals.size(), finalRowsBefore + 1);
+    const QJsonObject jitFinal = finals.constLast();
+    QCOMPARE(jitFinal.value(u"outcome"_s).toString(), u"peer_failed"_s);
+    QCOMPARE(jitFinal.value(u"reason"_s).toString(), u"COMMITMENT_MISMATCH"_s);
+    QCOMPARE(jitFinal.value(u"details"_s).toObject().value(u"trigger"_s).toString(), u"jit"_s);
+
+    const QJsonArray detected = cluster.audit(u"commitment_mismatch_detected"_s);
+    QCOMPARE(detected.size(), 1);
+    const QJsonObject report = detected.at(0).toObject();
+    QCOMPARE(report.value(u"outcome"_s).toString(), u"acted"_s);
+    QCOMPARE(report.value(u"reason"_s).toString(), u"PAYLOAD_MISMATCH"_s);
+    QCOMPARE(report.value(u"credential_id"_s).toString(), xId);
+    QCOMPARE(report.value(u"agent_id"_s).toString(), maliciousId);
+    QCOMPARE(report.value(u"actor"_s).toString(), u"agent:"_s + targetId);
+    QCOMPARE(report.value(u"dispatch_audit_id"_s).toString(),
+             jitFinal.value(u"dispatch_audit_id"_s).toString());
+
+    const QJsonArray mismatch = cluster.alerts(u"credential_commitment_mismatch"_s);
+    QCOMPARE(mismatch.size(), 1);
+    QCOMPARE(mismatch.at(0).toObject().value(u"subject"_s).toString(), u"credential:"_s + xId);
+    QCOMPARE(mismatch.at(0).toObject().value(u"count"_s).toInteger(), 1);
+    QCOMPARE(mismatch.at(0).toObject().value(u"severity"_s).toString(), u"critical"_s);
+    const QJsonArray peerFailure = cluster.alerts(u"peer_agent_integrity_failure"_s);
+    QCOMPARE(peerFailure.size(), 1);
+    QCOMPARE(peerFailure.at(0).toObject().value(u"subject"_s).toString(),
+             u"agent:"_s + maliciousId);
+    QCOMPARE(peerFailure.at(0).toObject().value(u"count"_s).toInteger(), 1);
+    QCOMPARE(peerFailure.at(0).toObject().value(u"severity"_s).toString(), u"critical"_s);
+
+    const QJsonObject sourceRow = credentialRow(cluster, xId, maliciousId);
+    QCOMPARE(sourceRow.value(u"secret_stored"_s).toBool(), false);
+    QCOMPARE(sourceRow.value(u"last_error"_s).toString(), u"COMMITMENT_MISMATCH_SOURCE"_s);
+
+    // P comes back with X; the operator's retry repairs T through P only.
+    QVERIFY2(cluster.startAgent(u"p"_s), qPrintable(cluster.lastError()));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, xId, honestId); }));
+    QVERIFY(cluster.vaultHolds(u"p"_s, xId).has_value());
+    QCOMPARE(retry(cluster, xId), 200);
+    QVERIFY(waitUntil([&] { return cluster.vaultHolds(u"t"_s, xId).has_value(); }));
+    QCOMPARE(*cluster.vaultHolds(u"t"_s, xId), qMakePair(qint64(1), qint64(1)));
+
+    QVERIFY(waitUntil([&] {
+        return dispatchRows(cluster, xId, targetId, false).constLast().value(u"outcome"_s)
+            == u"success"_s;
+    }));
+    const QJsonObject repaired = dispatchRows(cluster, xId, targetId, false).constLast();
+    QCOMPARE(repaired.value(u"details"_s).toObject().value(u"peer_agent_id"_s).toString(),
+             honestId);
+    QCOMPARE(requestsForX, 1);
+}
+
+// R refuses every delivery with COMMITMENT_MISMATCH; the eleventh report in
+// the window quarantines it (default threshold 10).
+void SyncIntegrityTest::floodingReporterQuarantined()
+{
+    SyncCluster cluster(backendSettings());
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    const QString peerId = cluster.addAgent(u"p"_s);
+    QVERIFY2(!peerId.isEmpty(), qPrintable(cluster.lastError()));
+    const QString otherTargetId = cluster.addAgent(u"t2"_s);
+    QVERIFY2(!otherTargetId.isEmpty(), qPrintable(cluster.lastError()));
+
+    ScriptedAgent reporter;
+    reporter.setStoreHandler([&reporter](const CredentialStore &delivery) {
+        return std::optional<AgentMessage>(
+            reporter.failureReply(delivery, Reason::CommitmentMismatch));
+    });
+    QVERIFY2(addScripted(cluster, reporter, u"r"_s), qPrintable(cluster.lastError()));
+    const QString reporterId = reporter.agentId();
+    const QString reporterActor = u"agent:"_s + reporterId;
+
+    const auto reports = [&] {
+        return auditRows(cluster, u"commitment_mismatch_detected"_s, u"actor"_s, reporterActor);
+    };
+    // Creates credentials that only P holds, then makes sure each reaches R
+    // through P once: by the upload's own dispatch, or else by a retry once
+    // P stored it.
+    QStringList credentials;
+    const auto deliverThroughPeer = [&](int count) -> bool {
+        QStringList created;
+        for (int i = 0; i < count; ++i) {
+            const Upload upload =
+                cluster.createCredential(u"flood-%1"_s.arg(credentials.size() + i),
+                                         QJsonObject { { u"password"_s, newUuid() } },
+                                         { u"p"_s, u"r"_s }, QStringList { u"p"_s });
+            if (upload.status != 201)
+                return false;
+            created.append(upload.credentialId);
+        }
+        for (const QString &id : std::as_const(created)) {
+            if (!waitUntil([&] {
+                    return storesReceived(reporter, id) > 0 || secretStored(cluster, id, peerId);
+                }))
+                return false;
+            if (storesReceived(reporter, id) == 0 && retry(cluster, id) != 200)
+                return false;
+        }
+        credentials += created;
+        return waitUntil([&] { return reports().size() == credentials.size(); });
+    };
+
+    QVERIFY2(deliverThroughPeer(9), qPrintable(cluster.lastError()));
+    QVERIFY2(deliverThroughPeer(1), qPrintable(cluster.lastError()));
+    QCOMPARE(reports().size(), 10);
+    QCOMPARE(cluster.agent(u"r"_s).value(u"quarantined"_s).toBool(), false);
+    QVERIFY(cluster.alerts(u"agent_commitment_flood"_s).isEmpty());
+
+    QVERIFY2(deliverThroughPeer(1), qPrintable(cluster.lastError()));
+    QCOMPARE(cluster.agent(u"r"_s).value(u"quarantined"_s).toBool(), true);
+    const QJsonArray flood = cluster.alerts(u"agent_commitment_flood"_s);
+    QCOMPARE(flood.size(), 1);
+    QCOMPARE(flood.at(0).toObject().value(u"subject"_s).toString(), reporterActor);
+    QCOMPARE(flood.at(0).toObject().value(u"severity"_s).toString(), u"high"_s);
+    const QList<QJsonObject> quarantined =
+        auditRows(cluster, u"agent_quarantined"_s, u"agent_id"_s, reporterId);
+    QCOMPARE(quarantined.size(), 1);
+    QCOMPARE(quarantined.at(0).value(u"reason"_s).toString(), u"COMMITMENT_FLOOD"_s);
+
+    // Each of the first ten reports was acted on and blocklisted P for its
+    // credential; the eleventh was only recorded.
+    const QList<QJsonObject> rows = reports();
+    QCOMPARE(rows.size(), 11);
+    QSet<QString> reported;
+    for (int i = 0; i < 10; ++i) {
+        QCOMPARE(rows.at(i).value(u"outcome"_s).toString(), u"acted"_s);
+        QCOMPARE(rows.at(i).value(u"agent_id"_s).toString(), peerId);
+        reported.insert(rows.at(i).value(u"credential_id"_s).toString());
+    }
+    QCOMPARE(reported.size(), 10);
+    QCOMPARE(rows.at(10).value(u"outcome"_s).toString(), u"ignored"_s);
+    QCOMPARE(rows.at(10).value(u"reason"_s).toString(), u"REPORTER_QUARANTINED"_s);
+    const QString ignoredId = rows.at(10).value(u"credential_id"_s).toString();
+    QVERIFY(!reported.contains(ignoredId));
+
+    for (const QString &id : std::as_const(credentials)) {
+        const QJsonObject peerRow = credentialRow(cluster, id, peerId);
+        if (reported.contains(id)) {
+            QCOMPARE(peerRow.value(u"secret_stored"_s).toBool(), false);
+            QCOMPARE(peerRow.value(u"last_error"_s).toString(), u"COMMITMENT_MISMATCH_SOURCE"_s);
+        } else {
+            QCOMPARE(peerRow.value(u"secret_stored"_s).toBool(), true);
+        }
+    }
+    const QJsonArray peerFailure = cluster.alerts(u"peer_agent_integrity_failure"_s);
+    QCOMPARE(peerFailure.size(), 1);
+    QCOMPARE(peerFailure.at(0).toObject().value(u"subject"_s).toString(), u"agent:"_s + peerId);
+    QCOMPARE(peerFailure.at(0).toObject().value(u"count"_s).toInteger(), 10);
+    QCOMPARE(cluster.alerts(u"credential_commitment_mismatch"_s).size(), 10);
+
+    // A retry of a reported credential finds no peer, so R reports nothing
+    // new; a retry of the ignored one goes through P again.
+    const QString reportedId = rows.at(0).value(u"credential_id"_s).toString();
+    const qsizetype reportedFinals = dispatchRows(cluster, reportedId, reporterId, false).size();
+    QCOMPARE(retryAfterWindow(cluster, reportedId), 200);
+    QVERIFY(waitUntil([&] {
+        return dispatchRows(cluster, reportedId, reporterId, false).size() > reportedFinals;
+    }));
+    const QJsonObject noPeer = dispatchRows(cluster, reportedId, reporterId, false).constLast();
+    QCOMPARE(noPeer.value(u"outcome"_s).toString(), u"exhausted"_s);
+    QCOMPARE(noPeer.value(u"reason"_s).toString(), u"NO_ELIGIBLE_PEER"_s);
+    QCOMPARE(retryAfterWindow(cluster, ignoredId), 200);
+    QVERIFY(waitUntil([&] { return reports().size() == 12; }));
+    const QJsonObject again = reports().constLast();
+    QCOMPARE(again.value(u"credential_id"_s).toString(), ignoredId);
+    QCOMPARE(again.value(u"agent_id"_s).toString(), peerId);
+    QCOMPARE(again.value(u"outcome"_s).toString(), u"ignored"_s);
+    QCOMPARE(storesReceived(reporter, reportedId), 1);
+
+    // P still serves a credential R never reported.
+    const Upload twelfth = cluster.createCredential(u"flood-12"_s, kSecretX, { u"p"_s, u"t2"_s },
+                                                    QStringList { u"p"_s });
+    QVERIFY2(twelfth.status == 201, qPrintable(cluster.lastError()));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, twelfth.credentialId, peerId); }));
+    if (!cluster.vaultHolds(u"t2"_s, twelfth.credentialId))
+        QCOMPARE(retry(cluster, twelfth.credentialId), 200);
+    QVERIFY(
+        waitUntil([&] { return cluster.vaultHolds(u"t2"_s, twelfth.credentialId).has_value(); }));
+    QVERIFY(waitUntil([&] {
+        return !dispatchRows(cluster, twelfth.credentialId, otherTargetId, false).isEmpty()
+            && dispatchRows(cluster, twelfth.credentialId, otherTargetId, false)
+                   .constLast()
+                   .value(u"outcome"_s)
+            == u"success"_s;
+    }));
+    const QJsonObject served =
+        dispatchRows(cluster, twelfth.credentialId, otherTargetId, false).constLast();
+    QCOMPARE(served.value(u"details"_s).toObject().value(u"peer_agent_id"_s).toString(), peerId);
+
+    const BackendReply cleared =
+        cluster.request("POST", u"/api/agents/%1/quarantine/clear"_s.arg(reporterId));
+    QVERIFY2(cleared.status == 200, cleared.body.constData());
+    QCOMPARE(cluster.agent(u"r"_s).value(u"quarantined"_s).toBool(), false);
+    QCOMPARE(auditRows(cluster, u"agent_quarantine_cleared"_s, u"agent_id"_s, reporterId).size(),
+             1);
+}
+
+void SyncIntegrityTest::unsolicitedResponse_data()
+{
+    QTest::addColumn<QString>("reason");
+    QTest::newRow("wrong sender") << u"WRONG_SENDER"_s;
+    QTest::newRow("wrong credential") << u"WRONG_CREDENTIAL"_s;
+    QTest::newRow("wrong target") << u"WRONG_TARGET"_s;
+    QTest::newRow("malformed envelope") << u"MALFORMED_ENVELOPE"_s;
+    QTest::newRow("unknown request") << u"UNKNOWN_REQUEST"_s;
+}
+
+// S1 is the chosen peer of a dispatch of X to the scripted target G; S2 is
+// another approved agent outside X's scope.
+void SyncIntegrityTest::unsolicitedResponse()
+{
+    QFETCH(QString, reason);
+
+    // A long peer timeout leaves time for the honest response after the
+    // impostor's.
+    SyncCluster cluster(
+        backendSettings({ { u"SEALRELAY_DISPATCH_PEER_TIMEOUT_MS"_s, u"15000"_s } }));
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    peer.setRewrapHandler([](const RewrapRequest &) { return std::optional<AgentMessage>(); });
+    ScriptedAgent other;
+    other.setAutoStore(true);
+    ScriptedAgent target;
+    target.setAutoStore(true);
+    QVERIFY2(addScripted(cluster, peer, u"s1"_s), qPrintable(cluster.lastError()));
+    QVERIFY2(addScripted(cluster, other, u"s2"_s), qPrintable(cluster.lastError()));
+    QVERIFY2(addScripted(cluster, target, u"g"_s), qPrintable(cluster.lastError()));
+
+    const Upload x =
+        cluster.createCredential(u"x"_s, kSecretX, { u"s1"_s, u"g"_s }, QStringList { u"s1"_s });
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, x.credentialId, peer.agentId()); }));
+    QCOMPARE(retry(cluster, x.credentialId), 200);
+    const std::optional<RewrapRequest> request = takeRewrapRequest(peer, x.credentialId);
+    QVERIFY(request.has_value());
+    const std::optional<QByteArray> payload = peer.payloadFor(x.credentialId);
+    QVERIFY(payload.has_value());
+
+    const qsizetype finalsBefore =
+        dispatchRows(cluster, x.credentialId, target.agentId(), false).size();
+
+    ScriptedAgent &sender = reason == u"WRONG_SENDER"_s ? other : peer;
+    RewrapResponse response = sender.rewrapResponse(*request, *payload);
+    QVERIFY2(!response.id.isEmpty(), qPrintable(sender.lastError()));
+    if (reason == u"WRONG_CREDENTIAL"_s)
+        response.credentialId = newUuid();
+    else if (reason == u"WRONG_TARGET"_s)
+        response.targetAgentId = other.agentId();
+    else if (reason == u"UNKNOWN_REQUEST"_s)
+        response.requestId = newUuid();
+    if (reason == u"MALFORMED_ENVELOPE"_s) {
+        response.envelope.iv = QByteArray(8, '\x01');
+        QVERIFY(sender.sendRaw(serializeMessage(response)));
+    } else {
+        QVERIFY(sender.send(response));
+    }
+
+    const auto unsolicited = [&] {
+        return cluster.audit(u"rewrap_response_unsolicited"_s);
+    };
+    QVERIFY(waitUntil([&] { return !unsolicited().isEmpty(); }));
+    // Anything relayed would reach G within this wait.
+    QTest::qWait(500);
+    const QJsonArray rows = unsolicited();
+    QCOMPARE(rows.size(), 1);
+    const QJsonObject row = rows.at(0).toObject();
+    QCOMPARE(row.value(u"reason"_s).toString(), reason);
+    QCOMPARE(row.value(u"agent_id"_s).toString(), sender.agentId());
+    QCOMPARE(row.value(u"details"_s).toObject().value(u"request_id"_s).toString(),
+             response.requestId);
+    QCOMPARE(storesReceived(target, x.credentialId), 0);
+    QVERIFY(secretStored(cluster, x.credentialId, target.agentId()) == false);
+
+    // A response from the chosen peer that fails a binding ends its attempt;
+    // an impostor's or an unknown request id leaves the dispatch waiting.
+    const bool endsAttempt = reason != u"WRONG_SENDER"_s && reason != u"UNKNOWN_REQUEST"_s;
+    const QList<QJsonObject> finals =
+        dispatchRows(cluster, x.credentialId, target.agentId(), false);
+    QCOMPARE(finals.size(), finalsBefore + (endsAttempt ? 1 : 0));
+    if (endsAttempt) {
+        const QJsonObject finalRow = finals.constLast();
+        QCOMPARE(finalRow.value(u"outcome"_s).toString(), u"exhausted"_s);
+        const QJsonArray attempts =
+            finalRow.value(u"details"_s).toObject().value(u"attempts"_s).toArray();
+        QCOMPARE(attempts.size(), 1);
+        QCOMPARE(attempts.at(0).toObject().value(u"peer_agent_id"_s).toString(), peer.agentId());
+        QCOMPARE(attempts.at(0).toObject().value(u"error"_s).toString(), reason);
+    }
+
+    if (reason != u"WRONG_SENDER"_s)
+        return;
+    // The chosen peer's own response is still accepted.
+    QVERIFY(peer.send(peer.rewrapResponse(*request, *payload)));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, x.credentialId, target.agentId()); }));
+    QCOMPARE(storesReceived(target, x.credentialId), 1);
+    QVERIFY(target.payloadFor(x.credentialId) == payload);
+    QCOMPARE(unsolicited().size(), 1);
+}
+
+void SyncIntegrityTest::untrustedTargetKeyAlert()
+{
+    SyncCluster cluster(backendSettings());
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    peer.setRewrapHandler([&peer](const RewrapRequest &request) {
+        return std::optional<AgentMessage>(peer.refusedReply(request, Reason::UntrustedTargetKey));
+    });
+    ScriptedAgent target;
+    target.setAutoStore(true);
+    QVERIFY2(addScripted(cluster, peer, u"s1"_s), qPrintable(cluster.lastError()));
+    QVERIFY2(addScripted(cluster, target, u"g"_s), qPrintable(cluster.lastError()));
+
+    const Upload x =
+        cluster.createCredential(u"x"_s, kSecretX, { u"s1"_s, u"g"_s }, QStringList { u"s1"_s });
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, x.credentialId, peer.agentId()); }));
+    QCOMPARE(retry(cluster, x.credentialId), 200);
+
+    QVERIFY(waitUntil([&] { return !cluster.alerts(u"target_certificate_rejected"_s).isEmpty(); }));
+    const QJsonArray alerts = cluster.alerts(u"target_certificate_rejected"_s);
+    QCOMPARE(alerts.size(), 1);
+    const QJsonObject alert = alerts.at(0).toObject();
+    QCOMPARE(alert.value(u"severity"_s).toString(), u"critical"_s);
+    QCOMPARE(alert.value(u"subject"_s).toString(), u"agent:"_s + target.agentId());
+    QCOMPARE(alert.value(u"details"_s).toObject().value(u"peer_agent_id"_s).toString(),
+             peer.agentId());
+
+    QVERIFY(waitUntil([&] {
+        return !dispatchRows(cluster, x.credentialId, target.agentId(), false).isEmpty()
+            && dispatchRows(cluster, x.credentialId, target.agentId(), false)
+                   .constLast()
+                   .value(u"details"_s)
+                   .toObject()
+                   .value(u"attempts"_s)
+                   .toArray()
+                   .size()
+            == 1;
+    }));
+    const QJsonObject finalRow =
+        dispatchRows(cluster, x.credentialId, target.agentId(), false).constLast();
+    const QJsonObject attempt =
+        finalRow.value(u"details"_s).toObject().value(u"attempts"_s).toArray().at(0).toObject();
+    QCOMPARE(attempt.value(u"result"_s).toString(), u"refused"_s);
+    QCOMPARE(attempt.value(u"error"_s).toString(), u"UNTRUSTED_TARGET_KEY"_s);
+    QCOMPARE(storesReceived(target, x.credentialId), 0);
+}
+
+// A scripted agent in the credential's scope, with no peer storing it,
+// sends 31 credential_missing. The flood alert threshold is lowered to 20.
+void SyncIntegrityTest::jitRateLimitAndFlood()
+{
+    SyncCluster cluster(backendSettings({ { u"SEALRELAY_JIT_FLOOD_THRESHOLD"_s, u"20"_s } }));
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    ScriptedAgent agent;
+    QVERIFY2(addScripted(cluster, agent, u"a"_s), qPrintable(cluster.lastError()));
+    const Upload x = cluster.createCredential(u"x"_s, kSecretX, { u"a"_s }, QStringList());
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+
+    const auto ask = [&agent, &x] {
+        CredentialMissing missing;
+        missing.id = newUuid();
+        missing.requestId = newUuid();
+        missing.credentialId = x.credentialId;
+        return agent.send(missing) ? missing.requestId : QString();
+    };
+    QHash<QString, Reason> answers;
+    const auto collect = [&](int expected) {
+        return waitUntil([&] {
+            while (std::optional<CredentialUnavailable> reply =
+                       agent.waitFor<CredentialUnavailable>(0))
+                answers.insert(reply->requestId, reply->reason);
+            return answers.size() >= expected;
+        });
+    };
+
+    QStringList requests;
+    for (int i = 0; i < 30; ++i) {
+        const QString requestId = ask();
+        QVERIFY(!requestId.isEmpty());
+        requests.append(requestId);
+    }
+    QVERIFY(collect(30));
+    const QString last = ask();
+    QVERIFY(!last.isEmpty());
+    QVERIFY(collect(31));
+    QCOMPARE(answers.size(), 31);
+
+    static const QList<Reason> publicReasons {
+        Reason::NoEligiblePeer, Reason::RateLimited,       Reason::BackendBusy,
+        Reason::NotInScope,     Reason::UnknownCredential, Reason::CommitmentMismatch
+    };
+    for (auto it = answers.cbegin(); it != answers.cend(); ++it)
+        QVERIFY2(publicReasons.contains(it.value()), qPrintable(reasonName(it.value())));
+    for (const QString &requestId : std::as_const(requests))
+        QCOMPARE(reasonName(answers.value(requestId)), u"NO_ELIGIBLE_PEER"_s);
+    QCOMPARE(reasonName(answers.value(last)), u"RATE_LIMITED"_s);
+
+    QCOMPARE(metricValue(cluster,
+                         u"sealrelay_rate_limited_requests_total{route=\"credential_missing\"}"_s),
+             1.0);
+    const QJsonArray flood = cluster.alerts(u"agent_credential_flood"_s);
+    QCOMPARE(flood.size(), 1);
+    QCOMPARE(flood.at(0).toObject().value(u"subject"_s).toString(), u"agent:"_s + agent.agentId());
+    QCOMPARE(flood.at(0).toObject().value(u"severity"_s).toString(), u"high"_s);
+    // Requests 21 to 31 each raise it again on the same open alert.
+    QCOMPARE(flood.at(0).toObject().value(u"count"_s).toInteger(), 11);
+    QCOMPARE(flood.at(0)
+                 .toObject()
+                 .value(u"details"_s)
+                 .toObject()
+                 .value(u"requests_in_window"_s)
+                 .toInteger(),
+             31);
+}
+
+// Four scripted peers store X and, once armed, never reply.
+void SyncIntegrityTest::dispatchTriesThreePeers()
+{
+    SyncCluster cluster(backendSettings());
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+
+    bool armed = false;
+    std::vector<std::unique_ptr<ScriptedAgent>> peers;
+    QHash<QString, int> requestsByPeer;
+    QStringList names;
+    for (int i = 1; i <= 4; ++i) {
+        auto peer = std::make_unique<ScriptedAgent>();
+        ScriptedAgent *raw = peer.get();
+        raw->setAutoStore(true);
+        raw->setRewrapHandler([&armed, &requestsByPeer, raw](const RewrapRequest &request) {
+            if (!armed)
+                return std::optional<AgentMessage>(raw->refusedReply(request, Reason::NotHeld));
+            ++requestsByPeer[raw->agentId()];
+            return std::optional<AgentMessage>();
+        });
+        const QString name = u"s%1"_s.arg(i);
+        QVERIFY2(addScripted(cluster, *raw, name), qPrintable(cluster.lastError()));
+        names.append(name);
+        peers.push_back(std::move(peer));
+    }
+    ScriptedAgent target;
+    target.setAutoStore(true);
+    QVERIFY2(addScripted(cluster, target, u"g"_s), qPrintable(cluster.lastError()));
+    const QString targetId = target.agentId();
+
+    const Upload x =
+        cluster.createCredential(u"x"_s, kSecretX, names + QStringList { u"g"_s }, names);
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+    for (const auto &peer : peers)
+        QVERIFY(waitUntil([&] { return secretStored(cluster, x.credentialId, peer->agentId()); }));
+    QVERIFY(waitUntil(
+        [&] { return !dispatchRows(cluster, x.credentialId, targetId, false).isEmpty(); }));
+    const qsizetype pendingBefore = dispatchRows(cluster, x.credentialId, targetId, true).size();
+    const qsizetype finalBefore = dispatchRows(cluster, x.credentialId, targetId, false).size();
+
+    armed = true;
+    QCOMPARE(retry(cluster, x.credentialId), 200);
+    QVERIFY(waitUntil(
+        [&] { return dispatchRows(cluster, x.credentialId, targetId, false).size() > finalBefore; },
+        3 * kPeerTimeoutMs + 10000));
+    // No rewrap_request reaches a fourth peer after the final row.
+    QTest::qWait(500);
+
+    const QList<QJsonObject> pending = dispatchRows(cluster, x.credentialId, targetId, true);
+    QCOMPARE(pending.size(), pendingBefore + 1);
+    const QList<QJsonObject> finals = dispatchRows(cluster, x.credentialId, targetId, false);
+    QCOMPARE(finals.size(), finalBefore + 1);
+    const QJsonObject finalRow = finals.constLast();
+    QCOMPARE(finalRow.value(u"outcome"_s).toString(), u"timeout"_s);
+    QCOMPARE(finalRow.value(u"reason"_s).toString(), u"PEER_TIMEOUT"_s);
+    QCOMPARE(finalRow.value(u"dispatch_audit_id"_s).toString(),
+             pending.constLast().value(u"dispatch_audit_id"_s).toString());
+
+    const QDateTime startedAt =
+        QDateTime::fromString(pending.constLast().value(u"at"_s).toString(), Qt::ISODateWithMs);
+    const QDateTime endedAt =
+        QDateTime::fromString(finalRow.value(u"at"_s).toString(), Qt::ISODateWithMs);
+    QVERIFY(startedAt.isValid());
+    QVERIFY(endedAt.isValid());
+    const qint64 durationMs = startedAt.msecsTo(endedAt);
+    // Qt::CoarseTimer, the QTimer default, keeps within 5 % of the interval,
+    // so each peer timeout may end early by that much.
+    QVERIFY2(durationMs >= 3 * kPeerTimeoutMs * 95 / 100, qPrintable(QString::number(durationMs)));
+    QVERIFY2(durationMs < 3 * kPeerTimeoutMs + 2000, qPrintable(QString::number(durationMs)));
+
+    const QJsonArray attempts =
+        finalRow.value(u"details"_s).toObject().value(u"attempts"_s).toArray();
+    QCOMPARE(attempts.size(), 3);
+    QSet<QString> attempted;
+    for (const QJsonValue &value : attempts) {
+        QCOMPARE(value.toObject().value(u"result"_s).toString(), u"timeout"_s);
+        attempted.insert(value.toObject().value(u"peer_agent_id"_s).toString());
+    }
+    QCOMPARE(attempted.size(), 3);
+
+    int total = 0;
+    for (auto it = requestsByPeer.cbegin(); it != requestsByPeer.cend(); ++it) {
+        QCOMPARE(it.value(), 1);
+        QVERIFY(attempted.contains(it.key()));
+        total += it.value();
+    }
+    QCOMPARE(total, 3);
+    QCOMPARE(requestsByPeer.size(), 3);
+    QCOMPARE(storesReceived(target, x.credentialId), 0);
+}
+
+// Two `get` calls for one missing credential on the real agent T at once.
+// The only peer S never replies, so the dispatch lasts one peer timeout.
+void SyncIntegrityTest::oneDispatchPerPair()
+{
+    SyncCluster cluster(backendSettings());
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    const QString targetId = cluster.addAgent(u"t"_s);
+    QVERIFY2(!targetId.isEmpty(), qPrintable(cluster.lastError()));
+
+    bool armed = false;
+    int requests = 0;
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    peer.setRewrapHandler([&](const RewrapRequest &request) {
+        if (!armed)
+            return std::optional<AgentMessage>(peer.refusedReply(request, Reason::NotHeld));
+        ++requests;
+        return std::optional<AgentMessage>();
+    });
+    QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
+
+    const Upload x =
+        cluster.createCredential(u"x"_s, kSecretX, { u"s"_s, u"t"_s }, QStringList { u"s"_s });
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, x.credentialId, peer.agentId()); }));
+    QVERIFY(waitUntil(
+        [&] { return !dispatchRows(cluster, x.credentialId, targetId, false).isEmpty(); }));
+    const qsizetype pendingBefore = dispatchRows(cluster, x.credentialId, targetId, true).size();
+
+    armed = true;
+    QElapsedTimer timer;
+    timer.start();
+    std::unique_ptr<QProcess> first = startGet(cluster, u"t"_s, u"x"_s);
+    std::unique_ptr<QProcess> second = startGet(cluster, u"t"_s, u"x"_s);
+    const ProcessResult firstResult = finishGet(*first, timer);
+    const ProcessResult secondResult = finishGet(*second, timer);
+    QVERIFY2(firstResult.exitCode == 4, qPrintable(firstResult.err));
+    QVERIFY2(firstResult.err.contains(u"NO_ELIGIBLE_PEER"_s), qPrintable(firstResult.err));
+    QVERIFY2(secondResult.exitCode == 4, qPrintable(secondResult.err));
+    QVERIFY2(secondResult.err.contains(u"NO_ELIGIBLE_PEER"_s), qPrintable(secondResult.err));
+
+    // Both callers waited for the one dispatch, which ended at its peer timeout.
+    QVERIFY2(firstResult.elapsedMs >= kPeerTimeoutMs * 95 / 100,
+             qPrintable(QString::number(firstResult.elapsedMs)));
+    QVERIFY2(secondResult.elapsedMs >= kPeerTimeoutMs * 95 / 100,
+             qPrintable(QString::number(secondResult.elapsedMs)));
+
+    QCOMPARE(dispatchRows(cluster, x.credentialId, targetId, true).size(), pendingBefore + 1);
+    QCOMPARE(requests, 1);
+}
+
+QTEST_MAIN(SyncIntegrityTest)
+#include "tst_syncintegrity.moc"
