@@ -25,6 +25,10 @@ namespace sealrelay::agent {
 
 namespace {
 
+// How an agent host without a usable keychain keeps its vault master key.
+const QString kKeychainAlternative =
+    QStringLiteral("use a systemd credential or a key file there instead");
+
 constexpr qsizetype kHexKeyChars = 2 * kMasterKeyBytes;
 // Enough for the 64 digits and a newline; anything longer is no key file.
 constexpr qsizetype kMaxKeyFileBytes = kHexKeyChars + 1;
@@ -290,7 +294,8 @@ Result<MasterKey> loadMasterKey(const MasterKeyLocations &locations)
     // error goes into the final message.
     QString keychainState = u"the %1 (not consulted)"_s.arg(keychainLocation(locations));
     if (locations.useKeychain) {
-        const KeychainStore keychain(kKeychainService, locations.keychainTimeout);
+        const KeychainStore keychain(kKeychainService, kKeychainAlternative,
+                                     locations.keychainTimeout);
         Result<std::optional<SecureBuffer>> stored = keychain.read(locations.keychainKey());
         if (stored && stored.value()) {
             if (stored.value()->size() != kMasterKeyBytes) {
@@ -334,7 +339,8 @@ Result<MasterKey> createMasterKey(const MasterKeyLocations &locations, MasterKey
                            locations.keyFilePath };
     }
     case MasterKeySource::Keychain: {
-        const KeychainStore keychain(kKeychainService, locations.keychainTimeout);
+        const KeychainStore keychain(kKeychainService, kKeychainAlternative,
+                                     locations.keychainTimeout);
         Result<std::optional<SecureBuffer>> existing = keychain.read(locations.keychainKey());
         if (!existing)
             return existing.error();

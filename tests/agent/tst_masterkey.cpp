@@ -8,6 +8,7 @@
 // environment it needs and a fresh D-Bus connection state.
 #include "agenttestsupport.h"
 #include "digest.h"
+#include "keychainsession.h"
 #include "keychainstore.h"
 #include "masterkey.h"
 
@@ -15,27 +16,26 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
-#include <QLocalServer>
-#include <QProcess>
-#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 
-#include <cstdio>
 #include <sys/stat.h>
 
 using namespace Qt::Literals::StringLiterals;
 using namespace sealrelay;
 using namespace sealrelay::agent;
 using namespace sealrelay::agent::test;
+using sealrelay::test::KeychainCase;
+using sealrelay::test::KeychainCaseOutput;
+using sealrelay::test::KeychainCaseReporter;
+using sealrelay::test::KeychainSession;
 
 namespace {
 
 const QString kKeyHex = u"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"_s;
 
-// How long a keychain case may take beyond the 5 s job deadline before the
-// test calls the deadline broken: process start-up and D-Bus set-up.
-constexpr qint64 kDeadlineSlackMs = 3000;
+// The default of MasterKeyLocations::keychainTimeout.
+constexpr std::chrono::milliseconds kKeychainDeadline { 5000 };
 
 void writeFile(const QString &path, const QByteArray &content, mode_t mode)
 {
@@ -63,77 +63,41 @@ MasterKeyLocations locationsIn(const QString &dataDirectory)
     return locations;
 }
 
-// ---------------------------------------------------------------------------
-// Child side of the keychain cases. Prints "result: ok" or
-// "result: error", then "message: ..." and "elapsed-ms: N".
-
-int runKeychainCase(const QString &mode, const QString &dataDirectory)
+// Child side of the keychain cases; the argument is the data directory.
+int runKeychainCase(const KeychainCase &keychainCase)
 {
-    MasterKeyLocations locations = locationsIn(dataDirectory);
+    MasterKeyLocations locations = locationsIn(keychainCase.argument);
     locations.useKeychain = true;
-    QElapsedTimer timer;
-    timer.start();
+    const KeychainCaseReporter reporter;
 
-    const auto report = [&](bool ok, const QString &message) {
-        std::printf("result: %s\nmessage: %s\nelapsed-ms: %lld\n", ok ? "ok" : "error",
-                    qPrintable(message), static_cast<long long>(timer.elapsed()));
-        std::fflush(stdout);
-        return 0;
-    };
-
-    if (mode == "store-load"_L1) {
+    if (keychainCase.mode == "store-load"_L1) {
         Result<MasterKey> created = createMasterKey(locations, MasterKeySource::Keychain);
         if (!created)
-            return report(false, u"create: "_s + created.error().message);
+            return reporter.failed(u"create: "_s + created.error().message);
         Result<MasterKey> loaded = loadMasterKey(locations);
         if (!loaded)
-            return report(false, u"load: "_s + loaded.error().message);
+            return reporter.failed(u"load: "_s + loaded.error().message);
         if (loaded->source != MasterKeySource::Keychain)
-            return report(false, u"loaded from "_s + masterKeySourceName(loaded->source));
+            return reporter.failed(u"loaded from "_s + masterKeySourceName(loaded->source));
         if (loaded->key.view() != created->key.view())
-            return report(false, u"loaded key differs from the stored one"_s);
+            return reporter.failed(u"loaded key differs from the stored one"_s);
         Result<MasterKey> again = createMasterKey(locations, MasterKeySource::Keychain);
         if (again)
-            return report(false, u"a second key replaced the first"_s);
-        const KeychainStore keychain(kKeychainService);
+            return reporter.failed(u"a second key replaced the first"_s);
+        const KeychainStore keychain(kKeychainService, u"use a key file instead"_s);
         if (!keychain.remove(locations.keychainKey()))
-            return report(false, u"remove failed"_s);
+            return reporter.failed(u"remove failed"_s);
         Result<std::optional<SecureBuffer>> removed = keychain.read(locations.keychainKey());
         if (!removed || removed->has_value())
-            return report(false, u"the entry is still there after remove"_s);
-        return report(true, u"stored, loaded and removed "_s + loaded->location);
+            return reporter.failed(u"the entry is still there after remove"_s);
+        return reporter.succeeded(u"stored, loaded and removed "_s + loaded->location);
     }
 
     // "no-bus" and "silent-bus": loading must fail within the deadline.
     Result<MasterKey> loaded = loadMasterKey(locations);
     if (loaded)
-        return report(true, u"loaded from "_s + loaded->location);
-    return report(false, loaded.error().message);
-}
-
-struct CaseOutput {
-    int exitCode = -1;
-    QString result;
-    QString message;
-    qint64 elapsedMs = -1;
-    QString stderrText;
-};
-
-CaseOutput parseCaseOutput(QProcess &process)
-{
-    CaseOutput output;
-    output.exitCode = process.exitCode();
-    output.stderrText = QString::fromUtf8(process.readAllStandardError());
-    const QStringList lines = QString::fromUtf8(process.readAllStandardOutput()).split(u'\n');
-    for (const QString &line : lines) {
-        if (line.startsWith(u"result: "_s))
-            output.result = line.mid(8);
-        else if (line.startsWith(u"message: "_s))
-            output.message = line.mid(9);
-        else if (line.startsWith(u"elapsed-ms: "_s))
-            output.elapsedMs = line.mid(12).toLongLong();
-    }
-    return output;
+        return reporter.succeeded(u"loaded from "_s + loaded->location);
+    return reporter.failed(loaded.error().message);
 }
 
 } // namespace
@@ -160,10 +124,6 @@ private Q_SLOTS:
     void keychainSilentBusTimesOut();
 
 private:
-    QProcessEnvironment childEnvironment(const QString &home) const;
-    CaseOutput runChild(const QString &program, const QStringList &arguments,
-                        const QProcessEnvironment &environment);
-
     std::unique_ptr<QTemporaryDir> m_dir;
 };
 
@@ -323,90 +283,29 @@ void TestMasterKey::createNeverReplacesKeyFile()
     QCOMPARE(fileDigest(locations.keyFilePath), before);
 }
 
-QProcessEnvironment TestMasterKey::childEnvironment(const QString &home) const
-{
-    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
-    environment.remove(u"DBUS_SESSION_BUS_ADDRESS"_s);
-    environment.remove(u"DISPLAY"_s);
-    environment.remove(u"WAYLAND_DISPLAY"_s);
-    environment.insert(u"HOME"_s, home);
-    for (const QString &name :
-         { u"XDG_RUNTIME_DIR"_s, u"XDG_DATA_HOME"_s, u"XDG_CONFIG_HOME"_s, u"XDG_CACHE_HOME"_s }) {
-        const QString directory = QDir(home).filePath(name.toLower());
-        QDir().mkpath(directory);
-        ::chmod(QFile::encodeName(directory).constData(), 0700);
-        environment.insert(name, directory);
-    }
-    return environment;
-}
-
-CaseOutput TestMasterKey::runChild(const QString &program, const QStringList &arguments,
-                                   const QProcessEnvironment &environment)
-{
-    QProcess process;
-    process.setProgram(program);
-    process.setArguments(arguments);
-    process.setProcessEnvironment(environment);
-    process.start();
-    if (!process.waitForStarted(10000)) {
-        QTest::qFail(qPrintable(u"cannot start %1: %2"_s.arg(program, process.errorString())),
-                     __FILE__, __LINE__);
-        return {};
-    }
-    if (!process.waitForFinished(60000)) {
-        process.kill();
-        process.waitForFinished(5000);
-        QTest::qFail(qPrintable(u"%1 did not finish within 60 s"_s.arg(program)), __FILE__,
-                     __LINE__);
-        return {};
-    }
-    return parseCaseOutput(process);
-}
-
 // A real Secret Service: gnome-keyring in a D-Bus session of its own, with
 // HOME and the XDG folders in a temporary directory.
 void TestMasterKey::keychainStoresAndLoads()
 {
-    const QString dbusRunSession = QStandardPaths::findExecutable(u"dbus-run-session"_s);
-    const QString keyringDaemon = QStandardPaths::findExecutable(u"gnome-keyring-daemon"_s);
-    if (dbusRunSession.isEmpty() || keyringDaemon.isEmpty()) {
-        QFAIL("dbus-run-session or gnome-keyring-daemon is not installed; the keychain test "
-              "needs the Debian packages dbus and gnome-keyring");
-    }
-
-    const QString home = m_dir->filePath(u"home"_s);
-    QVERIFY(QDir().mkpath(home));
     const QString dataDirectory = m_dir->filePath(u"data"_s);
     QVERIFY(QDir().mkpath(dataDirectory));
 
-    const QString script = u"echo -n pw | gnome-keyring-daemon --unlock --components=secrets "
-                           u">/dev/null; exec \"$0\" --keychain-case store-load \"$1\""_s;
-    const CaseOutput output = runChild(dbusRunSession,
-                                       { u"--"_s, u"sh"_s, u"-c"_s, script,
-                                         QCoreApplication::applicationFilePath(), dataDirectory },
-                                       childEnvironment(home));
-    qInfo("keychain case: %s (%lld ms)", qPrintable(output.message), output.elapsedMs);
-    QVERIFY2(output.result == "ok"_L1,
-             qPrintable(u"exit code %1, message: %2, stderr: %3"_s.arg(output.exitCode)
-                            .arg(output.message, output.stderrText)));
-    QCOMPARE(output.exitCode, 0);
+    const KeychainSession session(m_dir->filePath(u"home"_s));
+    const KeychainCaseOutput output =
+        session.runWithSecretService({ u"store-load"_s, dataDirectory });
+    sealrelay::test::verifyCaseSucceeded(output);
 }
 
 // No D-Bus session at all: loading fails within the 5 s deadline and reports
 // why.
 void TestMasterKey::keychainWithoutDbus()
 {
-    const QString home = m_dir->filePath(u"home"_s);
-    QVERIFY(QDir().mkpath(home));
-    const CaseOutput output = runChild(
-        QCoreApplication::applicationFilePath(),
-        { u"--keychain-case"_s, u"no-bus"_s, m_dir->filePath(u"data"_s) }, childEnvironment(home));
-    qInfo("keychain case: %s (%lld ms)", qPrintable(output.message), output.elapsedMs);
-    QCOMPARE(output.exitCode, 0);
-    QCOMPARE(output.result, u"error"_s);
-    QVERIFY(output.elapsedMs >= 0);
-    QVERIFY2(output.elapsedMs < 5000 + kDeadlineSlackMs,
-             qPrintable(u"took %1 ms"_s.arg(output.elapsedMs)));
+    const KeychainSession session(m_dir->filePath(u"home"_s));
+    const KeychainCaseOutput output =
+        session.runWithoutBus({ u"no-bus"_s, m_dir->filePath(u"data"_s) });
+    sealrelay::test::verifyCaseFailedWithin(output, kKeychainDeadline);
+    if (QTest::currentTestFailed())
+        return;
     QVERIFY2(output.message.contains(u"OS keychain entry"_s), qPrintable(output.message));
     QVERIFY2(output.message.contains(u"no vault master key found"_s), qPrintable(output.message));
 }
@@ -415,37 +314,18 @@ void TestMasterKey::keychainWithoutDbus()
 // D-Bus would, so only the job deadline ends the wait.
 void TestMasterKey::keychainSilentBusTimesOut()
 {
-    const QString home = m_dir->filePath(u"home"_s);
-    QVERIFY(QDir().mkpath(home));
-    QLocalServer silentBus;
-    const QString socketPath = m_dir->filePath(u"silent-bus"_s);
-    QVERIFY2(silentBus.listen(socketPath), qPrintable(silentBus.errorString()));
-
-    QProcessEnvironment environment = childEnvironment(home);
-    environment.insert(u"DBUS_SESSION_BUS_ADDRESS"_s, u"unix:path="_s + socketPath);
-    const CaseOutput output = runChild(
-        QCoreApplication::applicationFilePath(),
-        { u"--keychain-case"_s, u"silent-bus"_s, m_dir->filePath(u"data"_s) }, environment);
-    qInfo("keychain case: %s (%lld ms)", qPrintable(output.message), output.elapsedMs);
-    QCOMPARE(output.exitCode, 0);
-    QCOMPARE(output.result, u"error"_s);
-    QVERIFY2(output.elapsedMs >= 5000, qPrintable(u"took %1 ms"_s.arg(output.elapsedMs)));
-    QVERIFY2(output.elapsedMs < 5000 + kDeadlineSlackMs,
+    const KeychainSession session(m_dir->filePath(u"home"_s));
+    const KeychainCaseOutput output =
+        session.runOnSilentBus({ u"silent-bus"_s, m_dir->filePath(u"data"_s) });
+    sealrelay::test::verifyCaseFailedWithin(output, kKeychainDeadline);
+    if (QTest::currentTestFailed())
+        return;
+    QVERIFY2(output.elapsedMs >= kKeychainDeadline.count(),
              qPrintable(u"took %1 ms"_s.arg(output.elapsedMs)));
     QVERIFY2(output.message.contains(u"did not answer within 5000 ms"_s),
              qPrintable(output.message));
 }
 
-int main(int argc, char **argv)
-{
-    QCoreApplication app(argc, argv);
-    const QStringList arguments = app.arguments();
-    if (arguments.size() == 4 && arguments.at(1) == "--keychain-case"_L1)
-        return runKeychainCase(arguments.at(2), arguments.at(3));
-
-    TestMasterKey test;
-    QTEST_SET_MAIN_SOURCE_PATH
-    return QTest::qExec(&test, argc, argv);
-}
+SEALRELAY_KEYCHAIN_TEST_MAIN(TestMasterKey, runKeychainCase)
 
 #include "tst_masterkey.moc"

@@ -12,13 +12,15 @@
 #include <chrono>
 #include <optional>
 
-namespace sealrelay::agent {
+namespace sealrelay {
 
 class KeychainStore {
 public:
     // Jobs wait for a running QCoreApplication's event loop, up to `timeout`.
-    explicit KeychainStore(QString service,
-                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    // `alternative` ends the error message of an unusable keychain, e.g.
+    // "use a key file there instead".
+    KeychainStore(QString service, QString alternative,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
     const QString &service() const { return m_service; }
 
@@ -35,7 +37,8 @@ public:
 
 private:
     QString m_service;
+    QString m_alternative;
     std::chrono::milliseconds m_timeout;
 };
 
-} // namespace sealrelay::agent
+} // namespace sealrelay

@@ -13,7 +13,7 @@
 
 using namespace Qt::Literals::StringLiterals;
 
-namespace sealrelay::agent {
+namespace sealrelay {
 
 namespace {
 
@@ -59,39 +59,44 @@ std::shared_ptr<JobOutcome> runJob(QKeychain::Job *job, std::chrono::millisecond
     return outcome;
 }
 
-Error unavailable(const QString &service, const QString &key, const QString &detail)
+Error unavailable(const QString &service, const QString &key, const QString &detail,
+                  const QString &alternative)
 {
     return makeError(Reason::IoError,
                      u"the OS keychain entry (service \"%1\", key \"%2\") is not usable: %3. A "
                      u"headless host needs a D-Bus session with a Secret Service such as "
-                     u"gnome-keyring; use a systemd credential or a key file there "
-                     u"instead"_s.arg(service, key, detail));
+                     u"gnome-keyring; %4"_s.arg(service, key, detail, alternative));
 }
 
-Error timedOut(const QString &service, const QString &key, std::chrono::milliseconds timeout)
+Error timedOut(const QString &service, const QString &key, std::chrono::milliseconds timeout,
+               const QString &alternative)
 {
     return unavailable(service, key,
-                       u"the keychain did not answer within %1 ms"_s.arg(timeout.count()));
+                       u"the keychain did not answer within %1 ms"_s.arg(timeout.count()),
+                       alternative);
 }
 
-Result<void> requireApplication(const QString &service, const QString &key)
+Result<void> requireApplication(const QString &service, const QString &key,
+                                const QString &alternative)
 {
     if (!QCoreApplication::instance())
-        return unavailable(service, key, u"no QCoreApplication is running"_s);
+        return unavailable(service, key, u"no QCoreApplication is running"_s, alternative);
     return {};
 }
 
 } // namespace
 
-KeychainStore::KeychainStore(QString service, std::chrono::milliseconds timeout)
+KeychainStore::KeychainStore(QString service, QString alternative,
+                             std::chrono::milliseconds timeout)
     : m_service(std::move(service))
+    , m_alternative(std::move(alternative))
     , m_timeout(timeout)
 {
 }
 
 Result<std::optional<SecureBuffer>> KeychainStore::read(const QString &key) const
 {
-    if (Result<void> ready = requireApplication(m_service, key); !ready)
+    if (Result<void> ready = requireApplication(m_service, key, m_alternative); !ready)
         return ready.error();
     auto *job = new QKeychain::ReadPasswordJob(m_service);
     job->setKey(key);
@@ -99,17 +104,17 @@ Result<std::optional<SecureBuffer>> KeychainStore::read(const QString &key) cons
     // it frees without wiping; only the copy returned here is wiped.
     const std::shared_ptr<JobOutcome> outcome = runJob(job, m_timeout, true);
     if (!outcome->finished)
-        return timedOut(m_service, key, m_timeout);
+        return timedOut(m_service, key, m_timeout, m_alternative);
     if (outcome->error == QKeychain::EntryNotFound)
         return std::optional<SecureBuffer>();
     if (outcome->error != QKeychain::NoError)
-        return unavailable(m_service, key, outcome->errorString);
+        return unavailable(m_service, key, outcome->errorString, m_alternative);
     return std::optional<SecureBuffer>(std::move(outcome->data));
 }
 
 Result<void> KeychainStore::write(const QString &key, QByteArrayView secret) const
 {
-    if (Result<void> ready = requireApplication(m_service, key); !ready)
+    if (Result<void> ready = requireApplication(m_service, key, m_alternative); !ready)
         return ready;
     auto *job = new QKeychain::WritePasswordJob(m_service);
     job->setKey(key);
@@ -121,24 +126,24 @@ Result<void> KeychainStore::write(const QString &key, QByteArrayView secret) con
     if (outcome->finished && data.isDetached())
         OPENSSL_cleanse(data.data(), std::size_t(data.size()));
     if (!outcome->finished)
-        return timedOut(m_service, key, m_timeout);
+        return timedOut(m_service, key, m_timeout, m_alternative);
     if (outcome->error != QKeychain::NoError)
-        return unavailable(m_service, key, outcome->errorString);
+        return unavailable(m_service, key, outcome->errorString, m_alternative);
     return {};
 }
 
 Result<void> KeychainStore::remove(const QString &key) const
 {
-    if (Result<void> ready = requireApplication(m_service, key); !ready)
+    if (Result<void> ready = requireApplication(m_service, key, m_alternative); !ready)
         return ready;
     auto *job = new QKeychain::DeletePasswordJob(m_service);
     job->setKey(key);
     const std::shared_ptr<JobOutcome> outcome = runJob(job, m_timeout, false);
     if (!outcome->finished)
-        return timedOut(m_service, key, m_timeout);
+        return timedOut(m_service, key, m_timeout, m_alternative);
     if (outcome->error != QKeychain::NoError && outcome->error != QKeychain::EntryNotFound)
-        return unavailable(m_service, key, outcome->errorString);
+        return unavailable(m_service, key, outcome->errorString, m_alternative);
     return {};
 }
 
-} // namespace sealrelay::agent
+} // namespace sealrelay
