@@ -673,6 +673,10 @@ void AgentSession::becomeLive(const QString &orgId, const QString &agentId, Agen
     m_agentId = agentId;
     m_agentStatus = status;
     m_state = State::Live;
+    // last_seen tells operators when the agent last connected.
+    if (auto touched = m_storage.touchAgent(orgId, agentId); !touched)
+        log()->warn("cannot record last_seen of agent {}: {}", text(agentId),
+                    text(touched.error().message));
 }
 
 void AgentSession::sendError(const QString &inReplyTo, Reason code, const QString &message)

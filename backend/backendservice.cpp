@@ -442,7 +442,8 @@ void BackendService::wireWebSockets()
             QJsonObject object = agentJson(agent);
             if (m_sync)
                 object.insert(u"sync"_s,
-                              agentSyncJson(m_sync->agentState(agent.orgId, agent.agentId)));
+                              agentSyncJson(m_sync->agentState(agent.orgId, agent.agentId),
+                                            agent.status));
             return object;
         });
     WebSocketEndpoints *endpoints = m_endpoints.get();
@@ -470,7 +471,8 @@ void BackendService::wireWebSockets()
             return;
         QJsonObject agentObject = agentJson(*agent.value());
         if (m_sync)
-            agentObject.insert(u"sync"_s, agentSyncJson(m_sync->agentState(orgId, agentId)));
+            agentObject.insert(u"sync"_s, agentSyncJson(m_sync->agentState(orgId, agentId),
+                                                        agent.value()->status));
         endpoints->feed->publish(
             orgId, u"agent_status_changed"_s,
             QJsonObject{{u"agent_id"_s, agentId},
@@ -586,8 +588,8 @@ void BackendService::wireSyncEngine(HttpApiHooks &hooks)
     hooks.credentialRetried = [sync](const QString &orgId, const QString &credentialId) {
         sync->retryCredential(orgId, credentialId);
     };
-    hooks.agentSyncState = [sync](const QString &orgId, const QString &agentId) {
-        return agentSyncJson(sync->agentState(orgId, agentId));
+    hooks.agentSyncState = [sync](const AgentRow &agent) {
+        return agentSyncJson(sync->agentState(agent.orgId, agent.agentId), agent.status);
     };
     sync->start();
 }

@@ -69,7 +69,7 @@ struct HttpApiHooks {
     std::function<void(const QString &orgId, const QString &credentialId)> credentialWritten;
     std::function<void(const QString &orgId, const QString &credentialId)> credentialRetried;
     // The agent's runtime sync state, added to its JSON as "sync".
-    std::function<QJsonObject(const QString &orgId, const QString &agentId)> agentSyncState;
+    std::function<QJsonObject(const AgentRow &agent)> agentSyncState;
     // Whether the coordination store is usable (for /readyz).
     std::function<bool()> coordinationReady;
     // Replica id, coordination backend and degraded flag.

@@ -145,8 +145,9 @@ ApiResponse HttpApi::handleUploadCertificate(const ApiRequest &request)
         : Result<sealrelay::AgentCertificate>(parsed.error());
     if (!fields)
         return ApiResponse::error(400, u"bad_statement"_s,
-                                  u"The certificate was rejected: %1 Sign a "
-                                  "sealrelay/agent-certificate/v1 statement."_s.arg(
+                                  u"The certificate was rejected: %1; sign a "
+                                  "sealrelay/agent-certificate/v1 statement, e.g. with "
+                                  "`sealrelayctl agent approve`."_s.arg(
                                       fields.error().message));
     auto signer = Ed25519PublicKey::fromRaw(fields->operatorKey);
     if (!signer || !verifyStatement(StatementContext::AgentCertificate, certificate.value(),
@@ -271,7 +272,7 @@ QJsonObject HttpApi::agentWithSync(const AgentRow &agent) const
 {
     QJsonObject object = agentJson(agent);
     if (m_hooks.agentSyncState)
-        object.insert(u"sync"_s, m_hooks.agentSyncState(agent.orgId, agent.agentId));
+        object.insert(u"sync"_s, m_hooks.agentSyncState(agent));
     return object;
 }
 

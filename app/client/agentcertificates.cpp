@@ -328,8 +328,8 @@ Result<SignedStatement> AgentCertificates::certify(const AgentRow &row,
         signStatement(StatementContext::AgentCertificate, certificate.toFields(), signer);
     if (!signedCertificate)
         return signedCertificate.error();
-    if (Result<void> raised = m_generations.raise(row.agentId, generation); !raised)
-        return raised.error();
+    // The generation is recorded only once the backend accepted the
+    // certificate: the caller raises the record after a 2xx.
     return signedCertificate;
 }
 

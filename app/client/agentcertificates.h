@@ -101,7 +101,8 @@ public:
     // agent_id and keys, the exact bytes signed here. Also rejects
     // (Reason::Malformed) a generation below 1 or below the highest
     // recorded and a validity outside 1 second to 365 days, and a signer
-    // that is not pinned (Reason::UntrustedOperator).
+    // that is not pinned (Reason::UntrustedOperator). It does not record the
+    // generation: raise the GenerationRecord once the backend accepted it.
     Result<SignedStatement> certify(const AgentRow &row, QStringView typedFingerprint,
                                     qint64 generation, const Ed25519PrivateKey &signer,
                                     std::chrono::seconds validity = kMaxCertificateValidity);

@@ -20,6 +20,7 @@ enum ExitCode : int {
     ExitSuccess = 0,
     ExitVerificationFailed = 1,   // verification or decryption failed
     ExitUsageError = 2,           // bad arguments or unreadable input
+    ExitBackendError = 3,         // the backend rejected a request or did not answer
 };
 
 struct Command {
@@ -49,6 +50,9 @@ std::optional<int> requireOption(const QCommandLineParser &parser, const QString
 // Commands of each family, registered by main().
 QList<Command> cryptoCommands();
 QList<Command> backendCommands();
+QList<Command> operatorCommands();   // operator key, login, status, alerts, audit list
+QList<Command> agentCommands();      // enrolment tokens, agent list, approve, revoke
+QList<Command> credentialCommands(); // credential create, rotate, scope, delete, list, show
 
 // Runs the command named by `arguments` (argv as QStringList).
 int dispatch(const QList<Command> &commands, const QStringList &arguments);

@@ -17,5 +17,8 @@ int main(int argc, char *argv[])
 
     QList<sealrelay::ctl::Command> commands = sealrelay::ctl::cryptoCommands();
     commands += sealrelay::ctl::backendCommands();
+    commands += sealrelay::ctl::operatorCommands();
+    commands += sealrelay::ctl::agentCommands();
+    commands += sealrelay::ctl::credentialCommands();
     return sealrelay::ctl::dispatch(commands, QCoreApplication::arguments());
 }

@@ -65,13 +65,14 @@ std::optional<SyncOutcome> SyncOutcome::fromJson(const QByteArray &json)
     return outcome;
 }
 
-QJsonObject agentSyncJson(const AgentSyncState &state)
+QJsonObject agentSyncJson(const AgentSyncState &state, AgentStatus status)
 {
     const QString connection = !state.connected ? u"offline"_s
         : state.backfilling                     ? u"backfilling"_s
                                                 : u"online"_s;
     return QJsonObject { { u"connection"_s, connection },
-                         { u"eligible_for_work"_s, connection == u"online"_s },
+                         { u"eligible_for_work"_s,
+                           status == AgentStatus::Approved && connection == u"online"_s },
                          { u"backfill_done"_s, state.backfillDone },
                          { u"backfill_total"_s, state.backfillTotal } };
 }
@@ -328,13 +329,40 @@ void SyncEngine::credentialWritten(const QString &orgId, const QString &credenti
     auto detail = m_storage.credentialDetail(orgId, credentialId);
     if (!detail || !detail.value())
         return;
+    const qint64 version = detail.value()->credential.version;
     // Envelopes of earlier versions would only be refused as SUPERSEDED.
-    logIfFailed(m_storage.deletePendingDeliveriesBefore(orgId, credentialId,
-                                                        detail.value()->credential.version),
+    logIfFailed(m_storage.deletePendingDeliveriesBefore(orgId, credentialId, version),
                 "delete creator envelopes of earlier versions");
+
+    // Agents with a creator envelope get it first. The others wait until
+    // those deliveries ended, so that the peers they need exist when their
+    // rewrap dispatch starts.
+    QStringList withEnvelope;
+    QStringList others;
     for (const CredentialAgentRow &row : detail.value()->agents) {
-        if (isConnected(orgId, row.agentId))
-            syncRow(orgId, credentialId, row.agentId, SyncTrigger::Upload);
+        if (!isConnected(orgId, row.agentId))
+            continue;
+        auto envelopes = m_storage.pendingDeliveriesFor(orgId, row.agentId, credentialId);
+        if (envelopes && !envelopes->isEmpty())
+            withEnvelope.append(row.agentId);
+        else
+            others.append(row.agentId);
+    }
+    const auto syncOthers = [this, orgId, credentialId, others] {
+        for (const QString &agentId : others)
+            syncRow(orgId, credentialId, agentId, SyncTrigger::Upload);
+    };
+    if (withEnvelope.isEmpty()) {
+        syncOthers();
+        return;
+    }
+    auto remaining = std::make_shared<qsizetype>(withEnvelope.size());
+    for (const QString &agentId : std::as_const(withEnvelope)) {
+        syncRow(orgId, credentialId, agentId, SyncTrigger::Upload,
+                [remaining, syncOthers](const SyncOutcome &) {
+                    if (--*remaining == 0)
+                        syncOthers();
+                });
     }
 }
 

@@ -86,8 +86,8 @@ struct IntegrityReport {
 
 // {"connection": "offline" | "online" | "backfilling", "eligible_for_work",
 // "backfill_done", "backfill_total"}: an agent is eligible for work while it
-// is online and not backfilling.
-QJsonObject agentSyncJson(const AgentSyncState &state);
+// is approved, online and not backfilling.
+QJsonObject agentSyncJson(const AgentSyncState &state, AgentStatus status);
 
 class SyncEngine : public QObject {
     Q_OBJECT

@@ -369,6 +369,9 @@ void TestAgentCertificates::certifySignsCertificate()
     QCOMPARE(certificate->issuedAt, testNow());
     QCOMPARE(certificate->expiresAt, testNow().addDays(365));
     QCOMPARE(certificate->operatorKey, operatorKey().publicKey().raw());
+    // Signing records nothing: a certificate the backend rejects must not
+    // raise the agent's recorded generation.
+    QCOMPARE(m_generations->highest(row.agentId), std::optional<qint64>());
 
     row.certificate = signedCertificate.value();
     QVERIFY(m_certificates->verify(row).ok());

@@ -369,6 +369,10 @@ void SyncFlowTest::peerRewrapReachesOthers()
         }
         QVERIFY(pendingFound);
         QCOMPARE(credentialRow(cluster, id, name).value(u"secret_stored"_s).toBool(), true);
+        // The creator's delivery ran first, so the first dispatch found a
+        // peer: no attempt failed.
+        QCOMPARE(dispatchRows(cluster, id, agentId, u"exhausted"_s).size(), 0);
+        QCOMPARE(credentialRow(cluster, id, name).value(u"attempts"_s).toInt(), 0);
     }
     const QJsonObject creatorRow =
         dispatchRows(cluster, id, cluster.agentId(u"edge-1"_s), u"success"_s).value(0);
@@ -539,14 +543,18 @@ void SyncFlowTest::jitRepairDelivers()
     QVERIFY(startCluster({ u"edge-1"_s, u"edge-2"_s }, settings));
     SyncCluster &cluster = *m_cluster;
 
+    // edge-1, the only agent with an envelope, is away at upload, so
+    // edge-2's first attempt finds no peer and waits for the reconciler.
+    QVERIFY2(cluster.stopAgent(u"edge-1"_s), qPrintable(cluster.lastError()));
     const Upload created = cluster.createCredential(u"jit-db"_s, secretOf(u"jit-pw"_s), {},
                                                     QStringList { u"edge-1"_s });
     QVERIFY2(created.status == 201, qPrintable(cluster.lastError()));
     const QString id = created.credentialId;
-    QTRY_VERIFY_WITH_TIMEOUT(holdsVersion(cluster, u"edge-1"_s, id, 1), kConvergeMs);
-    // At upload no peer held the value yet, so edge-2's first attempt failed.
     QTRY_COMPARE_WITH_TIMEOUT(
         credentialRow(cluster, id, u"edge-2"_s).value(u"attempts"_s).toInt(), 1, 5000);
+    QVERIFY2(cluster.startAgent(u"edge-1"_s), qPrintable(cluster.lastError()));
+    QTRY_VERIFY_WITH_TIMEOUT(holdsVersion(cluster, u"edge-1"_s, id, 1), kConvergeMs);
+    QCOMPARE(credentialRow(cluster, id, u"edge-2"_s).value(u"attempts"_s).toInt(), 1);
     QCOMPARE(credentialRow(cluster, id, u"edge-2"_s).value(u"secret_stored"_s).toBool(), false);
     QVERIFY(!cluster.vaultHolds(u"edge-2"_s, id).has_value());
 

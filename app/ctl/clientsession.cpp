@@ -1,0 +1,327 @@
+// Profiles, token storage, prompts and the operator key selection of
+// sealrelayctl's operator commands.
+#include "clientsession.h"
+
+#include "canonicaljson.h"
+#include "commandline.h"
+#include "keychainstore.h"
+
+#include <QCommandLineParser>
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QStandardPaths>
+
+#include <cerrno>
+#include <cstdio>
+#include <termios.h>
+#include <unistd.h>
+
+using namespace Qt::Literals::StringLiterals;
+
+namespace sealrelay::ctl {
+
+namespace {
+
+constexpr qsizetype kMaxProfileBytes = 64 * 1024;
+constexpr qsizetype kMaxLineBytes = 64 * 1024;
+
+// Reads one line from `file`, without its newline.
+Result<QByteArray> readLine(std::FILE *file)
+{
+    QByteArray line;
+    while (true) {
+        const int character = std::fgetc(file);
+        if (character == EOF || character == '\n')
+            break;
+        line.append(char(character));
+        if (line.size() > kMaxLineBytes) {
+            client::wipe(line);
+            return makeError(Reason::TooLarge,
+                             u"the line typed is longer than %1 bytes"_s.arg(kMaxLineBytes));
+        }
+    }
+    if (line.endsWith('\r'))
+        line.chop(1);
+    return line;
+}
+
+} // namespace
+
+std::optional<int> parseExactly(QCommandLineParser &parser, const QStringList &arguments,
+                                const CommandHelp &help, qsizetype positional)
+{
+    if (auto done = parseCommandOptions(parser, arguments, help, positional))
+        return done;
+    if (parser.positionalArguments().size() != positional)
+        return fail(ExitUsageError,
+                    u"missing argument: %1 %2"_s.arg(arguments.value(0), help.synopsis));
+    return std::nullopt;
+}
+
+QString Profile::path(const QString &name)
+{
+    return QDir(QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation))
+        .filePath(u"sealrelay/profile-%1.json"_s.arg(name));
+}
+
+Result<Profile> Profile::load(const QString &name)
+{
+    Profile profile;
+    profile.name = name;
+    Result<QByteArray> content = client::readPrivateFile(path(name), kMaxProfileBytes, u"profile");
+    if (!content) {
+        if (content.error().reason == Reason::NotFound)
+            return profile;
+        return content.error();
+    }
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(content.value(), &parseError);
+    if (!document.isObject())
+        return makeError(Reason::Malformed,
+                         u"profile %1 is not a JSON object (%2); fix or delete it and run "
+                         "'sealrelayctl login' again"_s.arg(path(name), parseError.errorString()));
+    const QJsonObject object = document.object();
+    profile.backendUrl = object.value(u"backend"_s).toString();
+    profile.orgId = object.value(u"org_id"_s).toString();
+    profile.tokenFile = object.value(u"token_file"_s).toString();
+    profile.operatorKeyFile = object.value(u"operator_key_file"_s).toString();
+    return profile;
+}
+
+QJsonObject Profile::toJson() const
+{
+    QJsonObject object { { u"profile"_s, name },
+                         { u"backend"_s, backendUrl },
+                         { u"org_id"_s, orgId } };
+    object.insert(u"token_file"_s, tokenFile.isEmpty() ? QJsonValue() : QJsonValue(tokenFile));
+    object.insert(u"operator_key_file"_s,
+                  operatorKeyFile.isEmpty() ? QJsonValue() : QJsonValue(operatorKeyFile));
+    return object;
+}
+
+Result<void> Profile::save() const
+{
+    QJsonObject object = toJson();
+    object.remove(u"profile"_s);
+    return client::writePrivateFile(path(name), QJsonDocument(object).toJson(),
+                                    client::WriteMode::Replace);
+}
+
+QString tokenKeychainKey(const QString &profile)
+{
+    return u"api-token:"_s + profile;
+}
+
+void SessionOptions::addTo(QCommandLineParser &parser) const
+{
+    parser.addOptions({ profile, keyFile, passphraseFile, json });
+}
+
+QString SessionOptions::profileName(const QCommandLineParser &parser) const
+{
+    if (parser.isSet(profile))
+        return parser.value(profile);
+    return qEnvironmentVariable("SEALRELAY_PROFILE", u"default"_s);
+}
+
+bool standardInputIsTerminal()
+{
+    return ::isatty(STDIN_FILENO) == 1;
+}
+
+Result<QByteArray> promptHidden(const QString &prompt)
+{
+    std::FILE *terminal = std::fopen("/dev/tty", "r+");
+    if (!terminal)
+        return makeError(Reason::IoError,
+                         u"cannot prompt for %1: no terminal; pipe the value into standard "
+                         "input or use the option for a file"_s.arg(prompt));
+    std::fputs(prompt.toUtf8().constData(), terminal);
+    std::fputs(": ", terminal);
+    std::fflush(terminal);
+
+    termios saved {};
+    const int descriptor = ::fileno(terminal);
+    const bool hasTerminalMode = ::tcgetattr(descriptor, &saved) == 0;
+    if (hasTerminalMode) {
+        termios silent = saved;
+        silent.c_lflag &= ~tcflag_t(ECHO);
+        ::tcsetattr(descriptor, TCSAFLUSH, &silent);
+    }
+    Result<QByteArray> line = readLine(terminal);
+    if (hasTerminalMode)
+        ::tcsetattr(descriptor, TCSAFLUSH, &saved);
+    std::fputs("\n", terminal);
+    std::fclose(terminal);
+    return line;
+}
+
+Result<QString> promptVisible(const QString &prompt)
+{
+    std::FILE *terminal = std::fopen("/dev/tty", "r+");
+    if (!terminal)
+        return makeError(Reason::IoError,
+                         u"cannot prompt for %1: no terminal; pass it as an option"_s.arg(prompt));
+    std::fputs((prompt + u": "_s).toUtf8().constData(), terminal);
+    std::fflush(terminal);
+    Result<QByteArray> line = readLine(terminal);
+    std::fclose(terminal);
+    if (!line)
+        return line.error();
+    return QString::fromUtf8(line.value()).trimmed();
+}
+
+Result<QByteArray> readPassphrase(const SessionOptions &options, const QCommandLineParser &parser,
+                                  bool confirm)
+{
+    if (parser.isSet(options.passphraseFile)) {
+        const QString path = parser.value(options.passphraseFile);
+        Result<QByteArray> content = readFile(path, kMaxLineBytes);
+        if (!content)
+            return content.error();
+        QByteArray passphrase = content->left(content->indexOf('\n'));
+        client::wipe(content.value());
+        if (passphrase.endsWith('\r'))
+            passphrase.chop(1);
+        if (passphrase.isEmpty())
+            return makeError(Reason::Malformed,
+                             u"--passphrase-file %1: the first line is empty; write the "
+                             "passphrase on it"_s.arg(path));
+        return passphrase;
+    }
+
+    QByteArray fromEnvironment = qgetenv("SEALRELAY_OPERATOR_PASSPHRASE");
+    if (!fromEnvironment.isEmpty())
+        return fromEnvironment;
+
+    Result<QByteArray> typed = promptHidden(u"Operator key passphrase"_s);
+    if (!typed)
+        return makeError(Reason::IoError,
+                         u"no passphrase: pass --passphrase-file PATH, set "
+                         "SEALRELAY_OPERATOR_PASSPHRASE, or run on a terminal"_s);
+    if (typed->isEmpty())
+        return makeError(Reason::Malformed, u"the passphrase is empty; type one"_s);
+    if (confirm) {
+        Result<QByteArray> again = promptHidden(u"Repeat the passphrase"_s);
+        const bool same = again && again.value() == typed.value();
+        if (again)
+            client::wipe(again.value());
+        if (!same) {
+            client::wipe(typed.value());
+            return makeError(Reason::Malformed, u"the passphrases differ; run the command again"_s);
+        }
+    }
+    return typed;
+}
+
+Result<client::OperatorKeyStore> operatorKeyStore(const SessionOptions &options,
+                                                  const QCommandLineParser &parser,
+                                                  const Profile &profile, bool confirmNew)
+{
+    const QString keyFile =
+        parser.isSet(options.keyFile) ? parser.value(options.keyFile) : profile.operatorKeyFile;
+    if (keyFile.isEmpty())
+        return client::OperatorKeyStore::keychain(profile.name);
+
+    Result<QByteArray> passphrase = readPassphrase(options, parser, confirmNew);
+    if (!passphrase)
+        return passphrase.error();
+    client::OperatorKeyStore store = client::OperatorKeyStore::keyFile(
+        QFileInfo(keyFile).absoluteFilePath(), passphrase.value());
+    client::wipe(passphrase.value());
+    return store;
+}
+
+Result<std::unique_ptr<ClientSession>> ClientSession::open(const SessionOptions &options,
+                                                           const QCommandLineParser &parser)
+{
+    const QString name = options.profileName(parser);
+    Result<Profile> profile = Profile::load(name);
+    if (!profile)
+        return profile.error();
+    if (profile->backendUrl.isEmpty() || profile->orgId.isEmpty())
+        return makeError(Reason::NotFound,
+                         u"profile \"%1\" has no backend; run 'sealrelayctl login --backend URL "
+                         "--profile %1' first"_s.arg(name));
+
+    QByteArray token;
+    if (!profile->tokenFile.isEmpty()) {
+        Result<QByteArray> content =
+            client::readPrivateFile(profile->tokenFile, kMaxLineBytes, u"token file");
+        if (!content)
+            return content.error();
+        token = content->trimmed();
+        client::wipe(content.value());
+    } else {
+        const KeychainStore keychain(client::kKeychainService,
+                                     u"run 'sealrelayctl login --token-file PATH' instead"_s);
+        Result<std::optional<SecureBuffer>> stored = keychain.read(tokenKeychainKey(name));
+        if (!stored)
+            return stored.error();
+        if (!stored->has_value())
+            return makeError(Reason::NotFound,
+                             u"the OS keychain has no token for profile \"%1\"; run "
+                             "'sealrelayctl login' again"_s.arg(name));
+        token = QByteArray(stored->value().view().data(), stored->value().size());
+    }
+
+    Result<client::TrustedOperators> trusted =
+        client::TrustedOperators::load(client::TrustedOperators::defaultPath(name));
+    if (!trusted)
+        return trusted.error();
+    Result<client::GenerationRecord> generations =
+        client::GenerationRecord::load(client::GenerationRecord::defaultPath(name));
+    if (!generations)
+        return generations.error();
+
+    std::unique_ptr<ClientSession> session(new ClientSession);
+    session->m_options = &options;
+    session->m_parser = &parser;
+    session->m_profile = profile.value();
+    session->m_backend = std::make_unique<client::BackendClient>(QUrl(profile->backendUrl),
+                                                                 QString::fromUtf8(token));
+    client::wipe(token);
+    session->m_trusted.emplace(std::move(trusted).value());
+    session->m_generations.emplace(std::move(generations).value());
+    session->m_certificates = std::make_unique<client::AgentCertificates>(
+        *session->m_trusted, profile->orgId, *session->m_generations);
+    return session;
+}
+
+Result<client::OperatorKey> ClientSession::loadOperatorKey()
+{
+    Result<client::OperatorKeyStore> store =
+        operatorKeyStore(*m_options, *m_parser, m_profile, false);
+    if (!store)
+        return store.error();
+    Result<client::OperatorKey> key = store->load();
+    if (!key) {
+        if (key.error().reason == Reason::NotFound)
+            return makeError(Reason::NotFound,
+                             u"no operator key in %1; run 'sealrelayctl operator init' first"_s.arg(
+                                 store->location()));
+        return key.error();
+    }
+    if (!m_trusted->contains(key->publicKey()))
+        return makeError(Reason::UntrustedOperator,
+                         u"the operator key %1 is not in the trusted operators %2; run "
+                         "'sealrelayctl operator trust %3'"_s.arg(key->displayFingerprint(),
+                                                                  m_trusted->path(),
+                                                                  key->trustedOperatorsLine()));
+    return key;
+}
+
+void printJson(const QJsonObject &object)
+{
+    QByteArray line = QJsonDocument(object).toJson(QJsonDocument::Compact);
+    line.append('\n');
+    printOut(line);
+}
+
+int failRequest(const client::ApiError &error)
+{
+    return failWith(ExitBackendError, error.toError());
+}
+
+} // namespace sealrelay::ctl

@@ -1,0 +1,680 @@
+// sealrelayctl's credential commands. Uploads are built here with the
+// operator key (sealrelay_client's CredentialCreator), so the backend only
+// relays envelopes it cannot open. Listings check each statement and each
+// agent's receipt against the pinned operators and certified identity keys.
+#include "canonicaljson.h"
+#include "clientsession.h"
+#include "commandline.h"
+#include "credentialcreator.h"
+#include "ids.h"
+
+#include <QCommandLineParser>
+#include <QJsonArray>
+
+#include <variant>
+
+using namespace Qt::Literals::StringLiterals;
+
+namespace sealrelay::ctl {
+
+namespace {
+
+// Largest secret read from standard input: the largest payload bucket.
+constexpr qsizetype kMaxSecretInputBytes = 128 * 1024;
+
+const QString kSecretInputHelp =
+    u" The secret is a JSON object of fields, e.g. {\"username\":\"admin\",\"password\":\"...\"}, "
+    "read from standard input, or typed at a prompt without echo, where text that is not a JSON "
+    "object is taken as {\"password\": TEXT}. It is never taken from an argument."_s;
+
+// Wipes a QByteArray when the scope ends, on every return path.
+class WipeOnExit {
+public:
+    explicit WipeOnExit(QByteArray &bytes)
+        : m_bytes(bytes)
+    {
+    }
+    ~WipeOnExit() { client::wipe(m_bytes); }
+    WipeOnExit(const WipeOnExit &) = delete;
+    WipeOnExit &operator=(const WipeOnExit &) = delete;
+
+private:
+    QByteArray &m_bytes;
+};
+
+// Reads the secret's fields. The raw bytes are wiped; the QString values of
+// the returned object cannot be.
+Result<QJsonObject> readSecretFields()
+{
+    QByteArray raw;
+    const bool fromTerminal = standardInputIsTerminal();
+    if (fromTerminal) {
+        Result<QByteArray> typed = promptHidden(u"Secret (JSON object, or a password)"_s);
+        if (!typed)
+            return typed.error();
+        raw = std::move(typed).value();
+    } else {
+        Result<QByteArray> input = readStandardInput(kMaxSecretInputBytes);
+        if (!input)
+            return input.error();
+        raw = std::move(input).value();
+    }
+    WipeOnExit wipeRaw(raw);
+
+    QByteArray trimmed = raw.trimmed();
+    WipeOnExit wipeTrimmed(trimmed);
+    if (trimmed.isEmpty())
+        return makeError(Reason::Malformed,
+                         u"the secret is empty; pipe a JSON object into standard input"_s);
+    if (fromTerminal && !trimmed.startsWith('{'))
+        return QJsonObject { { u"password"_s, QString::fromUtf8(trimmed) } };
+
+    Result<QJsonValue> value = parseJsonStrict(trimmed);
+    if (!value || !value->isObject())
+        return makeError(Reason::Malformed,
+                         u"the secret is not a JSON object of fields; write it like "
+                         "{\"password\":\"...\"}"_s);
+    return value->toObject();
+}
+
+// Resolves agent ids or names to ids.
+Result<QStringList> resolveAgentIds(const QStringList &agents, const QList<client::AgentRow> &rows)
+{
+    QStringList ids;
+    for (const QString &agent : agents) {
+        QString found;
+        for (const client::AgentRow &row : rows) {
+            if (row.agentId == agent || row.name == agent) {
+                if (!found.isEmpty() && found != row.agentId)
+                    return makeError(
+                        Reason::Malformed,
+                        u"several agents are named \"%1\"; give agent ids"_s.arg(agent));
+                found = row.agentId;
+            }
+        }
+        if (found.isEmpty())
+            return makeError(Reason::NotFound,
+                             u"--agents: no agent with id or name \"%1\"; see "
+                             "'sealrelayctl agent list'"_s.arg(agent));
+        ids.append(found);
+    }
+    ids.sort();
+    ids.removeDuplicates();
+    return ids;
+}
+
+QStringList splitList(const QString &text)
+{
+    QStringList items;
+    for (const QString &item : text.split(u',', Qt::SkipEmptyParts))
+        items.append(item.trimmed());
+    items.removeAll(QString());
+    return items;
+}
+
+// Resolves a credential id or name through GET /api/credentials.
+Result<QString> resolveCredentialId(client::BackendClient &backend, const QString &credential)
+{
+    if (isCanonicalUuid(credential))
+        return credential;
+    const client::ApiResult reply = backend.get(u"/api/credentials"_s);
+    if (!reply)
+        return reply.error().toError();
+    QStringList matches;
+    for (const QJsonValue &value : reply->json.value(u"credentials"_s).toArray()) {
+        if (value.toObject().value(u"name"_s).toString() == credential)
+            matches.append(value.toObject().value(u"credential_id"_s).toString());
+    }
+    if (matches.isEmpty())
+        return makeError(Reason::NotFound,
+                         u"no credential with id or name \"%1\"; see "
+                         "'sealrelayctl credential list'"_s.arg(credential));
+    if (matches.size() > 1)
+        return makeError(Reason::Malformed,
+                         u"several credentials are named \"%1\" (%2); give the "
+                         "id"_s.arg(credential, matches.join(u", "_s)));
+    return matches.constFirst();
+}
+
+// Checks a credential statement without the operator key: strict parse,
+// signer pinned, signature, our org.
+Result<CredentialStatement> verifyCredentialStatement(const ClientSession &session,
+                                                      const SignedStatement &signedStatement)
+{
+    Result<QJsonObject> fields =
+        parseStatement(StatementContext::Credential, signedStatement.bytes);
+    if (!fields)
+        return fields.error();
+    Result<CredentialStatement> statement = CredentialStatement::fromFields(fields.value());
+    if (!statement)
+        return statement.error();
+    if (!session.trusted().contains(statement->operatorKey))
+        return makeError(Reason::UntrustedOperator,
+                         u"the statement is signed by an operator key this profile does not "
+                         "trust; pin it with 'sealrelayctl operator trust KEY' if it is a "
+                         "colleague's"_s);
+    Result<Ed25519PublicKey> signer = Ed25519PublicKey::fromRaw(statement->operatorKey);
+    if (!signer)
+        return signer.error();
+    Result<QJsonObject> verified =
+        verifyStatement(StatementContext::Credential, signedStatement, signer.value());
+    if (!verified)
+        return verified.error();
+    if (statement->orgId != session.profile().orgId)
+        return makeError(Reason::IdMismatch,
+                         u"the statement names org %1, not this profile's "
+                         "org %2"_s.arg(statement->orgId, session.profile().orgId));
+    return statement;
+}
+
+int failOpen(const Error &error)
+{
+    return failWith(error.reason == Reason::DecryptFailed ? ExitVerificationFailed : ExitUsageError,
+                    error);
+}
+
+void printUploadResult(const QCommandLineParser &parser, const SessionOptions &options,
+                       const client::PreparedUpload &upload, const client::ApiReply &reply,
+                       const QString &action)
+{
+    for (const QString &warning : upload.warnings)
+        printError(u"warning: "_s + warning);
+    if (parser.isSet(options.json)) {
+        QJsonObject object = reply.json;
+        object.insert(u"envelope_agent_ids"_s, QJsonArray::fromStringList(upload.envelopeAgentIds));
+        object.insert(u"warnings"_s, QJsonArray::fromStringList(upload.warnings));
+        printJson(object);
+        return;
+    }
+    QString text = u"%1 credential %2 \"%3\": version %4 revision %5"_s
+                       .arg(action, upload.statement.credentialId, upload.statement.name)
+                       .arg(upload.statement.version)
+                       .arg(upload.statement.revision);
+    if (!upload.envelopeAgentIds.isEmpty())
+        text += u", sealed to %1 agent(s)"_s.arg(upload.envelopeAgentIds.size());
+    printOut((text + u'\n').toUtf8());
+}
+
+int credentialCreateCommand(const QStringList &arguments)
+{
+    const SessionOptions options;
+    QCommandLineParser parser;
+    const QCommandLineOption kind(u"kind"_s, u"Kind of secret, e.g. password or api_key."_s,
+                                  u"KIND"_s);
+    const QCommandLineOption agents(u"agents"_s,
+                                    u"Comma-separated agent ids or names in scope. Default: every "
+                                    "agent (auto_all)."_s,
+                                    u"ID,..."_s);
+    parser.addOptions({ kind, agents });
+    options.addTo(parser);
+    parser.addPositionalArgument(u"NAME"_s, u"Credential name."_s);
+    const CommandHelp help {
+        u"NAME --kind KIND [--agents ID,...] [--key-file PATH] [--profile NAME] [--json] < secret"_s,
+        u"Creates a credential: signs its statement with the operator key and seals the secret "
+        "to every agent in scope whose certificate verifies here, then uploads them."_s
+            + kSecretInputHelp
+    };
+    if (auto done = parseExactly(parser, arguments, help, 1))
+        return *done;
+    if (auto done = requireOption(parser, u"kind"_s))
+        return *done;
+
+    auto opened = ClientSession::open(options, parser);
+    if (!opened)
+        return failWith(ExitUsageError, opened.error());
+    ClientSession &session = *opened.value();
+    Result<client::OperatorKey> key = session.loadOperatorKey();
+    if (!key)
+        return failOpen(key.error());
+    Result<QList<client::AgentRow>> rows = client::fetchAgents(session.backend());
+    if (!rows)
+        return failWith(ExitBackendError, rows.error());
+
+    client::NewCredential credential;
+    credential.name = parser.positionalArguments().constFirst();
+    credential.kind = parser.value(kind);
+    if (parser.isSet(agents)) {
+        Result<QStringList> ids = resolveAgentIds(splitList(parser.value(agents)), rows.value());
+        if (!ids)
+            return failWith(ExitUsageError, ids.error());
+        if (ids->isEmpty())
+            return fail(ExitUsageError, u"--agents is empty; omit it for every agent"_s);
+        credential.scopeAgentIds = ids.value();
+    }
+
+    Result<QJsonObject> secret = readSecretFields();
+    if (!secret)
+        return failWith(ExitUsageError, secret.error());
+    client::CredentialCreator creator(key->privateKey(), session.certificates(), session.trusted());
+    Result<client::PreparedUpload> upload =
+        creator.create(credential, secret.value(), rows.value());
+    secret.value() = QJsonObject();
+    if (!upload)
+        return failWith(ExitUsageError, upload.error());
+
+    const client::ApiResult reply = client::sendUpload(session.backend(), upload.value());
+    if (!reply)
+        return failRequest(reply.error());
+    printUploadResult(parser, options, upload.value(), reply.value(), u"created"_s);
+    return ExitSuccess;
+}
+
+// Opens the session, loads the key, resolves the credential and fetches its
+// current statement; shared by rotate, scope and delete.
+struct CurrentCredential {
+    std::unique_ptr<ClientSession> session;
+    std::optional<client::OperatorKey> key;
+    SignedStatement current;
+};
+
+std::variant<CurrentCredential, int> openCurrent(const SessionOptions &options,
+                                                 const QCommandLineParser &parser)
+{
+    auto opened = ClientSession::open(options, parser);
+    if (!opened)
+        return failWith(ExitUsageError, opened.error());
+    CurrentCredential result;
+    result.session = std::move(opened).value();
+    Result<client::OperatorKey> key = result.session->loadOperatorKey();
+    if (!key)
+        return failOpen(key.error());
+    result.key = std::move(key).value();
+
+    Result<QString> id =
+        resolveCredentialId(result.session->backend(), parser.positionalArguments().constFirst());
+    if (!id)
+        return failWith(id.error().reason == Reason::NotFound ? ExitUsageError : ExitBackendError,
+                        id.error());
+    Result<SignedStatement> current =
+        client::fetchCurrentStatement(result.session->backend(), id.value());
+    if (!current)
+        return failWith(ExitBackendError, current.error());
+    result.current = std::move(current).value();
+    return result;
+}
+
+int credentialRotateCommand(const QStringList &arguments)
+{
+    const SessionOptions options;
+    QCommandLineParser parser;
+    options.addTo(parser);
+    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    const CommandHelp help {
+        u"ID [--key-file PATH] [--profile NAME] [--json] < secret"_s,
+        u"Uploads a new value: version + 1 with the current scope, sealed to every agent in "
+        "scope whose certificate verifies here. A rotation that raced another one is rejected "
+        "with 409 version_conflict; run it again."_s
+            + kSecretInputHelp
+    };
+    if (auto done = parseExactly(parser, arguments, help, 1))
+        return *done;
+    auto opened = openCurrent(options, parser);
+    if (auto *code = std::get_if<int>(&opened))
+        return *code;
+    CurrentCredential &current = std::get<CurrentCredential>(opened);
+
+    Result<QList<client::AgentRow>> rows = client::fetchAgents(current.session->backend());
+    if (!rows)
+        return failWith(ExitBackendError, rows.error());
+    client::CredentialCreator creator(current.key->privateKey(), current.session->certificates(),
+                                      current.session->trusted());
+    Result<CredentialStatement> verified = creator.verifyCurrent(current.current);
+    if (!verified)
+        return failWith(ExitVerificationFailed, verified.error());
+
+    Result<QJsonObject> secret = readSecretFields();
+    if (!secret)
+        return failWith(ExitUsageError, secret.error());
+    Result<client::PreparedUpload> upload =
+        creator.rotate(current.current, secret.value(), rows.value());
+    secret.value() = QJsonObject();
+    if (!upload)
+        return failWith(ExitUsageError, upload.error());
+    const client::ApiResult reply = client::sendUpload(current.session->backend(), upload.value());
+    if (!reply)
+        return failRequest(reply.error());
+    printUploadResult(parser, options, upload.value(), reply.value(), u"rotated"_s);
+    return ExitSuccess;
+}
+
+int credentialScopeCommand(const QStringList &arguments)
+{
+    const SessionOptions options;
+    QCommandLineParser parser;
+    const QCommandLineOption agents(u"agents"_s, u"Comma-separated agent ids or names."_s,
+                                    u"ID,..."_s);
+    const QCommandLineOption all(u"all"_s, u"Every agent of the org (auto_all)."_s);
+    parser.addOptions({ agents, all });
+    options.addTo(parser);
+    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    const CommandHelp help {
+        u"ID --agents ID,...|--all [--key-file PATH] [--profile NAME] [--json]"_s,
+        u"Changes the scope: revision + 1 with the same value. Agents that leave the scope purge "
+        "the secret; agents that join it get it from a peer that holds it."_s
+    };
+    if (auto done = parseExactly(parser, arguments, help, 1))
+        return *done;
+    if (parser.isSet(agents) == parser.isSet(all))
+        return fail(ExitUsageError, u"give exactly one of --agents ID,... and --all"_s);
+    auto opened = openCurrent(options, parser);
+    if (auto *code = std::get_if<int>(&opened))
+        return *code;
+    CurrentCredential &current = std::get<CurrentCredential>(opened);
+
+    QStringList scope;
+    if (parser.isSet(agents)) {
+        Result<QList<client::AgentRow>> rows = client::fetchAgents(current.session->backend());
+        if (!rows)
+            return failWith(ExitBackendError, rows.error());
+        Result<QStringList> ids = resolveAgentIds(splitList(parser.value(agents)), rows.value());
+        if (!ids)
+            return failWith(ExitUsageError, ids.error());
+        if (ids->isEmpty())
+            return fail(ExitUsageError, u"--agents is empty; use --all for every agent"_s);
+        scope = ids.value();
+    }
+    client::CredentialCreator creator(current.key->privateKey(), current.session->certificates(),
+                                      current.session->trusted());
+    Result<CredentialStatement> verified = creator.verifyCurrent(current.current);
+    if (!verified)
+        return failWith(ExitVerificationFailed, verified.error());
+    Result<client::PreparedUpload> upload = creator.changeScope(current.current, scope);
+    if (!upload)
+        return failWith(ExitUsageError, upload.error());
+    const client::ApiResult reply = client::sendUpload(current.session->backend(), upload.value());
+    if (!reply)
+        return failRequest(reply.error());
+    printUploadResult(parser, options, upload.value(), reply.value(), u"changed the scope of"_s);
+    return ExitSuccess;
+}
+
+int credentialDeleteCommand(const QStringList &arguments)
+{
+    const SessionOptions options;
+    QCommandLineParser parser;
+    options.addTo(parser);
+    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    const CommandHelp help { u"ID [--key-file PATH] [--profile NAME] [--json]"_s,
+                             u"Deletes a credential: a signed statement with deleted true, after "
+                             "which every agent purges the secret and keeps a tombstone."_s };
+    if (auto done = parseExactly(parser, arguments, help, 1))
+        return *done;
+    auto opened = openCurrent(options, parser);
+    if (auto *code = std::get_if<int>(&opened))
+        return *code;
+    CurrentCredential &current = std::get<CurrentCredential>(opened);
+
+    client::CredentialCreator creator(current.key->privateKey(), current.session->certificates(),
+                                      current.session->trusted());
+    Result<CredentialStatement> verified = creator.verifyCurrent(current.current);
+    if (!verified)
+        return failWith(ExitVerificationFailed, verified.error());
+    Result<client::PreparedUpload> upload = creator.remove(current.current);
+    if (!upload)
+        return failWith(ExitUsageError, upload.error());
+    const client::ApiResult reply = client::sendUpload(current.session->backend(), upload.value());
+    if (!reply)
+        return failRequest(reply.error());
+    printUploadResult(parser, options, upload.value(), reply.value(), u"deleted"_s);
+    return ExitSuccess;
+}
+
+QString scopeText(const QJsonObject &credential)
+{
+    if (credential.value(u"scope"_s).toString() == u"auto_all"_s)
+        return u"all agents"_s;
+    return u"%1 agent(s)"_s.arg(credential.value(u"scope_agent_ids"_s).toArray().size());
+}
+
+// "trusted", or why the statement does not verify.
+QString statementCheck(const ClientSession &session, const QJsonObject &credential)
+{
+    Result<SignedStatement> signedStatement =
+        SignedStatement::fromJson(credential.value(u"statement"_s), u"statement");
+    if (!signedStatement)
+        return signedStatement.error().message;
+    Result<CredentialStatement> verified =
+        verifyCredentialStatement(session, signedStatement.value());
+    if (!verified)
+        return verified.error().message;
+    if (verified->version != credential.value(u"version"_s).toInteger()
+        || verified->revision != credential.value(u"revision"_s).toInteger()
+        || verified->credentialId != credential.value(u"credential_id"_s).toString())
+        return u"the signed statement's id, version or revision differ from the listed ones"_s;
+    return u"trusted"_s;
+}
+
+int credentialListCommand(const QStringList &arguments)
+{
+    const SessionOptions options;
+    QCommandLineParser parser;
+    const QCommandLineOption deleted(u"include-deleted"_s, u"Also list deleted credentials."_s);
+    parser.addOptions({ deleted, options.profile, options.json });
+    const CommandHelp help {
+        u"[--include-deleted] [--profile NAME] [--json]"_s,
+        u"Lists credentials with version, scope and the backend's sync counts, and whether the "
+        "statement is signed by an operator this profile trusts. The counts are the backend's "
+        "claim; 'credential show' checks each agent's receipt."_s
+    };
+    if (auto done = parseExactly(parser, arguments, help, 0))
+        return *done;
+    auto opened = ClientSession::open(options, parser);
+    if (!opened)
+        return failWith(ExitUsageError, opened.error());
+    ClientSession &session = *opened.value();
+
+    QUrlQuery query;
+    if (parser.isSet(deleted))
+        query.addQueryItem(u"include_deleted"_s, u"true"_s);
+    const client::ApiResult reply = session.backend().get(u"/api/credentials"_s, query);
+    if (!reply)
+        return failRequest(reply.error());
+
+    QJsonArray rows;
+    for (const QJsonValue &value : reply->json.value(u"credentials"_s).toArray()) {
+        const QJsonObject credential = value.toObject();
+        QJsonObject row { { u"credential_id"_s, credential.value(u"credential_id"_s) },
+                          { u"name"_s, credential.value(u"name"_s) },
+                          { u"kind"_s, credential.value(u"kind"_s) },
+                          { u"version"_s, credential.value(u"version"_s) },
+                          { u"revision"_s, credential.value(u"revision"_s) },
+                          { u"state"_s, credential.value(u"state"_s) },
+                          { u"scope"_s, credential.value(u"scope"_s) },
+                          { u"scope_agent_ids"_s, credential.value(u"scope_agent_ids"_s) },
+                          { u"sync"_s, credential.value(u"sync"_s) },
+                          { u"statement_check"_s, statementCheck(session, credential) } };
+        rows.append(row);
+    }
+    if (parser.isSet(options.json)) {
+        printJson({ { u"credentials"_s, rows } });
+        return ExitSuccess;
+    }
+    if (rows.isEmpty())
+        printOut("No credentials yet: create one with 'sealrelayctl credential create NAME "
+                 "--kind KIND'.\n");
+    for (const QJsonValue &value : std::as_const(rows)) {
+        const QJsonObject row = value.toObject();
+        const QJsonObject sync = row.value(u"sync"_s).toObject();
+        printOut(u"%1  %2  %3  v%4.%5  %6  %7  delivered %8/%9 (backend's count)  statement %10\n"_s
+                     .arg(row.value(u"credential_id"_s).toString(), row.value(u"name"_s).toString(),
+                          row.value(u"kind"_s).toString())
+                     .arg(row.value(u"version"_s).toInteger())
+                     .arg(row.value(u"revision"_s).toInteger())
+                     .arg(row.value(u"state"_s).toString(), scopeText(row))
+                     .arg(sync.value(u"delivered"_s).toInt())
+                     .arg(sync.value(u"in_scope"_s).toInt())
+                     .arg(row.value(u"statement_check"_s).toString())
+                     .toUtf8());
+    }
+    return ExitSuccess;
+}
+
+// "verified", "none", or why the receipt of `row` does not verify under the
+// certified identity key of its agent.
+QString receiptCheck(ClientSession &session, const QJsonObject &row,
+                     const QList<client::AgentRow> &agents, const QString &statementSha256)
+{
+    if (row.value(u"receipt"_s).isNull() || !row.contains(u"receipt"_s))
+        return u"none"_s;
+    const QString agentId = row.value(u"agent_id"_s).toString();
+    const client::AgentRow *agent = nullptr;
+    for (const client::AgentRow &candidate : agents) {
+        if (candidate.agentId == agentId)
+            agent = &candidate;
+    }
+    if (!agent)
+        return u"unverified: agent %1 is not listed"_s.arg(agentId);
+    Result<client::CertifiedAgent> certified = session.certificates().verify(*agent);
+    if (!certified)
+        return u"unverified: "_s + certified.error().message;
+    Result<Ed25519PublicKey> identity =
+        Ed25519PublicKey::fromRaw(certified->certificate.identityKey);
+    if (!identity)
+        return u"unverified: "_s + identity.error().message;
+
+    Result<SignedStatement> receipt =
+        SignedStatement::fromJson(row.value(u"receipt"_s), u"receipt");
+    if (!receipt)
+        return u"invalid: "_s + receipt.error().message;
+    Result<QJsonObject> fields =
+        verifyStatement(StatementContext::Receipt, receipt.value(), identity.value());
+    if (!fields)
+        return u"invalid: "_s + fields.error().message;
+    Result<Receipt> parsed = Receipt::fromFields(fields.value());
+    if (!parsed)
+        return u"invalid: "_s + parsed.error().message;
+    if (parsed->agentId != agentId || parsed->orgId != session.profile().orgId
+        || parsed->credentialId != row.value(u"credential_id"_s).toString())
+        return u"invalid: the receipt names another agent, org or credential"_s;
+    if (parsed->state == ReceiptState::Refused)
+        return u"verified: refused (%1)"_s.arg(parsed->reason);
+    const QString state = parsed->state == ReceiptState::Deleted ? u"deleted"_s : u"stored"_s;
+    if (parsed->statementSha256 != statementSha256)
+        return u"verified: %1 v%2.%3, not the current statement"_s.arg(state)
+            .arg(parsed->version)
+            .arg(parsed->revision);
+    return u"verified: %1 v%2.%3"_s.arg(state).arg(parsed->version).arg(parsed->revision);
+}
+
+int credentialShowCommand(const QStringList &arguments)
+{
+    const SessionOptions options;
+    QCommandLineParser parser;
+    parser.addOptions({ options.profile, options.json });
+    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    const CommandHelp help {
+        u"ID [--profile NAME] [--json]"_s,
+        u"Shows a credential's statement and one row per agent: stored version, attempts, last "
+        "error, and whether the agent's signed receipt verifies under the identity key of its "
+        "certificate, checked here against this profile's trusted operators."_s
+    };
+    if (auto done = parseExactly(parser, arguments, help, 1))
+        return *done;
+    auto opened = ClientSession::open(options, parser);
+    if (!opened)
+        return failWith(ExitUsageError, opened.error());
+    ClientSession &session = *opened.value();
+
+    Result<QString> id =
+        resolveCredentialId(session.backend(), parser.positionalArguments().constFirst());
+    if (!id)
+        return failWith(id.error().reason == Reason::NotFound ? ExitUsageError : ExitBackendError,
+                        id.error());
+    const client::ApiResult reply = session.backend().get(u"/api/credentials/"_s + id.value());
+    if (!reply)
+        return failRequest(reply.error());
+    Result<QList<client::AgentRow>> agents = client::fetchAgents(session.backend());
+    if (!agents)
+        return failWith(ExitBackendError, agents.error());
+
+    const QJsonObject credential = reply->json;
+    const QString sha256 = credential.value(u"statement_sha256"_s).toString();
+    QJsonArray agentRows;
+    for (const QJsonValue &value : credential.value(u"agents"_s).toArray()) {
+        const QJsonObject row = value.toObject();
+        QString name;
+        for (const client::AgentRow &agent : agents.value()) {
+            if (agent.agentId == row.value(u"agent_id"_s).toString())
+                name = agent.name;
+        }
+        agentRows.append(QJsonObject {
+            { u"agent_id"_s, row.value(u"agent_id"_s) },
+            { u"name"_s, name },
+            { u"secret_stored"_s, row.value(u"secret_stored"_s) },
+            { u"stored_version"_s, row.value(u"stored_version"_s) },
+            { u"stored_revision"_s, row.value(u"stored_revision"_s) },
+            { u"attempts"_s, row.value(u"attempts"_s) },
+            { u"last_error"_s, row.value(u"last_error"_s) },
+            { u"stalled"_s, row.value(u"stalled"_s) },
+            { u"receipt_check"_s, receiptCheck(session, row, agents.value(), sha256) } });
+    }
+    const QString check = statementCheck(session, credential);
+
+    if (parser.isSet(options.json)) {
+        QJsonObject object { { u"credential_id"_s, credential.value(u"credential_id"_s) },
+                             { u"name"_s, credential.value(u"name"_s) },
+                             { u"kind"_s, credential.value(u"kind"_s) },
+                             { u"version"_s, credential.value(u"version"_s) },
+                             { u"revision"_s, credential.value(u"revision"_s) },
+                             { u"state"_s, credential.value(u"state"_s) },
+                             { u"scope"_s, credential.value(u"scope"_s) },
+                             { u"scope_agent_ids"_s, credential.value(u"scope_agent_ids"_s) },
+                             { u"statement_check"_s, check },
+                             { u"agents"_s, agentRows } };
+        printJson(object);
+        return ExitSuccess;
+    }
+    printOut(u"credential %1 \"%2\" (%3)\nversion %4 revision %5, %6, scope: %7\nstatement: %8\n"_s
+                 .arg(credential.value(u"credential_id"_s).toString(),
+                      credential.value(u"name"_s).toString(),
+                      credential.value(u"kind"_s).toString())
+                 .arg(credential.value(u"version"_s).toInteger())
+                 .arg(credential.value(u"revision"_s).toInteger())
+                 .arg(credential.value(u"state"_s).toString(), scopeText(credential), check)
+                 .toUtf8());
+    for (const QJsonValue &value : std::as_const(agentRows)) {
+        const QJsonObject row = value.toObject();
+        const QString stored = row.value(u"secret_stored"_s).toBool()
+            ? u"v%1.%2"_s.arg(row.value(u"stored_version"_s).toInteger())
+                  .arg(row.value(u"stored_revision"_s).toInteger())
+            : u"not stored"_s;
+        const QString lastError = row.value(u"last_error"_s).toString();
+        printOut(
+            u"  agent %1 %2: %3, attempts %4%5%6, receipt %7\n"_s
+                .arg(row.value(u"agent_id"_s).toString(), row.value(u"name"_s).toString(), stored)
+                .arg(row.value(u"attempts"_s).toInteger())
+                .arg(lastError.isEmpty() ? QString() : u", last error "_s + lastError,
+                     row.value(u"stalled"_s).toBool() ? u", stalled"_s : QString(),
+                     row.value(u"receipt_check"_s).toString())
+                .toUtf8());
+    }
+    return ExitSuccess;
+}
+
+} // namespace
+
+QList<Command> credentialCommands()
+{
+    return {
+        { { u"credential"_s, u"create"_s },
+          u"Create a credential; the secret comes from stdin."_s,
+          credentialCreateCommand },
+        { { u"credential"_s, u"rotate"_s },
+          u"Upload a new value of a credential."_s,
+          credentialRotateCommand },
+        { { u"credential"_s, u"scope"_s },
+          u"Change which agents receive a credential."_s,
+          credentialScopeCommand },
+        { { u"credential"_s, u"delete"_s },
+          u"Delete a credential on every agent."_s,
+          credentialDeleteCommand },
+        { { u"credential"_s, u"list"_s },
+          u"List credentials with their statement check."_s,
+          credentialListCommand },
+        { { u"credential"_s, u"show"_s },
+          u"Show per-agent delivery and receipt checks."_s,
+          credentialShowCommand },
+    };
+}
+
+} // namespace sealrelay::ctl
