@@ -173,18 +173,26 @@ int failOpen(const Error &error)
                     error);
 }
 
-void printUploadResult(const QCommandLineParser &parser, const SessionOptions &options,
-                       const client::PreparedUpload &upload, const client::ApiReply &reply,
-                       const QString &action)
+// Sends a prepared upload and prints its result; returns the exit code.
+int uploadAndReport(const QCommandLineParser &parser, const SessionOptions &options,
+                    client::BackendClient &backend, const Result<client::PreparedUpload> &prepared,
+                    const QString &action)
 {
+    if (!prepared)
+        return failWith(ExitUsageError, prepared.error());
+    const client::PreparedUpload &upload = prepared.value();
+    const client::ApiResult reply = client::sendUpload(backend, upload);
+    if (!reply)
+        return failRequest(reply.error());
+
     for (const QString &warning : upload.warnings)
         printError(u"warning: "_s + warning);
     if (parser.isSet(options.json)) {
-        QJsonObject object = reply.json;
+        QJsonObject object = reply.value().json;
         object.insert(u"envelope_agent_ids"_s, QJsonArray::fromStringList(upload.envelopeAgentIds));
         object.insert(u"warnings"_s, QJsonArray::fromStringList(upload.warnings));
         printJson(object);
-        return;
+        return ExitSuccess;
     }
     QString text = u"%1 credential %2 \"%3\": version %4 revision %5"_s
                        .arg(action, upload.statement.credentialId, upload.statement.name)
@@ -193,6 +201,7 @@ void printUploadResult(const QCommandLineParser &parser, const SessionOptions &o
     if (!upload.envelopeAgentIds.isEmpty())
         text += u", sealed to %1 agent(s)"_s.arg(upload.envelopeAgentIds.size());
     printOut((text + u'\n').toUtf8());
+    return ExitSuccess;
 }
 
 int credentialCreateCommand(const QStringList &arguments)
@@ -249,14 +258,7 @@ int credentialCreateCommand(const QStringList &arguments)
     Result<client::PreparedUpload> upload =
         creator.create(credential, secret.value(), rows.value());
     secret.value() = QJsonObject();
-    if (!upload)
-        return failWith(ExitUsageError, upload.error());
-
-    const client::ApiResult reply = client::sendUpload(session.backend(), upload.value());
-    if (!reply)
-        return failRequest(reply.error());
-    printUploadResult(parser, options, upload.value(), reply.value(), u"created"_s);
-    return ExitSuccess;
+    return uploadAndReport(parser, options, session.backend(), upload, u"created"_s);
 }
 
 // Opens the session, loads the key, resolves the credential and fetches its
@@ -328,13 +330,7 @@ int credentialRotateCommand(const QStringList &arguments)
     Result<client::PreparedUpload> upload =
         creator.rotate(current.current, secret.value(), rows.value());
     secret.value() = QJsonObject();
-    if (!upload)
-        return failWith(ExitUsageError, upload.error());
-    const client::ApiResult reply = client::sendUpload(current.session->backend(), upload.value());
-    if (!reply)
-        return failRequest(reply.error());
-    printUploadResult(parser, options, upload.value(), reply.value(), u"rotated"_s);
-    return ExitSuccess;
+    return uploadAndReport(parser, options, current.session->backend(), upload, u"rotated"_s);
 }
 
 int credentialScopeCommand(const QStringList &arguments)
@@ -379,13 +375,8 @@ int credentialScopeCommand(const QStringList &arguments)
     if (!verified)
         return failWith(ExitVerificationFailed, verified.error());
     Result<client::PreparedUpload> upload = creator.changeScope(current.current, scope);
-    if (!upload)
-        return failWith(ExitUsageError, upload.error());
-    const client::ApiResult reply = client::sendUpload(current.session->backend(), upload.value());
-    if (!reply)
-        return failRequest(reply.error());
-    printUploadResult(parser, options, upload.value(), reply.value(), u"changed the scope of"_s);
-    return ExitSuccess;
+    return uploadAndReport(parser, options, current.session->backend(), upload,
+                           u"changed the scope of"_s);
 }
 
 int credentialDeleteCommand(const QStringList &arguments)
@@ -410,13 +401,7 @@ int credentialDeleteCommand(const QStringList &arguments)
     if (!verified)
         return failWith(ExitVerificationFailed, verified.error());
     Result<client::PreparedUpload> upload = creator.remove(current.current);
-    if (!upload)
-        return failWith(ExitUsageError, upload.error());
-    const client::ApiResult reply = client::sendUpload(current.session->backend(), upload.value());
-    if (!reply)
-        return failRequest(reply.error());
-    printUploadResult(parser, options, upload.value(), reply.value(), u"deleted"_s);
-    return ExitSuccess;
+    return uploadAndReport(parser, options, current.session->backend(), upload, u"deleted"_s);
 }
 
 QString scopeText(const QJsonObject &credential)

@@ -1,0 +1,269 @@
+// Per-agent sync verification of a credential from signed receipts.
+#include "syncverifier.h"
+
+#include "error.h"
+
+#include <QCryptographicHash>
+#include <QJsonArray>
+
+using namespace Qt::Literals::StringLiterals;
+
+namespace sealrelay::models {
+
+namespace {
+
+// Upper bound on cached signature checks; the cache is cleared when it is
+// reached, which costs a re-check of the receipts still in use.
+constexpr qsizetype kMaxCachedSignatures = 100000;
+
+const QString kCommitmentMismatchSource = u"COMMITMENT_MISMATCH_SOURCE"_s;
+
+std::optional<SignedStatement> signedField(const QJsonObject &object, const QString &field)
+{
+    const QJsonValue value = object.value(field);
+    if (!value.isObject())
+        return std::nullopt;
+    Result<SignedStatement> parsed = SignedStatement::fromJson(value, field);
+    if (!parsed)
+        return std::nullopt;
+    return std::move(parsed).value();
+}
+
+} // namespace
+
+bool isAttributedRefusal(QStringView reason)
+{
+    return reason == u"DECRYPT_FAILED" || reason == u"PAYLOAD_MISMATCH"
+        || reason == u"COMMITMENT_MISMATCH";
+}
+
+SyncVerifier::SyncVerifier(const client::TrustedOperators &trusted,
+                           client::AgentCertificates &certificates)
+    : m_trusted(trusted)
+    , m_certificates(certificates)
+{
+}
+
+void SyncVerifier::setAgents(const QList<client::AgentRow> &agents)
+{
+    m_agents.clear();
+    for (const client::AgentRow &agent : agents)
+        addAgent(agent);
+}
+
+void SyncVerifier::updateAgent(const client::AgentRow &agent)
+{
+    addAgent(agent);
+}
+
+void SyncVerifier::addAgent(const client::AgentRow &agent)
+{
+    AgentEntry entry { agent, std::nullopt, {} };
+    Result<client::CertifiedAgent> certified = m_certificates.verify(agent);
+    if (certified)
+        entry.certified = std::move(certified).value();
+    else
+        entry.rejection = certified.error().message;
+    m_agents.insert(agent.agentId, std::move(entry));
+}
+
+const SyncVerifier::CachedStatement &SyncVerifier::checkSignature(StatementContext context,
+                                                                  const SignedStatement &statement,
+                                                                  const Ed25519PublicKey &signer)
+{
+    QByteArray key = QByteArray::number(static_cast<int>(context));
+    key += signer.raw();
+    key += statement.signature;
+    key += statement.bytes;
+    const auto found = m_signatureCache.constFind(key);
+    if (found != m_signatureCache.constEnd())
+        return found.value();
+
+    if (m_signatureCache.size() >= kMaxCachedSignatures)
+        m_signatureCache.clear();
+    ++m_signatureChecks;
+    CachedStatement checked;
+    Result<QJsonObject> fields = verifyStatement(context, statement, signer);
+    if (fields) {
+        checked.verified = true;
+        checked.fields = std::move(fields).value();
+    }
+    return m_signatureCache.insert(key, checked).value();
+}
+
+std::optional<CredentialStatement> SyncVerifier::readStatement(const QJsonObject &credential,
+                                                               CredentialVerification &result)
+{
+    const std::optional<SignedStatement> signedStatement = signedField(credential, u"statement"_s);
+    if (!signedStatement)
+        return std::nullopt;
+    Result<QJsonObject> fields =
+        parseStatement(StatementContext::Credential, signedStatement->bytes);
+    if (!fields)
+        return std::nullopt;
+    Result<CredentialStatement> statement = CredentialStatement::fromFields(fields.value());
+    if (!statement)
+        return std::nullopt;
+    Result<Ed25519PublicKey> signer = Ed25519PublicKey::fromRaw(statement->operatorKey);
+    if (!signer)
+        return std::nullopt;
+
+    // The statement is trusted only when its signature verifies under a
+    // pinned operator key and it names this org and this credential.
+    const bool signatureValid =
+        checkSignature(StatementContext::Credential, *signedStatement, signer.value()).verified;
+    result.statementTrusted = signatureValid && m_trusted.contains(signer.value())
+        && statement->orgId == m_certificates.orgId()
+        && statement->credentialId == result.credentialId;
+    result.statementSha256 = signedStatement->sha256();
+    return std::move(statement).value();
+}
+
+QStringList SyncVerifier::inScopeAgents(const QJsonObject &credential,
+                                        const std::optional<CredentialStatement> &statement,
+                                        const QHash<QString, QJsonObject> &rows) const
+{
+    // Candidates: every approved agent and every agent the backend lists a
+    // row for, unless that agent is known to be revoked. A backend that adds
+    // rows can only lower the synced count, never raise it.
+    // NOTE: under auto_all a backend that omits an agent from both lists
+    // shrinks n unnoticed, because no local list of the org's agents exists.
+    QStringList candidates;
+    for (auto it = m_agents.constBegin(); it != m_agents.constEnd(); ++it) {
+        if (it->row.status == u"approved")
+            candidates.append(it.key());
+    }
+    for (auto it = rows.constBegin(); it != rows.constEnd(); ++it) {
+        const auto agent = m_agents.constFind(it.key());
+        if (agent == m_agents.constEnd() || agent->row.status != u"revoked")
+            candidates.append(it.key());
+    }
+
+    QStringList inScope;
+    if (statement) {
+        if (statement->scope == CredentialScope::Explicit) {
+            inScope = statement->agents;
+        } else {
+            for (const QString &agentId : std::as_const(candidates)) {
+                if (statement->covers(agentId))
+                    inScope.append(agentId);
+            }
+        }
+    } else if (credential.value(u"scope"_s).toString() == u"explicit") {
+        for (const QJsonValue &agentId : credential.value(u"scope_agent_ids"_s).toArray())
+            inScope.append(agentId.toString());
+    } else {
+        inScope = candidates;
+    }
+    inScope.sort();
+    inScope.removeDuplicates();
+    return inScope;
+}
+
+CredentialVerification SyncVerifier::verify(const QJsonObject &credential)
+{
+    CredentialVerification result;
+    result.credentialId = credential.value(u"credential_id"_s).toString();
+    result.statement = readStatement(credential, result);
+
+    QHash<QString, QJsonObject> rows;
+    for (const QJsonValue &row : credential.value(u"agents"_s).toArray()) {
+        const QJsonObject object = row.toObject();
+        rows.insert(object.value(u"agent_id"_s).toString(), object);
+    }
+
+    const QStringList agentIds = inScopeAgents(credential, result.statement, rows);
+    for (const QString &agentId : agentIds)
+        result.agents.append(verifyAgent(agentId, rows.value(agentId), result));
+    return result;
+}
+
+AgentSyncResult SyncVerifier::verifyAgent(const QString &agentId, const QJsonObject &row,
+                                          const CredentialVerification &credential)
+{
+    AgentSyncResult result;
+    result.agentId = agentId;
+    const bool claimedStored = row.value(u"secret_stored"_s).toBool();
+    const bool stalled = row.value(u"stalled"_s).toBool();
+    const bool sourceMismatch = row.value(u"last_error"_s).toString() == kCommitmentMismatchSource;
+    result.integrityFailure = sourceMismatch;
+
+    // The fallback status when no verified receipt decides: the backend's
+    // claims may only make an agent pending, stalled or flagged, never synced.
+    const auto unverified = [&](const QString &detail) {
+        result.detail = detail;
+        if (sourceMismatch)
+            result.status = AgentSyncStatus::IntegrityFailure;
+        else if (stalled)
+            result.status = AgentSyncStatus::Stalled;
+        else if (claimedStored)
+            result.status = AgentSyncStatus::PendingUnverified;
+        else
+            result.status = AgentSyncStatus::Pending;
+        return result;
+    };
+
+    const auto agent = m_agents.constFind(agentId);
+    if (agent == m_agents.constEnd())
+        return unverified(u"agent %1 is not in the agent list"_s.arg(agentId));
+    if (!agent->certified)
+        return unverified(agent->rejection);
+    result.certificateVerified = true;
+
+    const std::optional<SignedStatement> signedReceipt = signedField(row, u"receipt"_s);
+    if (!signedReceipt)
+        return unverified(u"agent %1 has sent no receipt"_s.arg(agentId));
+    Result<Ed25519PublicKey> identityKey =
+        Ed25519PublicKey::fromRaw(agent->certified->certificate.identityKey);
+    if (!identityKey)
+        return unverified(identityKey.error().message);
+    const CachedStatement &checked =
+        checkSignature(StatementContext::Receipt, *signedReceipt, identityKey.value());
+    if (!checked.verified) {
+        return unverified(
+            u"the receipt of agent %1 does not verify under its certified identity key"_s.arg(
+                agentId));
+    }
+    Result<Receipt> receipt = Receipt::fromFields(checked.fields);
+    if (!receipt)
+        return unverified(receipt.error().message);
+    if (receipt->agentId != agentId || receipt->orgId != m_certificates.orgId()
+        || receipt->credentialId != credential.credentialId) {
+        return unverified(
+            u"the receipt listed for agent %1 names agent %2 of org %3, credential %4"_s.arg(
+                agentId, receipt->agentId, receipt->orgId, receipt->credentialId));
+    }
+    result.receiptVerified = true;
+
+    if (receipt->state == ReceiptState::Refused) {
+        if (isAttributedRefusal(receipt->reason)) {
+            result.integrityFailure = true;
+            result.status = AgentSyncStatus::IntegrityFailure;
+            result.detail = u"agent %1 refused a delivery: %2"_s.arg(agentId, receipt->reason);
+            return result;
+        }
+        if (!sourceMismatch && !stalled) {
+            result.status = AgentSyncStatus::Refused;
+            result.detail = u"agent %1 refused a delivery: %2"_s.arg(agentId, receipt->reason);
+            return result;
+        }
+        return unverified(u"agent %1 refused a delivery: %2"_s.arg(agentId, receipt->reason));
+    }
+    if (!credential.statementTrusted || !credential.statement) {
+        return unverified(u"the statement is missing or not signed by a trusted operator key"_s);
+    }
+    const CredentialStatement &statement = *credential.statement;
+    if (receipt->state != ReceiptState::Stored || receipt->version != statement.version
+        || receipt->revision != statement.revision
+        || receipt->statementSha256 != credential.statementSha256) {
+        return unverified(
+            u"the receipt of agent %1 is for version %2 revision %3, not the "
+            u"current version %4 revision %5"_s.arg(
+                agentId, QString::number(receipt->version), QString::number(receipt->revision),
+                QString::number(statement.version), QString::number(statement.revision)));
+    }
+    result.status = AgentSyncStatus::Synced;
+    return result;
+}
+
+} // namespace sealrelay::models
