@@ -90,7 +90,7 @@ void SyncEngine::actOnIntegrityReport(const IntegrityReport &report)
         const QString &source = *report.sourceAgentId;
         // The source's copy is no longer trusted to be the operator's secret.
         logIfFailed(m_storage.markSecretLost(report.orgId, report.credentialId, source,
-                                             u"COMMITMENT_MISMATCH_SOURCE"_s),
+                                             kSourceMismatchError),
                     "mark the source's copy invalid");
         const QDateTime expires = now().addMSecs(m_options.blocklistTtl.count());
         if (auto blocked = m_storage.blockPeer(report.orgId, report.credentialId, source,
@@ -101,7 +101,7 @@ void SyncEngine::actOnIntegrityReport(const IntegrityReport &report)
         m_store.setAdd(u"blocklist:%1:%2"_s.arg(report.orgId, report.credentialId), source.toUtf8(),
                        m_options.blocklistTtl, this, [](Result<void>) {});
         publishSyncChange(report.orgId, report.credentialId, source, u"integrity_failure"_s,
-                          QJsonObject { { u"error"_s, u"COMMITMENT_MISMATCH_SOURCE"_s } });
+                          QJsonObject { { u"error"_s, kSourceMismatchError } });
     }
 
     raiseAlert(report.orgId, u"credential_commitment_mismatch"_s, AlertSeverity::Critical,

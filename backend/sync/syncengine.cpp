@@ -166,6 +166,17 @@ bool SyncEngine::isConnected(const QString &orgId, const QString &agentId) const
     return m_link.isConnected && m_link.isConnected(orgId, agentId);
 }
 
+bool SyncEngine::creatorDeliveryRunning(const QString &orgId, const QString &credentialId,
+                                        const QString &exceptAgent) const
+{
+    for (const SyncTask *task : m_tasks) {
+        if (task->orgId() == orgId && task->credentialId() == credentialId
+            && task->targetId() != exceptAgent && task->mayDeliverFromCreator())
+            return true;
+    }
+    return false;
+}
+
 bool SyncEngine::sendTo(const QString &orgId, const QString &agentId, const AgentMessage &message)
 {
     return m_link.send && m_link.send(orgId, agentId, message);
@@ -474,7 +485,11 @@ void SyncEngine::recordFailure(const QString &orgId, const QString &credentialId
     const QDateTime now = this->now();
     const auto delay = m_options.backoff.delayAfterFailure(before.value()->attempts);
     const QDateTime next = delay ? now.addMSecs(delay->count()) : now;
-    auto after = m_storage.recordDeliveryFailure(orgId, credentialId, agentId, outcome.error, next,
+    // An agent whose copy failed an integrity check keeps that marker until
+    // it stores the credential again, so the console's badge survives retries.
+    const QString error = before.value()->lastError == kSourceMismatchError ? kSourceMismatchError
+                                                                              : outcome.error;
+    auto after = m_storage.recordDeliveryFailure(orgId, credentialId, agentId, error, next,
                                                  m_options.backoff.retireAtFailure());
     if (!after || !after.value()) {
         log()->error("cannot record the failed sync of credential {} to agent {}",

@@ -190,6 +190,10 @@ private:
                            const QString &agentId, const QString &change,
                            const QJsonObject &extra = {});
     bool isConnected(const QString &orgId, const QString &agentId) const;
+    // True while a sync of the credential to another agent than `exceptAgent`
+    // waits for its lock or delivers the creator's envelope.
+    bool creatorDeliveryRunning(const QString &orgId, const QString &credentialId,
+                                const QString &exceptAgent) const;
     bool sendTo(const QString &orgId, const QString &agentId, const AgentMessage &message);
     void taskFinished(SyncTask *task, const SyncOutcome &outcome);
     static QString rowKey(const QString &orgId, const QString &credentialId,

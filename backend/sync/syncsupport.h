@@ -26,6 +26,10 @@ inline std::string text(const QString &value)
     return value.toStdString();
 }
 
+// last_error of an agent whose copy a target reported as not matching the
+// operator's commitment.
+inline const QString kSourceMismatchError = QStringLiteral("COMMITMENT_MISMATCH_SOURCE");
+
 inline QString compactJson(const QJsonObject &object)
 {
     return QString::fromUtf8(QJsonDocument(object).toJson(QJsonDocument::Compact));

@@ -316,6 +316,15 @@ void SyncTask::sendCreatorDelivery(const PendingDeliveryRow &delivery)
 void SyncTask::startDispatch()
 {
     m_creatorDelivery.reset();
+    m_peers = eligiblePeers();
+    if (m_peers.isEmpty() && m_dispatchAuditId.isEmpty()
+        && m_engine.creatorDeliveryRunning(m_orgId, m_credentialId, m_targetId)) {
+        // Another agent is receiving the creator's envelope and will be a
+        // peer soon: this is no failed attempt, and the next sweep retries.
+        finish({ SyncResult::Failed, {}, Reason::NoEligiblePeer,
+                 u"AWAITING_CREATOR_DELIVERY"_s, false });
+        return;
+    }
     if (m_dispatchAuditId.isEmpty()) {
         m_dispatchAuditId = newUuid();
         m_engine.audit(AuditEntry {
@@ -327,7 +336,6 @@ void SyncTask::startDispatch()
                                             { u"version"_s, m_credential.version } })
                     .toJson(QJsonDocument::Compact)) });
     }
-    m_peers = eligiblePeers();
     tryNextPeer();
 }
 

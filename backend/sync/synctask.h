@@ -55,6 +55,14 @@ public:
     // Hands the joined callers to the engine once the task finished.
     QList<SyncCallback> takeCallbacks() { return std::exchange(m_callbacks, {}); }
 
+    // True while this task may still give its target the creator's envelope:
+    // it waits for its lock or for the target's reply to that envelope.
+    bool mayDeliverFromCreator() const
+    {
+        return m_step == Step::Locking
+            || (m_creatorDelivery.has_value() && m_step == Step::AwaitingTarget);
+    }
+
     // The peer a rewrap_request went to, or empty.
     const QString &currentPeer() const { return m_peerId; }
 
