@@ -259,7 +259,7 @@ void AgentSession::onTextMessage(const QString &textMessage)
         } else {
             log()->warn("agent {} sent a message that was rejected with {}: {}", text(m_agentId),
                         text(reasonName(code)), text(error.message));
-            // A peer's answer that cannot be parsed still ends its dispatch.
+            // A peer's response that cannot be parsed still ends its dispatch.
             const QJsonObject object = QJsonDocument::fromJson(frame).object();
             const QString requestId = object.value(u"request_id"_s).toString();
             if (m_agentStatus == AgentStatus::Approved
@@ -673,7 +673,7 @@ void AgentSession::becomeLive(const QString &orgId, const QString &agentId, Agen
     m_agentId = agentId;
     m_agentStatus = status;
     m_state = State::Live;
-    // last_seen tells operators when the agent last connected.
+    // last_seen records when the agent last connected, for operators.
     if (auto touched = m_storage.touchAgent(orgId, agentId); !touched)
         log()->warn("cannot record last_seen of agent {}: {}", text(agentId),
                     text(touched.error().message));

@@ -16,11 +16,6 @@ namespace {
 // than one insert per row.
 constexpr qsizetype kMaxInsertsPerBatch = 64;
 
-QJsonObject eventData(const QJsonObject &event)
-{
-    return event.contains(u"data"_s) ? event.value(u"data"_s).toObject() : event;
-}
-
 QDateTime parseTime(const QJsonValue &value)
 {
     return QDateTime::fromString(value.toString(), Qt::ISODateWithMs);
@@ -73,9 +68,6 @@ AgentsModel::AgentsModel(client::AgentCertificates &certificates, QObject *paren
     : QAbstractListModel(parent)
     , m_certificates(certificates)
 {
-    m_batchTimer.setSingleShot(true);
-    m_batchTimer.setInterval(std::chrono::milliseconds(20));
-    connect(&m_batchTimer, &QTimer::timeout, this, &AgentsModel::flush);
 }
 
 int AgentsModel::rowCount(const QModelIndex &parent) const
@@ -259,8 +251,7 @@ Result<void> AgentsModel::loadSnapshot(const QJsonArray &agents)
     }
 
     beginResetModel();
-    m_queue.clear();
-    m_batchTimer.stop();
+    m_batch.clear();
     m_entries = std::move(entries);
     m_order = std::move(order);
     sortRows();
@@ -270,24 +261,21 @@ Result<void> AgentsModel::loadSnapshot(const QJsonArray &agents)
 
 void AgentsModel::enqueue(const QJsonObject &event)
 {
-    m_queue.append(event);
-    if (!m_batchTimer.isActive())
-        m_batchTimer.start();
+    m_batch.append(event);
 }
 
 void AgentsModel::flush()
 {
-    m_batchTimer.stop();
-    if (m_queue.isEmpty())
+    const QList<QJsonObject> events = m_batch.take();
+    if (events.isEmpty())
         return;
-    const QList<QJsonObject> events = std::exchange(m_queue, {});
     applyBatch(events);
     Q_EMIT batchApplied(static_cast<int>(events.size()));
 }
 
 void AgentsModel::setBatchInterval(std::chrono::milliseconds interval)
 {
-    m_batchTimer.setInterval(std::clamp(interval, std::chrono::milliseconds(0), kMaxBatchInterval));
+    m_batch.setInterval(interval);
 }
 
 void AgentsModel::setHoldings(const QHash<QString, AgentHoldings> &holdings)

@@ -3,6 +3,8 @@
 // in batches.
 #pragma once
 
+#include "eventbatch.h"
+
 #include "agentcertificates.h"
 #include "syncverifier.h"
 
@@ -67,7 +69,7 @@ public:
     Q_ENUM(Role)
 
     // Maximum delay between enqueue() and the batch that applies it.
-    static constexpr std::chrono::milliseconds kMaxBatchInterval { 50 };
+    static constexpr std::chrono::milliseconds kMaxBatchInterval = EventBatch::kMaxInterval;
 
     // `certificates` must outlive the model.
     explicit AgentsModel(client::AgentCertificates &certificates, QObject *parent = nullptr);
@@ -132,8 +134,7 @@ private:
     QHash<QString, Entry> m_entries;
     QStringList m_order; // agent ids in row order: pending approval first, then by name
     QHash<QString, AgentHoldings> m_holdings;
-    QList<QJsonObject> m_queue;
-    QTimer m_batchTimer;
+    EventBatch m_batch { this, [this] { flush(); } };
 };
 
 } // namespace sealrelay::models

@@ -15,11 +15,6 @@ namespace {
 // than one insert per row.
 constexpr qsizetype kMaxInsertsPerBatch = 64;
 
-QJsonObject eventData(const QJsonObject &event)
-{
-    return event.contains(u"data"_s) ? event.value(u"data"_s).toObject() : event;
-}
-
 QDateTime parseTime(const QJsonValue &value)
 {
     return QDateTime::fromString(value.toString(), Qt::ISODateWithMs);
@@ -47,9 +42,6 @@ int severityRank(QStringView severity)
 AlertsModel::AlertsModel(QObject *parent)
     : QAbstractListModel(parent)
 {
-    m_batchTimer.setSingleShot(true);
-    m_batchTimer.setInterval(std::chrono::milliseconds(20));
-    connect(&m_batchTimer, &QTimer::timeout, this, &AlertsModel::flush);
 }
 
 int AlertsModel::rowCount(const QModelIndex &parent) const
@@ -142,8 +134,7 @@ void AlertsModel::sortRows()
 void AlertsModel::loadSnapshot(const QJsonArray &alerts)
 {
     beginResetModel();
-    m_queue.clear();
-    m_batchTimer.stop();
+    m_batch.clear();
     m_entries.clear();
     m_order.clear();
     for (const QJsonValue &value : alerts) {
@@ -162,17 +153,14 @@ void AlertsModel::loadSnapshot(const QJsonArray &alerts)
 
 void AlertsModel::enqueue(const QJsonObject &event)
 {
-    m_queue.append(event);
-    if (!m_batchTimer.isActive())
-        m_batchTimer.start();
+    m_batch.append(event);
 }
 
 void AlertsModel::flush()
 {
-    m_batchTimer.stop();
-    if (m_queue.isEmpty())
+    const QList<QJsonObject> events = m_batch.take();
+    if (events.isEmpty())
         return;
-    const QList<QJsonObject> events = std::exchange(m_queue, {});
     applyBatch(events);
     updateUnacknowledgedCount();
     Q_EMIT batchApplied(static_cast<int>(events.size()));
@@ -180,7 +168,7 @@ void AlertsModel::flush()
 
 void AlertsModel::setBatchInterval(std::chrono::milliseconds interval)
 {
-    m_batchTimer.setInterval(std::clamp(interval, std::chrono::milliseconds(0), kMaxBatchInterval));
+    m_batch.setInterval(interval);
 }
 
 void AlertsModel::applyBatch(const QList<QJsonObject> &events)

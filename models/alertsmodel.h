@@ -3,6 +3,8 @@
 // proxy that filters by severity and acknowledged state.
 #pragma once
 
+#include "eventbatch.h"
+
 #include <QAbstractListModel>
 #include <QDateTime>
 #include <QHash>
@@ -39,7 +41,7 @@ public:
     Q_ENUM(Role)
 
     // Maximum delay between enqueue() and the batch that applies it.
-    static constexpr std::chrono::milliseconds kMaxBatchInterval { 50 };
+    static constexpr std::chrono::milliseconds kMaxBatchInterval = EventBatch::kMaxInterval;
 
     explicit AlertsModel(QObject *parent = nullptr);
 
@@ -86,8 +88,7 @@ private:
 
     QHash<QString, Entry> m_entries;
     QStringList m_order; // alert ids in row order
-    QList<QJsonObject> m_queue;
-    QTimer m_batchTimer;
+    EventBatch m_batch { this, [this] { flush(); } };
     int m_unacknowledged = 0;
 };
 

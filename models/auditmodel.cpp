@@ -9,11 +9,6 @@ namespace sealrelay::models {
 
 namespace {
 
-QJsonObject eventData(const QJsonObject &event)
-{
-    return event.contains(u"data"_s) ? event.value(u"data"_s).toObject() : event;
-}
-
 // The row id, or 0 when `id` is missing or not a positive integer.
 qint64 rowId(const QJsonObject &record)
 {
@@ -62,9 +57,6 @@ Result<AuditVerification> AuditVerification::fromJson(const QJsonObject &reply)
 AuditModel::AuditModel(QObject *parent)
     : QAbstractListModel(parent)
 {
-    m_batchTimer.setSingleShot(true);
-    m_batchTimer.setInterval(std::chrono::milliseconds(20));
-    connect(&m_batchTimer, &QTimer::timeout, this, &AuditModel::flush);
 }
 
 int AuditModel::rowCount(const QModelIndex &parent) const
@@ -121,8 +113,7 @@ void AuditModel::clear(bool filtered)
 {
     beginResetModel();
     m_rows.clear();
-    m_queue.clear();
-    m_batchTimer.stop();
+    m_batch.clear();
     m_nextAfterId.reset();
     m_filtered = filtered;
     endResetModel();
@@ -176,17 +167,14 @@ void AuditModel::enqueue(const QJsonObject &event)
 {
     if (event.value(u"type"_s).toString() != u"audit_appended")
         return;
-    m_queue.append(event);
-    if (!m_batchTimer.isActive())
-        m_batchTimer.start();
+    m_batch.append(event);
 }
 
 void AuditModel::flush()
 {
-    m_batchTimer.stop();
-    if (m_queue.isEmpty())
+    const QList<QJsonObject> events = m_batch.take();
+    if (events.isEmpty())
         return;
-    const QList<QJsonObject> events = std::exchange(m_queue, {});
     if (!m_filtered && !hasMore()) {
         QList<QJsonObject> records;
         records.reserve(events.size());
@@ -202,7 +190,7 @@ void AuditModel::flush()
 
 void AuditModel::setBatchInterval(std::chrono::milliseconds interval)
 {
-    m_batchTimer.setInterval(std::clamp(interval, std::chrono::milliseconds(0), kMaxBatchInterval));
+    m_batch.setInterval(interval);
 }
 
 Result<void> AuditModel::setVerification(const QJsonObject &reply)

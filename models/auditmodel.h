@@ -3,6 +3,8 @@
 // the result of GET /api/audit/verify.
 #pragma once
 
+#include "eventbatch.h"
+
 #include "error.h"
 
 #include <QAbstractListModel>
@@ -69,7 +71,7 @@ public:
     Q_ENUM(Role)
 
     // Maximum delay between enqueue() and the batch that applies it.
-    static constexpr std::chrono::milliseconds kMaxBatchInterval { 50 };
+    static constexpr std::chrono::milliseconds kMaxBatchInterval = EventBatch::kMaxInterval;
 
     explicit AuditModel(QObject *parent = nullptr);
 
@@ -124,8 +126,7 @@ private:
     std::optional<qint64> m_nextAfterId;
     bool m_filtered = false;
     AuditVerification m_verification;
-    QList<QJsonObject> m_queue;
-    QTimer m_batchTimer;
+    EventBatch m_batch { this, [this] { flush(); } };
 };
 
 } // namespace sealrelay::models

@@ -17,11 +17,6 @@ namespace {
 // views than one insert per row.
 constexpr qsizetype kMaxInsertsPerBatch = 64;
 
-QJsonObject eventData(const QJsonObject &event)
-{
-    return event.contains(u"data"_s) ? event.value(u"data"_s).toObject() : event;
-}
-
 // Applies the sync change of one agent, as `credential_sync_changed` reports
 // it, to that agent's row of the credential.
 void applyAgentChange(QJsonObject &row, const QJsonObject &data)
@@ -58,9 +53,6 @@ CredentialsModel::CredentialsModel(SyncVerifier &verifier, QObject *parent)
     : QAbstractListModel(parent)
     , m_verifier(verifier)
 {
-    m_batchTimer.setSingleShot(true);
-    m_batchTimer.setInterval(std::chrono::milliseconds(20));
-    connect(&m_batchTimer, &QTimer::timeout, this, &CredentialsModel::flush);
 }
 
 int CredentialsModel::rowCount(const QModelIndex &parent) const
@@ -145,7 +137,7 @@ const CredentialSyncState *CredentialsModel::syncState(const QString &credential
 
 void CredentialsModel::setBatchInterval(std::chrono::milliseconds interval)
 {
-    m_batchTimer.setInterval(std::clamp(interval, std::chrono::milliseconds(0), kMaxBatchInterval));
+    m_batch.setInterval(interval);
 }
 
 bool CredentialsModel::lessThan(const QString &left, const QString &right) const
@@ -179,8 +171,7 @@ Result<void> CredentialsModel::loadSnapshot(const QJsonObject &snapshot)
         return agents.error();
 
     beginResetModel();
-    m_queue.clear();
-    m_batchTimer.stop();
+    m_batch.clear();
     m_verifier.setAgents(agents.value());
     m_entries.clear();
     m_order.clear();
@@ -202,17 +193,14 @@ Result<void> CredentialsModel::loadSnapshot(const QJsonObject &snapshot)
 
 void CredentialsModel::enqueue(const QJsonObject &event)
 {
-    m_queue.append(event);
-    if (!m_batchTimer.isActive())
-        m_batchTimer.start();
+    m_batch.append(event);
 }
 
 void CredentialsModel::flush()
 {
-    m_batchTimer.stop();
-    if (m_queue.isEmpty())
+    const QList<QJsonObject> events = m_batch.take();
+    if (events.isEmpty())
         return;
-    const QList<QJsonObject> events = std::exchange(m_queue, {});
     applyBatch(events);
     Q_EMIT batchApplied(static_cast<int>(events.size()));
 }

@@ -3,6 +3,8 @@
 // in batches so a burst of events does not stall the view.
 #pragma once
 
+#include "eventbatch.h"
+
 #include "credentialsyncstate.h"
 #include "syncverifier.h"
 
@@ -46,7 +48,7 @@ public:
     Q_ENUM(Role)
 
     // Maximum delay between enqueue() and the batch that applies it.
-    static constexpr std::chrono::milliseconds kMaxBatchInterval { 50 };
+    static constexpr std::chrono::milliseconds kMaxBatchInterval = EventBatch::kMaxInterval;
 
     // `verifier` must outlive the model.
     explicit CredentialsModel(SyncVerifier &verifier, QObject *parent = nullptr);
@@ -96,8 +98,7 @@ private:
     SyncVerifier &m_verifier;
     QHash<QString, Entry> m_entries;
     QStringList m_order; // credential ids in row order
-    QList<QJsonObject> m_queue;
-    QTimer m_batchTimer;
+    EventBatch m_batch { this, [this] { flush(); } };
 };
 
 } // namespace sealrelay::models

@@ -20,7 +20,7 @@ enum ExitCode : int {
     ExitSuccess = 0,
     ExitVerificationFailed = 1,   // verification or decryption failed
     ExitUsageError = 2,           // bad arguments or unreadable input
-    ExitBackendError = 3,         // the backend rejected a request or did not answer
+    ExitBackendError = 3,         // the backend rejected a request or could not be reached
 };
 
 struct Command {

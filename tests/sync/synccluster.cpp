@@ -79,10 +79,10 @@ QHash<QString, QString> SyncCluster::defaultAgentEnvironment()
 
 QProcessEnvironment SyncCluster::defaultBackendEnvironment()
 {
-    // Every interval and timeout shrunk from minutes to about a second, so a
-    // suite sees sweeps, retries and peer timeouts within its own run. TTLs
+    // Every interval and timeout is shrunk from minutes to about a second, so
+    // sweeps, retries and peer timeouts happen within one suite's run. TTLs
     // that end a penalty (blocklist, alert deduplication) and the flood
-    // windows keep their defaults, so a suite does not see them lapse.
+    // windows keep their defaults, so they never lapse during a suite.
     QProcessEnvironment environment;
     environment.insert(u"SEALRELAY_LOG_LEVEL"_s, u"warn"_s);
     environment.insert(u"SEALRELAY_AGENT_PING_INTERVAL_MS"_s, u"500"_s);

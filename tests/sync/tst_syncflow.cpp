@@ -395,8 +395,8 @@ void SyncFlowTest::backfillThousand()
         ? qEnvironmentVariableIntValue("SEALRELAY_SYNCFLOW_BACKFILL_CREDENTIALS")
         : 1000;
     QVERIFY(count > 0);
-    // Liveness checks are relaxed here: on a loaded machine the thousand
-    // uploads can keep a process from answering pings for seconds, and a
+    // Liveness checks are relaxed here, because on a loaded machine the
+    // thousand uploads can delay a process's pongs by seconds, and a
     // reconnect would only pause the backfill being measured.
     QProcessEnvironment backendSettings;
     backendSettings.insert(u"SEALRELAY_AGENT_PING_INTERVAL_MS"_s, u"2000"_s);
