@@ -138,6 +138,7 @@ void SyncEngine::stop()
     // Paused backfills start nothing when the abandoned syncs report back.
     for (Backfill *backfill : std::as_const(m_backfills))
         backfill->pause();
+    m_deferred.clear();
     const QList<SyncTask *> tasks = m_tasks.values();
     for (SyncTask *task : tasks)
         task->abandon();
@@ -420,6 +421,33 @@ void SyncEngine::taskFinished(SyncTask *task, const SyncOutcome &outcome)
     task->deleteLater();
     for (const SyncCallback &callback : callbacks)
         callback(outcome);
+
+    if (m_stopped)
+        return;
+    if (outcome.error == kAwaitingCreatorDelivery) {
+        m_deferred.insert(rowKey(task->orgId(), task->credentialId(), task->targetId()),
+                          DeferredSync { task->orgId(), task->credentialId(), task->targetId(),
+                                         task->trigger() });
+    }
+    resumeDeferredSyncs(task->orgId(), task->credentialId());
+}
+
+void SyncEngine::resumeDeferredSyncs(const QString &orgId, const QString &credentialId)
+{
+    for (auto it = m_deferred.begin(); it != m_deferred.end();) {
+        const DeferredSync deferred = it.value();
+        if (deferred.orgId != orgId || deferred.credentialId != credentialId
+            || m_tasks.contains(it.key())
+            || creatorDeliveryRunning(orgId, credentialId, deferred.agentId)) {
+            ++it;
+            continue;
+        }
+        it = m_deferred.erase(it);
+        // The new task may finish at once and change m_deferred, so the
+        // loop stops here; its own taskFinished resumes the rest.
+        syncRow(orgId, credentialId, deferred.agentId, deferred.trigger);
+        return;
+    }
 }
 
 AgentSyncState SyncEngine::agentState(const QString &orgId, const QString &agentId) const

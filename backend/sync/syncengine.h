@@ -196,6 +196,9 @@ private:
                                 const QString &exceptAgent) const;
     bool sendTo(const QString &orgId, const QString &agentId, const AgentMessage &message);
     void taskFinished(SyncTask *task, const SyncOutcome &outcome);
+    // Runs again the deferred syncs of `credentialId` that no creator
+    // delivery holds back any more.
+    void resumeDeferredSyncs(const QString &orgId, const QString &credentialId);
     static QString rowKey(const QString &orgId, const QString &credentialId,
                           const QString &agentId);
     static QString agentKey(const QString &orgId, const QString &agentId);
@@ -212,6 +215,14 @@ private:
     QHash<QString, SyncTask *> m_tasks;
     QHash<QString, QPointer<SyncTask>> m_byRequestId; // rewrap request_id
     QHash<QString, QPointer<SyncTask>> m_byDeliveryId; // credential_store / statement_update
+    // Syncs that ended with kAwaitingCreatorDelivery, by rowKey.
+    struct DeferredSync {
+        QString orgId;
+        QString credentialId;
+        QString agentId;
+        SyncTrigger trigger;
+    };
+    QHash<QString, DeferredSync> m_deferred;
     // Backfills by agentKey; a paused one stays until the agent registers again.
     QHash<QString, Backfill *> m_backfills;
     // (done, total) of each agent's last finished backfill, by agentKey.

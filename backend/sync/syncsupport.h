@@ -29,6 +29,8 @@ inline std::string text(const QString &value)
 // last_error of an agent whose copy a target reported as not matching the
 // operator's commitment.
 inline const QString kSourceMismatchError = QStringLiteral("COMMITMENT_MISMATCH_SOURCE");
+// A sync deferred while another agent receives the creator's envelope.
+inline const QString kAwaitingCreatorDelivery = QStringLiteral("AWAITING_CREATOR_DELIVERY");
 
 inline QString compactJson(const QJsonObject &object)
 {

@@ -320,9 +320,10 @@ void SyncTask::startDispatch()
     if (m_peers.isEmpty() && m_dispatchAuditId.isEmpty()
         && m_engine.creatorDeliveryRunning(m_orgId, m_credentialId, m_targetId)) {
         // Another agent is receiving the creator's envelope and will be a
-        // peer soon: this is no failed attempt, and the next sweep retries.
-        finish({ SyncResult::Failed, {}, Reason::NoEligiblePeer,
-                 u"AWAITING_CREATOR_DELIVERY"_s, false });
+        // peer soon: this is no failed attempt, and the engine runs the sync
+        // again once that delivery ends.
+        finish({ SyncResult::Failed, {}, Reason::NoEligiblePeer, kAwaitingCreatorDelivery,
+                 false });
         return;
     }
     if (m_dispatchAuditId.isEmpty()) {
