@@ -5,6 +5,8 @@
 #include "logging.h"
 #include "metrics.h"
 
+#include <QCoreApplication>
+
 using namespace Qt::Literals::StringLiterals;
 
 namespace sealrelay::backend {
@@ -40,6 +42,8 @@ ApiResponse HttpApi::handleMetrics(const ApiRequest &)
 ApiResponse HttpApi::handleCoordinationStatus(const ApiRequest &)
 {
     QJsonObject status = m_hooks.coordinationStatus ? m_hooks.coordinationStatus() : QJsonObject{};
+    if (const QString version = QCoreApplication::applicationVersion(); !version.isEmpty())
+        status.insert(u"version"_s, version);
     return ApiResponse::json(200, status);
 }
 

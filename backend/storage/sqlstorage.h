@@ -78,6 +78,9 @@ public:
     Result<std::optional<CredentialAgentRow>> credentialAgent(const QString &orgId,
                                                               const QString &credentialId,
                                                               const QString &agentId) override;
+    Result<bool> recordRefusal(const QString &orgId, const QString &credentialId,
+                               const QString &agentId, const QByteArray &receiptStatement,
+                               const QByteArray &receiptSignature, const QDateTime &at) override;
     Result<bool> markDelivered(const QString &orgId, const QString &credentialId,
                                const QString &agentId, const DeliveryReceipt &receipt) override;
     Result<std::optional<CredentialAgentRow>>

@@ -607,6 +607,27 @@ Result<bool> SqlStorage::markDelivered(const QString &orgId, const QString &cred
     return query->next();
 }
 
+Result<bool> SqlStorage::recordRefusal(const QString &orgId, const QString &credentialId,
+                                       const QString &agentId, const QByteArray &receiptStatement,
+                                       const QByteArray &receiptSignature, const QDateTime &at)
+{
+    auto query = m_connection->exec(
+        u"record the refusal of credential %1 by agent %2"_s.arg(credentialId, agentId),
+        u"UPDATE credential_agents SET receipt_statement = :receipt_statement, "
+        "receipt_signature = :receipt_signature, receipt_at = :receipt_at "
+        "WHERE org_id = :org_id AND credential_id = :credential_id AND agent_id = :agent_id "
+        "RETURNING agent_id"_s,
+        { { u":receipt_statement"_s, receiptStatement },
+          { u":receipt_signature"_s, receiptSignature },
+          { u":receipt_at"_s, dbTime(at) },
+          { u":org_id"_s, orgId },
+          { u":credential_id"_s, credentialId },
+          { u":agent_id"_s, agentId } });
+    if (!query)
+        return query.error();
+    return query->next();
+}
+
 Result<std::optional<CredentialAgentRow>>
 SqlStorage::recordDeliveryFailure(const QString &orgId, const QString &credentialId,
                                   const QString &agentId, const QString &error,

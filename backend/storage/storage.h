@@ -144,6 +144,14 @@ public:
     // when there is no such row.
     virtual Result<bool> markDelivered(const QString &orgId, const QString &credentialId,
                                        const QString &agentId, const DeliveryReceipt &receipt) = 0;
+    // Keeps an agent's signed `refused` receipt as the row's receipt, so a
+    // console that connects later can still verify the refusal. The stored
+    // version, revision and secret_stored stay as they were. Returns false
+    // when there is no such row.
+    virtual Result<bool> recordRefusal(const QString &orgId, const QString &credentialId,
+                                       const QString &agentId, const QByteArray &receiptStatement,
+                                       const QByteArray &receiptSignature,
+                                       const QDateTime &at) = 0;
     // Counts a failed attempt: attempts + 1, last_error, next_attempt_at; the
     // row becomes stalled when attempts reaches maxAttempts. Returns the
     // updated row, or std::nullopt when there is no such row.

@@ -629,6 +629,10 @@ void SyncTask::onIntegrityFailure(const CredentialIntegrityFailure &failure)
         finishDispatch(u"peer_failed"_s, SyncResult::Failed, reason, Reason::NoEligiblePeer);
         return;
     }
+    logIfFailed(m_engine.m_storage.recordRefusal(m_orgId, m_credentialId, m_targetId,
+                                                 failure.receipt.bytes, failure.receipt.signature,
+                                                 m_engine.now()),
+                "record a refused receipt");
     m_engine.publishSyncChange(
         m_orgId, m_credentialId, m_targetId, u"refused"_s,
         QJsonObject { { u"receipt"_s, failure.receipt.toJson() }, { u"reason"_s, reason } });

@@ -1076,6 +1076,22 @@ void TestStorage::credentialDetails()
     QVERIFY(all->at(1).agents[1].secretStored);
     QCOMPARE(all->at(1).agents[1].receiptStatement, std::optional<QByteArray>("receipt-bytes"));
     QCOMPARE(all->at(1).agents[1].storedVersion, std::optional<qint64>(1));
+
+    // A refusal keeps its receipt and leaves what the agent stores alone.
+    auto refused = storage->recordRefusal(orgId, beta.credentialId, second.agentId,
+                                          "refused-bytes", QByteArray(64, 's'), kStart);
+    STORAGE_OK(refused);
+    QVERIFY(refused.value());
+    auto row = storage->credentialAgent(orgId, beta.credentialId, second.agentId);
+    STORAGE_OK(row);
+    QVERIFY(row->has_value());
+    QCOMPARE(row.value()->receiptStatement, std::optional<QByteArray>("refused-bytes"));
+    QVERIFY(row.value()->secretStored);
+    QCOMPARE(row.value()->storedVersion, std::optional<qint64>(1));
+    auto missing = storage->recordRefusal(orgId, alpha.credentialId, second.agentId,
+                                          "refused-bytes", QByteArray(64, 's'), kStart);
+    STORAGE_OK(missing);
+    QVERIFY(!missing.value());
 }
 
 // ---- Delivery state --------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 
 #include <QElapsedTimer>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QSet>
@@ -275,8 +276,17 @@ void SyncIntegrityTest::maliciousPeerBlocklisted()
     QCOMPARE(result.out, QString());
     QCOMPARE(requestsForX, 1);
 
-    // T refused what M sealed and stored nothing.
+    // T refused what M sealed and stored nothing; its signed refusal is kept
+    // on the row for consoles that connect later.
     QVERIFY(!cluster.vaultHolds(u"t"_s, xId).has_value());
+    const QJsonObject targetRow = credentialRow(cluster, xId, targetId);
+    QCOMPARE(targetRow.value(u"secret_stored"_s).toBool(), false);
+    const QJsonObject refusedReceipt = QJsonDocument::fromJson(
+        QByteArray::fromBase64(
+            targetRow.value(u"receipt"_s).toObject().value(u"statement_b64"_s).toString().toLatin1()))
+                                           .object();
+    QCOMPARE(refusedReceipt.value(u"state"_s).toString(), u"refused"_s);
+    QCOMPARE(refusedReceipt.value(u"credential_id"_s).toString(), xId);
     const ProcessResult localAudit =
         cluster.runAgentCommand(u"t"_s, { u"audit"_s, u"--data-dir"_s, cluster.dataDir(u"t"_s) });
     QCOMPARE(localAudit.exitCode, 0);
