@@ -299,6 +299,12 @@ int AgentsModel::pendingApprovalCount() const
     }));
 }
 
+QModelIndex AgentsModel::indexOf(const QString &agentId) const
+{
+    const qsizetype row = m_order.indexOf(agentId);
+    return row < 0 ? QModelIndex() : index(static_cast<int>(row));
+}
+
 void AgentsModel::applyBatch(const QList<QJsonObject> &events)
 {
     // The latest agent object per agent id, with every event of the batch

@@ -102,6 +102,9 @@ public:
     // Number of pending_approval agents, for the navigation badge.
     int pendingApprovalCount() const;
 
+    // The row of `agentId`, or an invalid index when it is not listed.
+    QModelIndex indexOf(const QString &agentId) const;
+
 Q_SIGNALS:
     void batchApplied(int eventCount);
 

@@ -287,12 +287,33 @@ void AlertsFilterModel::setAcknowledged(Acknowledged acknowledged)
     Q_EMIT acknowledgedChanged();
 }
 
+void AlertsFilterModel::setSearch(const QString &search)
+{
+    const QString trimmed = search.trimmed();
+    if (trimmed == m_search)
+        return;
+    m_search = trimmed;
+    invalidateRowsFilter();
+    Q_EMIT searchChanged();
+}
+
 bool AlertsFilterModel::filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const
 {
     const QModelIndex index = sourceModel()->index(sourceRow, 0, sourceParent);
     if (!m_severity.isEmpty()
         && index.data(AlertsModel::SeverityRole).toString() != m_severity)
         return false;
+    if (!m_search.isEmpty()) {
+        const QString type = index.data(AlertsModel::TypeRole).toString();
+        QString typeWords = type;
+        typeWords.replace(QLatin1Char('_'), QLatin1Char(' '));
+        const bool found = type.contains(m_search, Qt::CaseInsensitive)
+            || typeWords.contains(m_search, Qt::CaseInsensitive)
+            || index.data(AlertsModel::SubjectRole).toString().contains(m_search,
+                                                                        Qt::CaseInsensitive);
+        if (!found)
+            return false;
+    }
     const bool acknowledged = index.data(AlertsModel::AcknowledgedRole).toBool();
     switch (m_acknowledged) {
     case Acknowledged::Any:

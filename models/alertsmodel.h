@@ -92,13 +92,19 @@ private:
     int m_unacknowledged = 0;
 };
 
-// Filters an AlertsModel by severity and acknowledged state, keeping its order.
+// Filters an AlertsModel by severity, acknowledged state and a search text,
+// keeping its order.
 class AlertsFilterModel : public QSortFilterProxyModel {
     Q_OBJECT
     // Only alerts with this severity pass. Empty lets every severity pass.
     Q_PROPERTY(QString severity READ severity WRITE setSeverity NOTIFY severityChanged)
     Q_PROPERTY(Acknowledged acknowledged READ acknowledged WRITE setAcknowledged NOTIFY
                    acknowledgedChanged)
+    // Case-insensitive substring of the type, written either as the wire name
+    // ("credential_sync_stalled") or in words ("credential sync stalled"), or
+    // of the subject ("credential:<id>/agent:<id>"). Leading and trailing
+    // spaces are ignored. Empty lets every alert pass.
+    Q_PROPERTY(QString search READ search WRITE setSearch NOTIFY searchChanged)
 
 public:
     enum class Acknowledged { Any, Unacknowledged, Acknowledged };
@@ -110,10 +116,13 @@ public:
     void setSeverity(const QString &severity);
     Acknowledged acknowledged() const { return m_acknowledged; }
     void setAcknowledged(Acknowledged acknowledged);
+    QString search() const { return m_search; }
+    void setSearch(const QString &search);
 
 Q_SIGNALS:
     void severityChanged();
     void acknowledgedChanged();
+    void searchChanged();
 
 protected:
     bool filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const override;
@@ -121,6 +130,7 @@ protected:
 private:
     QString m_severity;
     Acknowledged m_acknowledged = Acknowledged::Any;
+    QString m_search; // trimmed
 };
 
 } // namespace sealrelay::models

@@ -1,6 +1,8 @@
-// Credentials table model: snapshot loading, batched event application and
-// problems-first ordering.
+// Credentials table model: snapshot loading, batched event application,
+// verification on the worker thread and problems-first ordering.
 #include "credentialsmodel.h"
+
+#include "verificationworker.h"
 
 #include <QJsonArray>
 #include <QSet>
@@ -52,7 +54,25 @@ void applyAgentChange(QJsonObject &row, const QJsonObject &data)
 CredentialsModel::CredentialsModel(SyncVerifier &verifier, QObject *parent)
     : QAbstractListModel(parent)
     , m_verifier(verifier)
+    , m_queue(std::make_unique<VerificationQueue>())
 {
+    m_worker = new VerificationWorker(*m_queue, verifier.trustedKeys(), verifier.orgId());
+    m_worker->moveToThread(&m_thread);
+    connect(m_worker, &VerificationWorker::resultsReady, this, &CredentialsModel::applyResults,
+            Qt::QueuedConnection);
+    VerificationWorker *worker = m_worker;
+    m_queue->setWake([worker] {
+        QMetaObject::invokeMethod(worker, &VerificationWorker::process, Qt::QueuedConnection);
+    });
+    m_thread.setObjectName(u"credential-verification"_s);
+    m_thread.start();
+}
+
+CredentialsModel::~CredentialsModel()
+{
+    m_thread.quit();
+    m_thread.wait();
+    delete m_worker;
 }
 
 int CredentialsModel::rowCount(const QModelIndex &parent) const
@@ -101,6 +121,8 @@ QVariant CredentialsModel::data(const QModelIndex &index, int role) const
         return state.lastChange;
     case BadgesRole:
         return state.badges();
+    case VerifyingRole:
+        return !state.verified;
     default:
         return {};
     }
@@ -126,6 +148,7 @@ QHash<int, QByteArray> CredentialsModel::roleNames() const
         { StalledRole, "stalled" },
         { LastChangeRole, "lastChange" },
         { BadgesRole, "badges" },
+        { VerifyingRole, "verifying" },
     };
 }
 
@@ -133,6 +156,43 @@ const CredentialSyncState *CredentialsModel::syncState(const QString &credential
 {
     const auto found = m_entries.constFind(credentialId);
     return found == m_entries.constEnd() ? nullptr : &found->state;
+}
+
+const VerifiedCredential *CredentialsModel::verifiedCredential(const QString &credentialId) const
+{
+    const auto found = m_entries.constFind(credentialId);
+    if (found == m_entries.constEnd() || !found->verified)
+        return nullptr;
+    return &*found->verified;
+}
+
+QList<CredentialVerification> CredentialsModel::verifications() const
+{
+    QList<CredentialVerification> result;
+    result.reserve(m_order.size());
+    for (const QString &id : m_order) {
+        const Entry &entry = *m_entries.constFind(id);
+        if (entry.verified)
+            result.append(entry.verified->verification);
+    }
+    return result;
+}
+
+bool CredentialsModel::isVerifying() const
+{
+    return std::any_of(m_entries.cbegin(), m_entries.cend(),
+                       [](const Entry &entry) { return entry.sentSequence > entry.shownSequence; });
+}
+
+qint64 CredentialsModel::signatureChecks() const
+{
+    return m_queue->signatureChecks();
+}
+
+void CredentialsModel::setVerificationObserver(
+    std::function<void(const QString &credentialId)> observer)
+{
+    m_queue->setObserver(std::move(observer));
 }
 
 void CredentialsModel::setBatchInterval(std::chrono::milliseconds interval)
@@ -170,25 +230,78 @@ Result<void> CredentialsModel::loadSnapshot(const QJsonObject &snapshot)
     if (!agents)
         return agents.error();
 
-    beginResetModel();
-    m_batch.clear();
-    m_verifier.setAgents(agents.value());
-    m_entries.clear();
-    m_order.clear();
+    m_agents.clear();
+    QList<CheckedAgent> checked;
+    for (const client::AgentRow &agent : agents.value()) {
+        m_agents.insert(agent.agentId, agent);
+        checked.append(m_verifier.checkAgent(agent));
+    }
+
+    // A credential listed before keeps its verified state until the new
+    // result arrives, so a reconnect does not flash every chip.
+    QHash<QString, Entry> entries;
+    QStringList order;
     for (const QJsonValue &value : data.value(u"credentials"_s).toArray()) {
         const QJsonObject credential = value.toObject();
         const QString id = credential.value(u"credential_id"_s).toString();
-        if (id.isEmpty() || m_entries.contains(id))
+        if (id.isEmpty() || entries.contains(id))
             continue;
-        Entry entry { credential,
-                      CredentialSyncState::fromVerification(credential,
-                                                            m_verifier.verify(credential)) };
-        m_entries.insert(id, std::move(entry));
-        m_order.append(id);
+        Entry entry;
+        const auto previous = m_entries.constFind(id);
+        if (previous != m_entries.constEnd() && previous->verified) {
+            entry.verified = previous->verified;
+            entry.state = previous->state;
+            entry.shownSequence = previous->shownSequence;
+        } else {
+            entry.state = CredentialSyncState::awaitingVerification(credential);
+            entry.shownSequence = m_sequence;
+        }
+        entry.credential = credential;
+        entry.listed = true;
+        entries.insert(id, std::move(entry));
+        order.append(id);
     }
+    QStringList removed;
+    for (auto it = m_entries.cbegin(); it != m_entries.cend(); ++it) {
+        if (!entries.contains(it.key()))
+            removed.append(it.key());
+    }
+
+    beginResetModel();
+    m_batch.clear();
+    m_entries = std::move(entries);
+    m_order = std::move(order);
     sortRows();
     endResetModel();
+
+    m_queue->setTrustedKeys(m_verifier.trustedKeys());
+    m_queue->setAgents(std::move(checked));
+    requestVerification(m_order);
+    for (const QString &id : std::as_const(removed))
+        Q_EMIT credentialRemoved(id);
     return {};
+}
+
+void CredentialsModel::reloadTrustedOperators()
+{
+    QList<CheckedAgent> checked;
+    for (const client::AgentRow &agent : std::as_const(m_agents))
+        checked.append(m_verifier.checkAgent(agent));
+    m_queue->setTrustedKeys(m_verifier.trustedKeys());
+    m_queue->setAgents(std::move(checked));
+    requestVerification(m_order);
+}
+
+void CredentialsModel::requestVerification(const QStringList &credentialIds)
+{
+    QList<VerificationRequest> requests;
+    requests.reserve(credentialIds.size());
+    for (const QString &id : credentialIds) {
+        Entry &entry = m_entries[id];
+        entry.sentSequence = ++m_sequence;
+        requests.append(VerificationRequest { id, entry.sentSequence, entry.credential });
+    }
+    m_queue->request(std::move(requests));
 }
 
 void CredentialsModel::enqueue(const QJsonObject &event)
@@ -196,13 +309,20 @@ void CredentialsModel::enqueue(const QJsonObject &event)
     m_batch.append(event);
 }
 
-void CredentialsModel::flush()
+void CredentialsModel::applyQueuedEvents()
 {
     const QList<QJsonObject> events = m_batch.take();
     if (events.isEmpty())
         return;
     applyBatch(events);
     Q_EMIT batchApplied(static_cast<int>(events.size()));
+}
+
+void CredentialsModel::flush()
+{
+    applyQueuedEvents();
+    m_queue->waitUntilIdle();
+    applyResults();
 }
 
 void CredentialsModel::mergeCredentialEvent(const QJsonObject &data, QSet<QString> &changed,
@@ -219,9 +339,16 @@ void CredentialsModel::mergeCredentialEvent(const QJsonObject &data, QSet<QStrin
     }
     removed.remove(id);
 
+    auto found = m_entries.find(id);
+    if (found == m_entries.end()) {
+        // Results requested for an earlier credential of this id are dropped.
+        found = m_entries.insert(id, Entry {});
+        found->shownSequence = m_sequence;
+    }
+
     // The event's credential carries `sync` but usually no `agents` rows, so
     // the rows known so far are kept and the one agent's change is applied.
-    QJsonObject &stored = m_entries[id].credential;
+    QJsonObject &stored = found->credential;
     if (!credential.contains(u"agents"_s))
         credential.insert(u"agents"_s, stored.value(u"agents"_s));
     const QString agentId = data.value(u"agent_id"_s).toString();
@@ -250,7 +377,8 @@ bool CredentialsModel::mergeAgentEvent(const QJsonObject &data)
     Result<client::AgentRow> agent = client::AgentRow::fromJson(data.value(u"agent"_s).toObject());
     if (!agent)
         return false;
-    m_verifier.updateAgent(agent.value());
+    m_agents.insert(agent.value().agentId, agent.value());
+    m_queue->updateAgent(m_verifier.checkAgent(agent.value()));
     return true;
 }
 
@@ -276,22 +404,16 @@ void CredentialsModel::applyBatch(const QList<QJsonObject> &events)
 
     removeRows(removed);
 
-    // New states of listed rows; rows whose state did not change emit nothing.
     QStringList added;
-    QSet<QString> updated;
     for (const QString &id : std::as_const(changed)) {
         Entry &entry = m_entries[id];
-        CredentialSyncState state = CredentialSyncState::fromVerification(
-            entry.credential, m_verifier.verify(entry.credential));
-        const bool listed = !entry.state.credentialId.isEmpty();
-        if (!listed) {
-            entry.state = std::move(state);
+        if (!entry.listed) {
+            entry.state = CredentialSyncState::awaitingVerification(entry.credential);
+            entry.listed = true;
             added.append(id);
-        } else if (!(state == entry.state)) {
-            entry.state = std::move(state);
-            updated.insert(id);
         }
     }
+    requestVerification(QStringList(changed.cbegin(), changed.cend()));
 
     if (added.size() > kMaxInsertsPerBatch) {
         beginResetModel();
@@ -300,8 +422,42 @@ void CredentialsModel::applyBatch(const QList<QJsonObject> &events)
         endResetModel();
         return;
     }
+    insertRows(added);
+}
 
-    if (!updated.isEmpty() && !isSorted()) {
+void CredentialsModel::applyResults()
+{
+    const QList<VerificationResult> results = m_queue->takeResults();
+    if (results.isEmpty())
+        return;
+
+    QSet<QString> updated;
+    QStringList applied;
+    for (const VerificationResult &result : results) {
+        const auto found = m_entries.find(result.credentialId);
+        if (found == m_entries.end() || result.sequence <= found->shownSequence)
+            continue;
+        found->shownSequence = result.sequence;
+        if (!(result.state == found->state))
+            updated.insert(result.credentialId);
+        found->state = result.state;
+        found->verified = VerifiedCredential { result.credential, result.verification,
+                                               result.state };
+        applied.append(result.credentialId);
+    }
+
+    emitUpdated(updated);
+    if (!applied.isEmpty())
+        Q_EMIT verified(applied);
+}
+
+// Re-sorts with one layout change when `updated` rows moved, then emits one
+// dataChanged over the span of updated rows.
+void CredentialsModel::emitUpdated(const QSet<QString> &updated)
+{
+    if (updated.isEmpty())
+        return;
+    if (!isSorted()) {
         const QModelIndexList persistent = persistentIndexList();
         QStringList persistentIds;
         for (const QModelIndex &index : persistent)
@@ -315,24 +471,23 @@ void CredentialsModel::applyBatch(const QList<QJsonObject> &events)
         changePersistentIndexList(persistent, moved);
         Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
     }
-    if (!updated.isEmpty()) {
-        int first = static_cast<int>(m_order.size());
-        int last = -1;
-        for (qsizetype row = 0; row < m_order.size(); ++row) {
-            if (updated.contains(m_order.at(row))) {
-                first = std::min(first, static_cast<int>(row));
-                last = std::max(last, static_cast<int>(row));
-            }
-        }
-        Q_EMIT dataChanged(index(first), index(last));
-    }
 
-    insertRows(added);
+    int first = static_cast<int>(m_order.size());
+    int last = -1;
+    for (qsizetype row = 0; row < m_order.size(); ++row) {
+        if (updated.contains(m_order.at(row))) {
+            first = std::min(first, static_cast<int>(row));
+            last = std::max(last, static_cast<int>(row));
+        }
+    }
+    if (last >= 0)
+        Q_EMIT dataChanged(index(first), index(last));
 }
 
 void CredentialsModel::removeRows(const QSet<QString> &removed)
 {
     QList<int> rows;
+    QStringList removedIds;
     for (const QString &id : removed) {
         const qsizetype row = m_order.indexOf(id);
         if (row >= 0)
@@ -352,11 +507,15 @@ void CredentialsModel::removeRows(const QSet<QString> &removed)
             first = rows.at(i);
         }
         beginRemoveRows({}, first, last);
-        for (int row = last; row >= first; --row)
+        for (int row = last; row >= first; --row) {
+            removedIds.append(m_order.at(row));
             m_entries.remove(m_order.takeAt(row));
+        }
         endRemoveRows();
         ++i;
     }
+    for (const QString &id : std::as_const(removedIds))
+        Q_EMIT credentialRemoved(id);
 }
 
 void CredentialsModel::insertRows(const QStringList &added)

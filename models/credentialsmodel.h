@@ -12,16 +12,39 @@
 #include <QHash>
 #include <QJsonObject>
 #include <QList>
+#include <QThread>
 #include <QTimer>
 
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
 
 namespace sealrelay::models {
 
-// NOTE: verification runs on the thread that owns the model, inside each
-// batch. The signature cache of SyncVerifier limits an unchanged receipt to
-// one Ed25519 check, but a batch of many new receipts blocks that thread for
-// about one check per receipt.
+class VerificationQueue;
+class VerificationWorker;
+
+// A credential as last verified: the JSON the verification thread checked,
+// its outcome and the sync state computed from both.
+struct VerifiedCredential {
+    QJsonObject credential; // as from GET /api/credentials/{id}, with `agents`
+    CredentialVerification verification;
+    CredentialSyncState state;
+};
+
+// Threads: the model merges event JSON and checks agent certificates on its
+// own thread, because AgentCertificates and its GenerationRecord are not
+// thread-safe and the session uses them there too. Receipts and statements
+// are verified on a QThread that the model owns, by a ReceiptVerifier that
+// reads only raw key bytes and CheckedAgent copies. Rows are inserted and
+// removed when events are merged. Results come back queued, and each set
+// that arrives is applied with at most one layout change and one
+// dataChanged. Every request carries a sequence number, and a result whose
+// number is not above the one shown is dropped, so a result computed from
+// older JSON or older agent data never replaces a newer one. A new
+// credential is listed at once in the "⏳ Verifying" state, which has no
+// counts and is never green.
 class CredentialsModel : public QAbstractListModel {
     Q_OBJECT
 
@@ -44,45 +67,90 @@ public:
         StalledRole,
         LastChangeRole, // QDateTime of the credential's updated_at
         BadgesRole, // translated badge texts (QStringList)
+        VerifyingRole, // true until the first verification result of the row
     };
     Q_ENUM(Role)
 
     // Maximum delay between enqueue() and the batch that applies it.
     static constexpr std::chrono::milliseconds kMaxBatchInterval = EventBatch::kMaxInterval;
 
-    // `verifier` must outlive the model.
+    // `verifier` must outlive the model. The model uses it on its own thread
+    // to check agent certificates and to read the pinned operator keys. It
+    // never calls its verify().
     explicit CredentialsModel(SyncVerifier &verifier, QObject *parent = nullptr);
+    // Stops the verification thread, after the pass it is running.
+    ~CredentialsModel() override;
 
     int rowCount(const QModelIndex &parent = {}) const override;
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QHash<int, QByteArray> roleNames() const override;
 
     // Replaces every row from a `snapshot` frame of /api/events (the whole
-    // frame or its `data`) with one model reset, and drops queued events,
-    // which the snapshot supersedes. A malformed agent list is
-    // Reason::Malformed and leaves the model unchanged.
+    // frame or its `data`) with one model reset, drops queued events, which
+    // the snapshot supersedes, and sends every credential for verification.
+    // A credential listed before keeps its last verified state until its new
+    // result arrives, and a new one shows "⏳ Verifying". A malformed agent
+    // list is Reason::Malformed and leaves the model unchanged.
     Result<void> loadSnapshot(const QJsonObject &snapshot);
 
     // Queues one event frame (`credential_sync_changed`,
     // `agent_status_changed`; other types are ignored). The batch timer
-    // applies the queue with one model change per batch.
+    // merges the queue, inserts and removes rows, and sends the changed
+    // credentials for verification. Their results arrive later.
     void enqueue(const QJsonObject &event);
-    // Applies the queued events now.
+    // Merges the queued events now, then blocks until the verification
+    // thread has verified everything sent so far and applies the results.
+    // It is meant for tests and shutdown, because the event loop applies
+    // results by itself.
     void flush();
+
+    // Re-reads the pinned operator keys from the SyncVerifier, checks every
+    // agent certificate again and re-verifies every credential. Call it
+    // after the trusted operators changed.
+    void reloadTrustedOperators();
 
     // Clamped to 0-50 ms; the default is 20 ms.
     void setBatchInterval(std::chrono::milliseconds interval);
 
-    // The state of one credential, or nullptr when it is not listed.
+    // The state shown for one credential, or nullptr when it is not listed.
+    // Its `verified` is false until the first result arrived.
     const CredentialSyncState *syncState(const QString &credentialId) const;
+    // The last verified form of one credential, or nullptr when it is not
+    // listed or has no result yet.
+    const VerifiedCredential *verifiedCredential(const QString &credentialId) const;
+    // The verification of every listed credential that has a result, for
+    // countHoldings().
+    QList<CredentialVerification> verifications() const;
+    // True while sent credentials have no result yet.
+    bool isVerifying() const;
+
+    // Number of receipt and statement signatures the verification thread
+    // checked, cache misses only.
+    qint64 signatureChecks() const;
+    QThread *verificationThread() { return &m_thread; }
+    // Calls `observer` on the verification thread with each credential id
+    // just before it is verified. It is meant for tests and diagnostics and
+    // must return quickly, because verification waits for it.
+    void setVerificationObserver(std::function<void(const QString &credentialId)> observer);
 
 Q_SIGNALS:
+    // A batch of `eventCount` queued events was merged.
     void batchApplied(int eventCount);
+    // Verification results were applied, with at most one dataChanged and
+    // one layout change. `credentialIds` lists the credentials whose result
+    // was applied, whether or not their state changed.
+    void verified(const QStringList &credentialIds);
+    // A credential left the table, by a delete event or a snapshot.
+    void credentialRemoved(const QString &credentialId);
 
 private:
     struct Entry {
-        QJsonObject credential; // as from GET /api/credentials/{id}, with `agents`
-        CredentialSyncState state;
+        QJsonObject credential; // newest merged JSON, as from GET /api/credentials/{id}
+        quint64 sentSequence = 0; // sequence of the newest request sent for it
+        quint64 shownSequence = 0; // sequence of the result shown; older results are dropped
+        bool listed = false; // has a row in m_order
+        std::optional<VerifiedCredential> verified;
+        CredentialSyncState state; // verified->state, or the awaiting-verification state
     };
 
     bool lessThan(const QString &left, const QString &right) const;
@@ -91,14 +159,24 @@ private:
     void mergeCredentialEvent(const QJsonObject &data, QSet<QString> &changed,
                               QSet<QString> &removed);
     bool mergeAgentEvent(const QJsonObject &data);
+    void applyQueuedEvents();
     void applyBatch(const QList<QJsonObject> &events);
+    void applyResults();
+    void requestVerification(const QStringList &credentialIds);
     void removeRows(const QSet<QString> &removed);
     void insertRows(const QStringList &added);
+    void emitUpdated(const QSet<QString> &updated);
 
     SyncVerifier &m_verifier;
+    QHash<QString, client::AgentRow> m_agents; // rows from the snapshot and agent events
     QHash<QString, Entry> m_entries;
     QStringList m_order; // credential ids in row order
-    EventBatch m_batch { this, [this] { flush(); } };
+    quint64 m_sequence = 0; // last sequence number handed out
+    EventBatch m_batch { this, [this] { applyQueuedEvents(); } };
+
+    std::unique_ptr<VerificationQueue> m_queue;
+    VerificationWorker *m_worker = nullptr; // lives on m_thread, deleted after it stops
+    QThread m_thread;
 };
 
 } // namespace sealrelay::models

@@ -9,12 +9,10 @@ using namespace Qt::Literals::StringLiterals;
 
 namespace sealrelay::models {
 
-CredentialSyncState
-CredentialSyncState::fromVerification(const QJsonObject &credential,
-                                      const CredentialVerification &verification)
+CredentialSyncState CredentialSyncState::awaitingVerification(const QJsonObject &credential)
 {
     CredentialSyncState state;
-    state.credentialId = verification.credentialId;
+    state.credentialId = credential.value(u"credential_id"_s).toString();
     state.name = credential.value(u"name"_s).toString();
     state.kind = credential.value(u"kind"_s).toString();
     state.version = credential.value(u"version"_s).toInteger();
@@ -23,6 +21,16 @@ CredentialSyncState::fromVerification(const QJsonObject &credential,
     if (Result<QDateTime> updated =
             parseTimestamp(credential.value(u"updated_at"_s).toString(), u"updated_at"))
         state.lastChange = updated.value();
+    return state;
+}
+
+CredentialSyncState
+CredentialSyncState::fromVerification(const QJsonObject &credential,
+                                      const CredentialVerification &verification)
+{
+    CredentialSyncState state = awaitingVerification(credential);
+    state.verified = true;
+    state.credentialId = verification.credentialId;
 
     // Display fields come from the signed statement when it is trusted, so a
     // backend cannot show a version other than the one receipts are checked
@@ -72,6 +80,10 @@ CredentialSyncState::fromVerification(const QJsonObject &credential,
 
 QString CredentialSyncState::chipText() const
 {
+    if (!verified) {
+        //: Sync chip: receipts of a newly listed credential are being checked.
+        return QCoreApplication::translate("CredentialSyncState", "⏳ Verifying");
+    }
     switch (chip) {
     case SyncChip::Synced:
     case SyncChip::Partial: {

@@ -34,14 +34,20 @@ struct CredentialSyncState {
     bool stalled = false; // at least one in-scope agent was retired after the maximum attempts
 
     SyncChip chip = SyncChip::Pending;
+    // False until a verification result exists for the credential. An
+    // unverified state has zero counts, no badges and the Pending chip.
+    bool verified = false;
 
     // Computes the counts and the chip from `verification` and the
     // credential's display fields.
     static CredentialSyncState fromVerification(const QJsonObject &credential,
                                                 const CredentialVerification &verification);
+    // Returns the state shown while the credential's first verification is
+    // running: the backend's display fields and nothing else.
+    static CredentialSyncState awaitingVerification(const QJsonObject &credential);
 
-    // Returns the translated chip text: "✓ 3/3 synced", "⚠ 2/3 synced" or
-    // "⏳ Pending (2)".
+    // Returns the translated chip text: "✓ 3/3 synced", "⚠ 2/3 synced",
+    // "⏳ Pending (2)", or "⏳ Verifying" before the first result.
     QString chipText() const;
     // Returns the translated badges that apply: "Integrity failure",
     // "Unprotected".

@@ -37,37 +37,82 @@ bool isAttributedRefusal(QStringView reason)
         || reason == u"COMMITMENT_MISMATCH";
 }
 
+CheckedAgent checkAgent(client::AgentCertificates &certificates, const client::AgentRow &row)
+{
+    CheckedAgent checked { row.agentId, row.status, {}, {} };
+    Result<client::CertifiedAgent> certified = certificates.verify(row);
+    if (certified)
+        checked.identityKey = certified.value().certificate.identityKey;
+    else
+        checked.rejection = certified.error().message;
+    return checked;
+}
+
+ReceiptVerifier::ReceiptVerifier(QList<QByteArray> trustedKeys, QString orgId)
+    : m_trustedKeys(std::move(trustedKeys))
+    , m_orgId(std::move(orgId))
+{
+}
+
+void ReceiptVerifier::setTrustedKeys(QList<QByteArray> trustedKeys)
+{
+    m_trustedKeys = std::move(trustedKeys);
+}
+
+void ReceiptVerifier::setAgents(const QList<CheckedAgent> &agents)
+{
+    m_agents.clear();
+    for (const CheckedAgent &agent : agents)
+        m_agents.insert(agent.agentId, agent);
+}
+
+void ReceiptVerifier::updateAgent(const CheckedAgent &agent)
+{
+    m_agents.insert(agent.agentId, agent);
+}
+
 SyncVerifier::SyncVerifier(const client::TrustedOperators &trusted,
                            client::AgentCertificates &certificates)
     : m_trusted(trusted)
     , m_certificates(certificates)
+    , m_receipts(trustedKeys(), certificates.orgId())
 {
 }
 
 void SyncVerifier::setAgents(const QList<client::AgentRow> &agents)
 {
-    m_agents.clear();
+    QList<CheckedAgent> checked;
+    checked.reserve(agents.size());
     for (const client::AgentRow &agent : agents)
-        addAgent(agent);
+        checked.append(checkAgent(agent));
+    m_receipts.setAgents(checked);
 }
 
 void SyncVerifier::updateAgent(const client::AgentRow &agent)
 {
-    addAgent(agent);
+    m_receipts.updateAgent(checkAgent(agent));
 }
 
-void SyncVerifier::addAgent(const client::AgentRow &agent)
+CheckedAgent SyncVerifier::checkAgent(const client::AgentRow &agent)
 {
-    AgentEntry entry { agent, std::nullopt, {} };
-    Result<client::CertifiedAgent> certified = m_certificates.verify(agent);
-    if (certified)
-        entry.certified = std::move(certified).value();
-    else
-        entry.rejection = certified.error().message;
-    m_agents.insert(agent.agentId, std::move(entry));
+    return models::checkAgent(m_certificates, agent);
 }
 
-const SyncVerifier::CachedStatement &SyncVerifier::checkSignature(StatementContext context,
+QList<QByteArray> SyncVerifier::trustedKeys() const
+{
+    QList<QByteArray> keys;
+    for (const Ed25519PublicKey &key : m_trusted.keys())
+        keys.append(key.raw());
+    return keys;
+}
+
+CredentialVerification SyncVerifier::verify(const QJsonObject &credential)
+{
+    m_receipts.setTrustedKeys(trustedKeys());
+    return m_receipts.verify(credential);
+}
+
+const ReceiptVerifier::CachedStatement &ReceiptVerifier::checkSignature(StatementContext context,
                                                                   const SignedStatement &statement,
                                                                   const Ed25519PublicKey &signer)
 {
@@ -91,7 +136,7 @@ const SyncVerifier::CachedStatement &SyncVerifier::checkSignature(StatementConte
     return m_signatureCache.insert(key, checked).value();
 }
 
-std::optional<CredentialStatement> SyncVerifier::readStatement(const QJsonObject &credential,
+std::optional<CredentialStatement> ReceiptVerifier::readStatement(const QJsonObject &credential,
                                                                CredentialVerification &result)
 {
     const std::optional<SignedStatement> signedStatement = signedField(credential, u"statement"_s);
@@ -112,14 +157,14 @@ std::optional<CredentialStatement> SyncVerifier::readStatement(const QJsonObject
     // pinned operator key and it names this org and this credential.
     const bool signatureValid =
         checkSignature(StatementContext::Credential, *signedStatement, signer.value()).verified;
-    result.statementTrusted = signatureValid && m_trusted.contains(signer.value())
-        && statement->orgId == m_certificates.orgId()
+    result.statementTrusted = signatureValid && m_trustedKeys.contains(statement->operatorKey)
+        && statement->orgId == m_orgId
         && statement->credentialId == result.credentialId;
     result.statementSha256 = signedStatement->sha256();
     return std::move(statement).value();
 }
 
-QStringList SyncVerifier::inScopeAgents(const QJsonObject &credential,
+QStringList ReceiptVerifier::inScopeAgents(const QJsonObject &credential,
                                         const std::optional<CredentialStatement> &statement,
                                         const QHash<QString, QJsonObject> &rows) const
 {
@@ -130,12 +175,12 @@ QStringList SyncVerifier::inScopeAgents(const QJsonObject &credential,
     // shrinks n unnoticed, because no local list of the org's agents exists.
     QStringList candidates;
     for (auto it = m_agents.constBegin(); it != m_agents.constEnd(); ++it) {
-        if (it->row.status == u"approved")
+        if (it->status == u"approved")
             candidates.append(it.key());
     }
     for (auto it = rows.constBegin(); it != rows.constEnd(); ++it) {
         const auto agent = m_agents.constFind(it.key());
-        if (agent == m_agents.constEnd() || agent->row.status != u"revoked")
+        if (agent == m_agents.constEnd() || agent->status != u"revoked")
             candidates.append(it.key());
     }
 
@@ -160,7 +205,7 @@ QStringList SyncVerifier::inScopeAgents(const QJsonObject &credential,
     return inScope;
 }
 
-CredentialVerification SyncVerifier::verify(const QJsonObject &credential)
+CredentialVerification ReceiptVerifier::verify(const QJsonObject &credential)
 {
     CredentialVerification result;
     result.credentialId = credential.value(u"credential_id"_s).toString();
@@ -178,7 +223,7 @@ CredentialVerification SyncVerifier::verify(const QJsonObject &credential)
     return result;
 }
 
-AgentSyncResult SyncVerifier::verifyAgent(const QString &agentId, const QJsonObject &row,
+AgentSyncResult ReceiptVerifier::verifyAgent(const QString &agentId, const QJsonObject &row,
                                           const CredentialVerification &credential)
 {
     AgentSyncResult result;
@@ -206,15 +251,15 @@ AgentSyncResult SyncVerifier::verifyAgent(const QString &agentId, const QJsonObj
     const auto agent = m_agents.constFind(agentId);
     if (agent == m_agents.constEnd())
         return unverified(u"agent %1 is not in the agent list"_s.arg(agentId));
-    if (!agent->certified)
+    result.receiptPresent = row.value(u"receipt"_s).isObject();
+    if (agent->identityKey.isEmpty())
         return unverified(agent->rejection);
     result.certificateVerified = true;
 
     const std::optional<SignedStatement> signedReceipt = signedField(row, u"receipt"_s);
     if (!signedReceipt)
         return unverified(u"agent %1 has sent no receipt"_s.arg(agentId));
-    Result<Ed25519PublicKey> identityKey =
-        Ed25519PublicKey::fromRaw(agent->certified->certificate.identityKey);
+    Result<Ed25519PublicKey> identityKey = Ed25519PublicKey::fromRaw(agent->identityKey);
     if (!identityKey)
         return unverified(identityKey.error().message);
     const CachedStatement &checked =
@@ -227,13 +272,14 @@ AgentSyncResult SyncVerifier::verifyAgent(const QString &agentId, const QJsonObj
     Result<Receipt> receipt = Receipt::fromFields(checked.fields);
     if (!receipt)
         return unverified(receipt.error().message);
-    if (receipt->agentId != agentId || receipt->orgId != m_certificates.orgId()
+    if (receipt->agentId != agentId || receipt->orgId != m_orgId
         || receipt->credentialId != credential.credentialId) {
         return unverified(
             u"the receipt listed for agent %1 names agent %2 of org %3, credential %4"_s.arg(
                 agentId, receipt->agentId, receipt->orgId, receipt->credentialId));
     }
     result.receiptVerified = true;
+    result.receipt = receipt.value();
 
     if (receipt->state == ReceiptState::Refused) {
         if (isAttributedRefusal(receipt->reason)) {

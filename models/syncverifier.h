@@ -30,7 +30,11 @@ struct AgentSyncResult {
     QString agentId;
     AgentSyncStatus status = AgentSyncStatus::Pending;
     bool certificateVerified = false;
+    bool receiptPresent = false; // the backend's row carries a receipt, verified or not
     bool receiptVerified = false; // a receipt verified under the agent's certified key
+    // The fields of the receipt when receiptVerified is true. It may be a
+    // `refused` receipt or one for an older statement.
+    std::optional<Receipt> receipt;
     // An attributed refusal, or the backend marked this agent as the source of
     // a commitment mismatch. It can be set while the status is Synced.
     bool integrityFailure = false;
@@ -46,6 +50,72 @@ struct CredentialVerification {
     QList<AgentSyncResult> agents; // in-scope agents, ordered by agent id
 };
 
+// An agent row after its certificate check, reduced to what receipt checks
+// need. It holds only implicitly shared Qt values and no OpenSSL key object,
+// so a copy can be sent to another thread.
+struct CheckedAgent {
+    QString agentId;
+    QString status; // the backend's status: pending_approval, approved or revoked
+    QByteArray identityKey; // raw Ed25519 key from the verified certificate, empty when rejected
+    QString rejection; // why the certificate was rejected, empty when it verified
+};
+
+// Verifies `row`'s certificate with `certificates`, which records a higher
+// certificate generation when it sees one.
+CheckedAgent checkAgent(client::AgentCertificates &certificates, const client::AgentRow &row);
+
+// Verifies credential statements and agents' receipts against checked agents
+// and the raw bytes of the pinned operator keys. An instance owns copies of
+// everything it reads, so it can live on a worker thread, but it must be used
+// from one thread at a time.
+class ReceiptVerifier {
+public:
+    // `trustedKeys` are raw Ed25519 operator keys. `orgId` comes from local
+    // configuration, never from the backend.
+    ReceiptVerifier(QList<QByteArray> trustedKeys, QString orgId);
+
+    void setTrustedKeys(QList<QByteArray> trustedKeys);
+    // Replaces every agent.
+    void setAgents(const QList<CheckedAgent> &agents);
+    // Adds or replaces one agent.
+    void updateAgent(const CheckedAgent &agent);
+
+    // Verifies the credential's statement and every in-scope agent's row.
+    CredentialVerification verify(const QJsonObject &credential);
+
+    // Number of receipt and statement signatures checked, cache misses only.
+    qint64 signatureChecks() const { return m_signatureChecks; }
+
+private:
+    struct CachedStatement {
+        bool verified = false;
+        QJsonObject fields;
+    };
+
+    std::optional<CredentialStatement> readStatement(const QJsonObject &credential,
+                                                     CredentialVerification &result);
+    QStringList inScopeAgents(const QJsonObject &credential,
+                              const std::optional<CredentialStatement> &statement,
+                              const QHash<QString, QJsonObject> &rows) const;
+    AgentSyncResult verifyAgent(const QString &agentId, const QJsonObject &row,
+                                const CredentialVerification &credential);
+    const CachedStatement &checkSignature(StatementContext context,
+                                          const SignedStatement &statement,
+                                          const Ed25519PublicKey &signer);
+
+    QList<QByteArray> m_trustedKeys;
+    QString m_orgId;
+    QHash<QString, CheckedAgent> m_agents;
+    // Keyed by context, signer, signature and statement bytes, so an unchanged
+    // receipt is checked once however many events repeat it.
+    QHash<QByteArray, CachedStatement> m_signatureCache;
+    qint64 m_signatureChecks = 0;
+};
+
+// Checks agent certificates with a shared AgentCertificates and verifies
+// receipts on the calling thread. CredentialsModel uses it for the
+// certificate checks and the pinned keys, and verifies receipts on its own
+// worker thread with a ReceiptVerifier.
 class SyncVerifier {
 public:
     // `trusted` and `certificates` must outlive this object. The org id is
@@ -58,42 +128,24 @@ public:
     // Adds or replaces one agent, as `agent_status_changed` delivers it.
     void updateAgent(const client::AgentRow &agent);
 
-    // Verifies the credential's statement and every in-scope agent's row.
+    // Verifies one agent's certificate without keeping the result.
+    CheckedAgent checkAgent(const client::AgentRow &agent);
+
+    // Verifies the credential's statement and every in-scope agent's row
+    // under the operator keys pinned at the time of the call.
     CredentialVerification verify(const QJsonObject &credential);
 
+    // Raw bytes of the operator keys pinned now.
+    QList<QByteArray> trustedKeys() const;
+    const QString &orgId() const { return m_certificates.orgId(); }
+
     // Number of receipt and statement signatures checked, cache misses only.
-    qint64 signatureChecks() const { return m_signatureChecks; }
+    qint64 signatureChecks() const { return m_receipts.signatureChecks(); }
 
 private:
-    struct AgentEntry {
-        client::AgentRow row;
-        std::optional<client::CertifiedAgent> certified;
-        QString rejection; // why the certificate was rejected
-    };
-    struct CachedStatement {
-        bool verified = false;
-        QJsonObject fields;
-    };
-
-    void addAgent(const client::AgentRow &agent);
-    std::optional<CredentialStatement> readStatement(const QJsonObject &credential,
-                                                     CredentialVerification &result);
-    QStringList inScopeAgents(const QJsonObject &credential,
-                              const std::optional<CredentialStatement> &statement,
-                              const QHash<QString, QJsonObject> &rows) const;
-    AgentSyncResult verifyAgent(const QString &agentId, const QJsonObject &row,
-                                const CredentialVerification &credential);
-    const CachedStatement &checkSignature(StatementContext context,
-                                          const SignedStatement &statement,
-                                          const Ed25519PublicKey &signer);
-
     const client::TrustedOperators &m_trusted;
     client::AgentCertificates &m_certificates;
-    QHash<QString, AgentEntry> m_agents;
-    // Keyed by context, signer, signature and statement bytes, so an unchanged
-    // receipt is checked once however many events repeat it.
-    QHash<QByteArray, CachedStatement> m_signatureCache;
-    qint64 m_signatureChecks = 0;
+    ReceiptVerifier m_receipts;
 };
 
 // Reasons of a `refused` receipt that an agent attributes to the envelope's

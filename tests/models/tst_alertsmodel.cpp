@@ -1,6 +1,7 @@
 // AlertsModel and AlertsFilterModel: newest-first order with unacknowledged
-// critical alerts pinned, the unacknowledged count, filters, and a burst of
-// 5,000 raise and acknowledge events applied in batches.
+// critical alerts pinned, the unacknowledged count, filters by severity,
+// acknowledged state and search text, and a burst of 5,000 raise and
+// acknowledge events applied in batches.
 #include "alertsmodel.h"
 #include "ids.h"
 
@@ -87,6 +88,10 @@ private Q_SLOTS:
     void unknownAcknowledgementIgnored();
     void filterBySeverity();
     void filterByAcknowledged();
+    void search_data();
+    void search();
+    void searchWithSeverity();
+    void searchNotifies();
     void burstAppliedInBatches();
 
 private:
@@ -267,6 +272,58 @@ void TestAlertsModel::filterByAcknowledged()
     m_model->enqueue(acknowledgedEvent(u"a1"_s));
     m_model->flush();
     QCOMPARE(m_filter->rowCount(), 2);
+}
+
+void TestAlertsModel::search_data()
+{
+    QTest::addColumn<QString>("search");
+    QTest::addColumn<QStringList>("ids");
+
+    QTest::newRow("empty") << QString() << QStringList { u"a3"_s, u"a2"_s, u"a1"_s };
+    QTest::newRow("type in words") << u"sync stalled"_s << QStringList { u"a1"_s };
+    QTest::newRow("type as sent") << u"credential_sync_stalled"_s << QStringList { u"a1"_s };
+    QTest::newRow("type, other case") << u"Commitment Flood"_s << QStringList { u"a2"_s };
+    QTest::newRow("subject id") << u"2d9b7b2a"_s << QStringList { u"a2"_s };
+    QTest::newRow("subject kind") << u"agent:"_s << QStringList { u"a3"_s, u"a2"_s };
+    QTest::newRow("surrounding spaces") << u"  flood  "_s << QStringList { u"a2"_s };
+    QTest::newRow("no match") << u"audit"_s << QStringList();
+}
+
+void TestAlertsModel::search()
+{
+    QFETCH(QString, search);
+    QFETCH(QStringList, ids);
+
+    QJsonObject flood = alertJson(u"a2"_s, u"high"_s, 2);
+    flood.insert(u"type"_s, u"agent_commitment_flood"_s);
+    flood.insert(u"subject"_s, u"agent:2d9b7b2a-ae3f-4a4c-95e6-7f8091a2b3c4"_s);
+    QJsonObject rejected = alertJson(u"a3"_s, u"medium"_s, 3);
+    rejected.insert(u"type"_s, u"target_certificate_rejected"_s);
+    rejected.insert(u"subject"_s, u"agent:0b7f5f0e-8c1d-4e2a-b3c4-5d6e7f809a1b"_s);
+    m_model->loadSnapshot(QJsonArray { alertJson(u"a1"_s, u"medium"_s, 1), flood, rejected });
+
+    m_filter->setSearch(search);
+    QCOMPARE(idsInOrder(*m_filter), ids);
+}
+
+void TestAlertsModel::searchWithSeverity()
+{
+    m_model->loadSnapshot(QJsonArray {
+        alertJson(u"a1"_s, u"high"_s, 1),
+        alertJson(u"a2"_s, u"medium"_s, 2),
+    });
+    m_filter->setSearch(u"stalled"_s);
+    m_filter->setSeverity(u"high"_s);
+    QCOMPARE(idsInOrder(*m_filter), QStringList { u"a1"_s });
+}
+
+void TestAlertsModel::searchNotifies()
+{
+    QSignalSpy changed(m_filter.get(), &AlertsFilterModel::searchChanged);
+    QVERIFY(m_filter->setProperty("search", u"stalled"_s));
+    QVERIFY(m_filter->setProperty("search", u"stalled "_s));
+    QCOMPARE(changed.size(), 1);
+    QCOMPARE(m_filter->property("search").toString(), u"stalled"_s);
 }
 
 void TestAlertsModel::burstAppliedInBatches()
