@@ -4,13 +4,10 @@
 
 #include "canonicaljson.h"
 #include "commandline.h"
-#include "keychainstore.h"
 
 #include <QCommandLineParser>
-#include <QDir>
 #include <QFileInfo>
 #include <QJsonDocument>
-#include <QStandardPaths>
 
 #include <cerrno>
 #include <cstdio>
@@ -23,7 +20,6 @@ namespace sealrelay::ctl {
 
 namespace {
 
-constexpr qsizetype kMaxProfileBytes = 64 * 1024;
 constexpr qsizetype kMaxLineBytes = 64 * 1024;
 
 // Reads one line from `file`, without its newline.
@@ -57,60 +53,6 @@ std::optional<int> parseExactly(QCommandLineParser &parser, const QStringList &a
         return fail(ExitUsageError,
                     u"missing argument: %1 %2"_s.arg(arguments.value(0), help.synopsis));
     return std::nullopt;
-}
-
-QString Profile::path(const QString &name)
-{
-    return QDir(QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation))
-        .filePath(u"sealrelay/profile-%1.json"_s.arg(name));
-}
-
-Result<Profile> Profile::load(const QString &name)
-{
-    Profile profile;
-    profile.name = name;
-    Result<QByteArray> content = client::readPrivateFile(path(name), kMaxProfileBytes, u"profile");
-    if (!content) {
-        if (content.error().reason == Reason::NotFound)
-            return profile;
-        return content.error();
-    }
-    QJsonParseError parseError;
-    const QJsonDocument document = QJsonDocument::fromJson(content.value(), &parseError);
-    if (!document.isObject())
-        return makeError(Reason::Malformed,
-                         u"profile %1 is not a JSON object (%2); fix or delete it and run "
-                         "'sealrelayctl login' again"_s.arg(path(name), parseError.errorString()));
-    const QJsonObject object = document.object();
-    profile.backendUrl = object.value(u"backend"_s).toString();
-    profile.orgId = object.value(u"org_id"_s).toString();
-    profile.tokenFile = object.value(u"token_file"_s).toString();
-    profile.operatorKeyFile = object.value(u"operator_key_file"_s).toString();
-    return profile;
-}
-
-QJsonObject Profile::toJson() const
-{
-    QJsonObject object { { u"profile"_s, name },
-                         { u"backend"_s, backendUrl },
-                         { u"org_id"_s, orgId } };
-    object.insert(u"token_file"_s, tokenFile.isEmpty() ? QJsonValue() : QJsonValue(tokenFile));
-    object.insert(u"operator_key_file"_s,
-                  operatorKeyFile.isEmpty() ? QJsonValue() : QJsonValue(operatorKeyFile));
-    return object;
-}
-
-Result<void> Profile::save() const
-{
-    QJsonObject object = toJson();
-    object.remove(u"profile"_s);
-    return client::writePrivateFile(path(name), QJsonDocument(object).toJson(),
-                                    client::WriteMode::Replace);
-}
-
-QString tokenKeychainKey(const QString &profile)
-{
-    return u"api-token:"_s + profile;
 }
 
 void SessionOptions::addTo(QCommandLineParser &parser) const
@@ -245,26 +187,9 @@ Result<std::unique_ptr<ClientSession>> ClientSession::open(const SessionOptions 
                          u"profile \"%1\" has no backend; run 'sealrelayctl login --backend URL "
                          "--profile %1' first"_s.arg(name));
 
-    QByteArray token;
-    if (!profile->tokenFile.isEmpty()) {
-        Result<QByteArray> content =
-            client::readPrivateFile(profile->tokenFile, kMaxLineBytes, u"token file");
-        if (!content)
-            return content.error();
-        token = content->trimmed();
-        client::wipe(content.value());
-    } else {
-        const KeychainStore keychain(client::kKeychainService,
-                                     u"run 'sealrelayctl login --token-file PATH' instead"_s);
-        Result<std::optional<SecureBuffer>> stored = keychain.read(tokenKeychainKey(name));
-        if (!stored)
-            return stored.error();
-        if (!stored->has_value())
-            return makeError(Reason::NotFound,
-                             u"the OS keychain has no token for profile \"%1\"; run "
-                             "'sealrelayctl login' again"_s.arg(name));
-        token = QByteArray(stored->value().view().data(), stored->value().size());
-    }
+    Result<SecureBuffer> token = client::readStoredToken(profile.value());
+    if (!token)
+        return token.error();
 
     Result<client::TrustedOperators> trusted =
         client::TrustedOperators::load(client::TrustedOperators::defaultPath(name));
@@ -279,9 +204,9 @@ Result<std::unique_ptr<ClientSession>> ClientSession::open(const SessionOptions 
     session->m_options = &options;
     session->m_parser = &parser;
     session->m_profile = profile.value();
+    // NOTE: the QString copy inside BackendClient cannot be wiped.
     session->m_backend = std::make_unique<client::BackendClient>(QUrl(profile->backendUrl),
-                                                                 QString::fromUtf8(token));
-    client::wipe(token);
+                                                                 QString::fromUtf8(token->view()));
     session->m_trusted.emplace(std::move(trusted).value());
     session->m_generations.emplace(std::move(generations).value());
     session->m_certificates = std::make_unique<client::AgentCertificates>(

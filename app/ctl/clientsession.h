@@ -5,6 +5,7 @@
 
 #include "agentcertificates.h"
 #include "backendclient.h"
+#include "clientprofile.h"
 #include "commandline.h"
 #include "error.h"
 #include "operatorkeystore.h"
@@ -21,23 +22,8 @@ class QCommandLineParser;
 
 namespace sealrelay::ctl {
 
-// One profile: <config folder>/sealrelay/profile-<name>.json, mode 0600.
-struct Profile {
-    QString name;
-    QString backendUrl;
-    QString orgId;
-    QString tokenFile; // empty: the token is in the OS keychain
-    QString operatorKeyFile; // empty: the operator key is in the OS keychain
-
-    static QString path(const QString &name);
-    // A missing file is an empty profile of that name.
-    static Result<Profile> load(const QString &name);
-    Result<void> save() const;
-    QJsonObject toJson() const;
-};
-
-// Keychain entry of the API token of a profile (service "sealrelay").
-QString tokenKeychainKey(const QString &profile);
+using client::Profile;
+using client::tokenKeychainKey;
 
 // Options shared by the operator commands; each command adds the ones it uses.
 struct SessionOptions {

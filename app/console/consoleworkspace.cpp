@@ -1,0 +1,76 @@
+// The console's verification state and item models for one profile and org.
+#include "consoleworkspace.h"
+
+#include <QDir>
+#include <QUuid>
+
+using namespace Qt::Literals::StringLiterals;
+
+namespace sealrelay::console {
+
+Result<ConsoleWorkspace *> ConsoleWorkspace::open(const QString &profileName, const QString &orgId,
+                                                  QObject *parent)
+{
+    Result<client::TrustedOperators> trusted =
+        client::TrustedOperators::load(client::TrustedOperators::defaultPath(profileName));
+    if (!trusted)
+        return trusted.error();
+    Result<client::GenerationRecord> generations =
+        client::GenerationRecord::load(client::GenerationRecord::defaultPath(profileName));
+    if (!generations)
+        return generations.error();
+    return new ConsoleWorkspace(std::move(trusted).value(), std::move(generations).value(), orgId,
+                                parent);
+}
+
+ConsoleWorkspace *ConsoleWorkspace::empty(const QString &orgId, QObject *parent)
+{
+    // TrustedOperators has no public empty constructor: a path that does not
+    // exist loads as an empty list, and this object never writes it.
+    const QString nowhere = QDir::temp().filePath(
+        u"sealrelay-console-no-operators-"_s + QUuid::createUuid().toString(QUuid::WithoutBraces));
+    Result<client::TrustedOperators> trusted = client::TrustedOperators::load(nowhere);
+    Q_ASSERT(trusted.ok());
+    return new ConsoleWorkspace(std::move(trusted).value(), client::GenerationRecord::inMemory(),
+                                orgId, parent);
+}
+
+ConsoleWorkspace::ConsoleWorkspace(client::TrustedOperators trusted,
+                                   client::GenerationRecord generations, const QString &orgId,
+                                   QObject *parent)
+    : QObject(parent)
+{
+    m_trusted.emplace(std::move(trusted));
+    m_generations.emplace(std::move(generations));
+    m_certificates = std::make_unique<client::AgentCertificates>(*m_trusted, orgId, *m_generations);
+    m_verifier = std::make_unique<models::SyncVerifier>(*m_trusted, *m_certificates);
+    m_credentials = std::make_unique<models::CredentialsModel>(*m_verifier);
+    m_agents = std::make_unique<models::AgentsModel>(*m_certificates);
+    m_alerts = std::make_unique<models::AlertsModel>();
+    m_audit = std::make_unique<models::AuditModel>();
+
+    m_credentialFilter = std::make_unique<models::CredentialsFilterModel>();
+    m_credentialFilter->setSourceModel(m_credentials.get());
+    m_agentFilter = std::make_unique<models::AgentsFilterModel>();
+    m_agentFilter->setSourceModel(m_agents.get());
+    m_alertFilter = std::make_unique<models::AlertsFilterModel>();
+    m_alertFilter->setSourceModel(m_alerts.get());
+    m_credentialAgents =
+        std::make_unique<models::CredentialAgentsModel>(*m_credentials, m_agents.get());
+}
+
+ConsoleWorkspace::~ConsoleWorkspace()
+{
+    // Proxies go first, so no proxy outlives its source model.
+    m_credentialAgents.reset();
+    m_alertFilter.reset();
+    m_agentFilter.reset();
+    m_credentialFilter.reset();
+}
+
+void ConsoleWorkspace::selectCredential(const QString &credentialId)
+{
+    m_credentialAgents->setCredential(credentialId);
+}
+
+} // namespace sealrelay::console
