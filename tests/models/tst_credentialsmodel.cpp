@@ -89,6 +89,7 @@ private Q_SLOTS:
     void staleResultDropped();
     void pinningKeyReverifies();
     void verificationsForHoldings();
+    void rotationByTrustedKeyClearsUnprotected();
 
 private:
     QJsonObject scenarioCredential(Scenario scenario, QJsonArray &agents) const;
@@ -795,6 +796,33 @@ void TestCredentialsModel::verificationsForHoldings()
     QCOMPARE(verifications.at(0).agents.size(), 3);
     QCOMPARE(verifications.at(0).agents.at(0).status, AgentSyncStatus::Synced);
     QCOMPARE(verifications.at(0).agents.at(2).status, AgentSyncStatus::Pending);
+}
+
+void TestCredentialsModel::rotationByTrustedKeyClearsUnprotected()
+{
+    const SignedStatement untrusted =
+        m_fx.credentialStatement(kCredentialId, 1, 1, *m_fx.unpinnedKey);
+    const QJsonObject before = m_fx.credentialJson(
+        kCredentialId, u"core-switch"_s, untrusted, 1, 1,
+        QJsonArray { m_fx.emptyRow(0, kCredentialId), m_fx.emptyRow(1, kCredentialId),
+                     m_fx.emptyRow(2, kCredentialId) });
+    QVERIFY(m_model->loadSnapshot(m_fx.snapshot(QJsonArray { before }, m_fx.pinnedAgents())).ok());
+    m_model->flush();
+    QCOMPARE(m_model->index(0).data(CredentialsModel::UnprotectedRole).toBool(), true);
+
+    // The operator rotates it with a key this console pins.
+    const SignedStatement rotated =
+        m_fx.credentialStatement(kCredentialId, 2, 1, *m_fx.operatorKey);
+    const QJsonObject after = m_fx.credentialJson(
+        kCredentialId, u"core-switch"_s, rotated, 2, 1,
+        QJsonArray { m_fx.emptyRow(0, kCredentialId), m_fx.emptyRow(1, kCredentialId),
+                     m_fx.emptyRow(2, kCredentialId) });
+    m_model->enqueue(m_fx.syncEvent(after, u"credential_rotated"_s));
+    m_model->flush();
+    QCOMPARE(m_model->index(0).data(CredentialsModel::UnprotectedRole).toBool(), false);
+    QCOMPARE(m_model->index(0).data(CredentialsModel::VersionRole).toLongLong(), 2);
+    QCOMPARE(m_model->index(0).data(CredentialsModel::ChipRole).toInt(),
+             static_cast<int>(SyncChip::Pending));
 }
 
 QTEST_GUILESS_MAIN(TestCredentialsModel)
