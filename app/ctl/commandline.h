@@ -53,6 +53,7 @@ QList<Command> backendCommands();
 QList<Command> operatorCommands();   // operator key, login, status, alerts, audit list
 QList<Command> agentCommands();      // enrolment tokens, agent list, approve, revoke
 QList<Command> credentialCommands(); // credential create, rotate, scope, delete, list, show
+QList<Command> importCommands();     // import of password manager exports
 
 // Runs the command named by `arguments` (argv as QStringList).
 int dispatch(const QList<Command> &commands, const QStringList &arguments);

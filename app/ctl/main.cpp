@@ -20,5 +20,6 @@ int main(int argc, char *argv[])
     commands += sealrelay::ctl::operatorCommands();
     commands += sealrelay::ctl::agentCommands();
     commands += sealrelay::ctl::credentialCommands();
+    commands += sealrelay::ctl::importCommands();
     return sealrelay::ctl::dispatch(commands, QCoreApplication::arguments());
 }
