@@ -4,11 +4,13 @@
 #include "backendservice.h"
 
 #include "digest.h"
+#include "fallbackstore.h"
 #include "httpapi.h"
 #include "ids.h"
 #include "logging.h"
 #include "memorystore.h"
 #include "metrics.h"
+#include "redisstore.h"
 #include "rowjson.h"
 #include "syncengine.h"
 
@@ -20,6 +22,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QHostAddress>
+#include <QJsonDocument>
 #include <QSocketNotifier>
 #include <QSslCertificate>
 #include <QSslConfiguration>
@@ -29,6 +32,8 @@
 #include <QTcpSocket>
 #include <QTimer>
 #include <QWebSocket>
+
+#include <prometheus/counter.h>
 
 #include <csignal>
 #include <fcntl.h>
@@ -46,6 +51,9 @@ const QString kEventsPath = u"/api/events"_s;
 
 // Time the service gives written responses to drain before it exits.
 constexpr int kDrainMs = 200;
+
+const QString kCoordinationAlert = u"redis_coordination_degraded"_s;
+const QString kCoordinationSubject = u"system:coordination"_s;
 
 
 // The storage options of `sealrelay-backend init` that match `settings`. A
@@ -281,6 +289,9 @@ Result<void> BackendService::start()
     auto opened = openStorage();
     if (!opened)
         return opened;
+    auto coordination = openCoordination();
+    if (!coordination)
+        return coordination;
 
     m_http = new HttpApi(*m_storage, *m_metrics, m_settings, this);
     auto listening = listen();
@@ -288,8 +299,146 @@ Result<void> BackendService::start()
         return listening;
     // After listen(), so an origin derived from the listener has its port.
     wireWebSockets();
-    m_metrics->setCoordinationDegraded(false);
     return {};
+}
+
+Result<void> BackendService::openCoordination()
+{
+    auto log = logger("backend.service");
+    m_metrics->setCoordinationDegraded(false);
+    m_coordinationFailures = &prometheus::BuildCounter()
+                                      .Name("sealrelay_coordination_failures_total")
+                                      .Help("Times the Redis coordination store became unusable "
+                                            "while in use")
+                                      .Register(m_metrics->registry())
+                                      .Add({});
+
+    if (!m_settings.redisCoordination()) {
+        m_store = std::make_unique<MemoryStore>();
+        log->info("Coordination: in-memory store of this replica");
+        return {};
+    }
+
+    auto endpoint = parseRedisUrl(m_settings.coordination);
+    if (!endpoint)
+        return makeError(Reason::Malformed,
+                         u"Invalid value for [coordination] url: %1"_s.arg(
+                                 endpoint.error().message));
+    auto redis = std::make_unique<RedisStore>(endpoint.value());
+
+    if (m_settings.replicas == ReplicaMode::Several) {
+        // NOTE: several replicas need the PostgreSQL fallback and the routing
+        // of messages to agents connected to another replica, and neither is
+        // built, so this mode runs on Redis alone and is not ready while
+        // Redis fails.
+        log->warn("Coordination: Redis at {} for several replicas; the PostgreSQL fallback and "
+                  "cross-replica routing are not built, so run one replica",
+                  redis->endpoint().describe().toStdString());
+        m_store = std::move(redis);
+        return {};
+    }
+
+    log->info("Coordination: Redis at {}, falling back to the in-memory store after {} ms of "
+              "failure",
+              redis->endpoint().describe().toStdString(), m_settings.degradedAfterMs);
+    FallbackStoreOptions options;
+    options.degradedAfter = std::chrono::milliseconds(m_settings.degradedAfterMs);
+    options.switchHold = std::chrono::milliseconds(m_settings.switchHoldMs);
+    auto fallback = std::make_unique<FallbackStore>(std::move(redis),
+                                                    std::make_unique<MemoryStore>(), options);
+    m_fallbackStore = fallback.get();
+    connect(m_fallbackStore, &FallbackStore::primaryFailed, this,
+            [this] { m_coordinationFailures->Increment(); });
+    connect(m_fallbackStore, &FallbackStore::modeChanged, this,
+            [this](FallbackStore::Mode mode) {
+                if (mode != FallbackStore::Mode::Starting)
+                    coordinationModeChanged(mode == FallbackStore::Mode::Fallback);
+            });
+    m_store = std::move(fallback);
+    return {};
+}
+
+void BackendService::coordinationModeChanged(bool degraded)
+{
+    m_metrics->setCoordinationDegraded(degraded);
+    auto orgs = m_storage->orgs();
+    if (!orgs) {
+        logger("backend.service")
+                ->error("Listing orgs to {} alert {} failed: {}", degraded ? "raise" : "clear",
+                        kCoordinationAlert.toStdString(), orgs.error().message.toStdString());
+        return;
+    }
+    for (const OrgRow &org : orgs.value()) {
+        if (degraded)
+            raiseCoordinationAlert(org.orgId);
+        else
+            clearCoordinationAlert(org.orgId);
+    }
+}
+
+void BackendService::raiseCoordinationAlert(const QString &orgId)
+{
+    auto log = logger("backend.service");
+    const QString detail = m_store->health().detail;
+    const QJsonObject details{{u"replica_id"_s, m_replicaId}, {u"detail"_s, detail}};
+    AlertRaise raise{orgId, kCoordinationAlert, AlertSeverity::Medium, kCoordinationSubject,
+                     QString::fromUtf8(QJsonDocument(details).toJson(QJsonDocument::Compact))};
+    auto raised = m_storage->raiseAlert(raise);
+    if (!raised) {
+        log->error("Raising alert {} in org {} failed: {}", kCoordinationAlert.toStdString(),
+                   orgId.toStdString(), raised.error().message.toStdString());
+        return;
+    }
+
+    m_metrics->countAlertRaised(kCoordinationAlert);
+    log->warn("Alert {} raised in org {}: {}", kCoordinationAlert.toStdString(),
+              orgId.toStdString(), detail.toStdString());
+    if (m_endpoints)
+        m_endpoints->feed->publish(orgId, u"alert_raised"_s, alertJson(raised->alert));
+}
+
+void BackendService::clearCoordinationAlert(const QString &orgId)
+{
+    auto log = logger("backend.service");
+    AlertFilter filter;
+    filter.type = kCoordinationAlert;
+    filter.subject = kCoordinationSubject;
+    filter.acknowledged = false;
+    auto open = m_storage->alerts(orgId, filter);
+    if (!open) {
+        log->error("Listing open alerts {} in org {} failed: {}", kCoordinationAlert.toStdString(),
+                   orgId.toStdString(), open.error().message.toStdString());
+        return;
+    }
+
+    for (const AlertRow &alert : open.value()) {
+        auto acknowledged = m_storage->acknowledgeAlert(orgId, alert.alertId, u"backend"_s);
+        if (!acknowledged) {
+            log->error("Acknowledging alert {} in org {} failed: {}", alert.alertId.toStdString(),
+                       orgId.toStdString(), acknowledged.error().message.toStdString());
+            continue;
+        }
+        log->info("Alert {} in org {} acknowledged by the backend: coordination is back on Redis",
+                  alert.alertId.toStdString(), orgId.toStdString());
+        if (!m_endpoints)
+            continue;
+        const QJsonObject event{
+                {u"alert_id"_s, alert.alertId},
+                {u"acknowledged_by"_s, u"backend"_s},
+                {u"acknowledged_at"_s, formatTimestamp(QDateTime::currentDateTimeUtc())}};
+        m_endpoints->feed->publish(orgId, u"alert_acknowledged"_s, event);
+    }
+}
+
+QJsonObject BackendService::coordinationStatus() const
+{
+    const CoordinationHealth health = m_store->health();
+    const QString active = m_fallbackStore ? m_fallbackStore->activeKind() : m_store->kind();
+    return QJsonObject{{u"replica_id"_s, m_replicaId},
+                       {u"coordination"_s, active},
+                       {u"degraded"_s, health.degraded},
+                       {u"usable"_s, health.usable},
+                       {u"detail"_s, health.detail}};
 }
 
 Result<void> BackendService::openStorage()
@@ -430,12 +579,8 @@ QStringList BackendService::publicOrigins() const
 void BackendService::wireWebSockets()
 {
     HttpApiHooks hooks;
-    hooks.coordinationReady = [] { return true; };
-    hooks.coordinationStatus = [this] {
-        return QJsonObject{{u"replica_id"_s, m_replicaId},
-                           {u"coordination"_s, m_settings.coordination},
-                           {u"degraded"_s, false}};
-    };
+    hooks.coordinationReady = [this] { return m_store->health().usable; };
+    hooks.coordinationStatus = [this] { return coordinationStatus(); };
 
     m_endpoints = std::make_unique<WebSocketEndpoints>(
         *m_storage, *m_http, m_settings, publicOrigins(), [this](const AgentRow &agent) {
@@ -552,7 +697,6 @@ void BackendService::stop()
 
 void BackendService::wireSyncEngine(HttpApiHooks &hooks)
 {
-    m_store = std::make_unique<MemoryStore>();
     AgentGateway *gateway = m_endpoints->gateway;
     EventFeed *feed = m_endpoints->feed;
     AgentLink link;

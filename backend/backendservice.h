@@ -17,9 +17,14 @@
 class QSocketNotifier;
 class QTcpServer;
 
+namespace prometheus {
+class Counter;
+}
+
 namespace sealrelay::backend {
 
 class CoordinationStore;
+class FallbackStore;
 class HttpApi;
 class Metrics;
 class SyncEngine;
@@ -66,7 +71,7 @@ public:
     ~BackendService() override;
 
     // Opens and migrates storage, refuses a PostgreSQL role that owns the
-    // audit table, and starts listening.
+    // audit table, creates the coordination store and starts listening.
     Result<void> start();
 
     // Stops accepting, lets written responses drain, closes every socket and
@@ -80,6 +85,15 @@ Q_SIGNALS:
 
 private:
     Result<void> openStorage();
+    // MemoryStore for `memory`; for a Redis URL a FallbackStore with one
+    // replica, or a bare RedisStore with several.
+    Result<void> openCoordination();
+    // Raises redis_coordination_degraded in every org when the store moved
+    // to memory, and acknowledges it as "backend" when it moved back.
+    void coordinationModeChanged(bool degraded);
+    void raiseCoordinationAlert(const QString &orgId);
+    void clearCoordinationAlert(const QString &orgId);
+    QJsonObject coordinationStatus() const;
     Result<void> listen();
     void wireWebSockets();
     // Starts the sync engine on the gateway and wires it to the feed.
@@ -95,6 +109,8 @@ private:
     HttpApi *m_http = nullptr;
     QTcpServer *m_listener = nullptr;
     std::unique_ptr<CoordinationStore> m_store;
+    FallbackStore *m_fallbackStore = nullptr; // m_store when it is a FallbackStore
+    prometheus::Counter *m_coordinationFailures = nullptr;
     std::unique_ptr<WebSocketEndpoints> m_endpoints;
     std::unique_ptr<SyncEngine> m_sync;
     bool m_stopping = false;

@@ -2,9 +2,13 @@
 // and command-line values over the defaults.
 #include "settings.h"
 
+#include "redisstore.h"
+
 #include <QDir>
 #include <QFileInfo>
 #include <QSettings>
+#include <QUrl>
+#include <QUrlQuery>
 
 #include <algorithm>
 
@@ -117,15 +121,44 @@ std::optional<QString> applyBackoff(BackendSettings &settings, const QStringList
     return std::nullopt;
 }
 
+// "memory", or a Redis URL that parseRedisUrl() accepts. The expected form
+// returned on failure includes the parser's message, which leaves out the
+// password.
 std::optional<QString> applyCoordination(BackendSettings &settings, const QStringList &values)
 {
     const QString value = values.constLast().trimmed();
-    // NOTE: only the in-memory store exists so far; redis:// URLs are
-    // rejected until the Redis store is built.
-    if (value != u"memory"_s)
-        return u"\"memory\" (the only coordination store this build has)"_s;
+    if (value != u"memory"_s) {
+        auto endpoint = parseRedisUrl(value);
+        if (!endpoint)
+            return u"\"memory\" or a Redis URL (%1)"_s.arg(endpoint.error().message);
+    }
     settings.coordination = value;
     return std::nullopt;
+}
+
+std::optional<QString> applyReplicas(BackendSettings &settings, const QStringList &values)
+{
+    const QString value = values.constLast().trimmed();
+    if (value == u"single"_s)
+        settings.replicas = ReplicaMode::Single;
+    else if (value == u"several"_s)
+        settings.replicas = ReplicaMode::Several;
+    else
+        return u"\"single\" or \"several\""_s;
+    return std::nullopt;
+}
+
+bool isPostgresUrl(const QString &database)
+{
+    return database.startsWith(u"postgresql://"_s) || database.startsWith(u"postgres://"_s);
+}
+
+// The value of `spec` as error messages show it.
+QString shownValue(const SettingSpec &spec, const QString &value)
+{
+    if (spec.section == u"coordination"_s && spec.key == u"url"_s)
+        return redactedCoordinationUrl(value);
+    return value;
 }
 
 QList<SettingSpec> buildSpecs()
@@ -160,9 +193,18 @@ QList<SettingSpec> buildSpecs()
                      u"How long a SQLite write waits for another connection's lock."_s);
     {
         SettingSpec coordination{u"coordination"_s, u"url"_s, u"coordination"_s, {},
-                                 u"Coordination store between replicas."_s, u"memory"_s, false,
-                                 applyCoordination};
+                                 u"Coordination store: memory, or Redis as "
+                                 "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], "
+                                 "unix:///PATH[?db=N&password=P] or an absolute socket path."_s,
+                                 u"memory"_s, false, applyCoordination};
         specs << coordination;
+    }
+    {
+        SettingSpec replicas{u"coordination"_s, u"replicas"_s, {}, {},
+                             u"single, or several replicas sharing PostgreSQL storage and "
+                             "a Redis url."_s,
+                             u"single"_s, false, applyReplicas};
+        specs << replicas;
     }
     specs << integer64(u"coordination"_s, u"lock_ttl_ms"_s, &BackendSettings::lockTtlMs, 1, ms,
                        u"TTL of a dispatch lock."_s);
@@ -173,7 +215,12 @@ QList<SettingSpec> buildSpecs()
                        u"TTL of the reconciler's sweep lock."_s);
     specs << integer64(u"coordination"_s, u"degraded_after_ms"_s,
                        &BackendSettings::degradedAfterMs, 1, ms,
-                       u"Continuous coordination failure before degraded mode is alerted."_s);
+                       u"Continuous Redis failure after which one replica moves to the "
+                         "in-memory store and raises redis_coordination_degraded."_s);
+    specs << integer64(u"coordination"_s, u"switch_hold_ms"_s, &BackendSettings::switchHoldMs,
+                       0, ms,
+                       u"Time after a move between Redis and memory during which no lock is "
+                         "granted; at least the longest lock TTL."_s);
     specs << text(u"tls"_s, u"certificate"_s, u"tls-certificate"_s,
                   &BackendSettings::tlsCertificate,
                   u"PEM certificate chain; enables https and wss on the listener."_s);
@@ -271,6 +318,28 @@ Error badValue(const QString &source, const QString &value, const QString &expec
 
 } // namespace
 
+QString redactedCoordinationUrl(const QString &url)
+{
+    const QString trimmed = url.trimmed();
+    if (trimmed == u"memory"_s || trimmed.startsWith(u'/'))
+        return trimmed;
+
+    QUrl parsed(trimmed, QUrl::StrictMode);
+    if (!parsed.isValid()) {
+        const qsizetype colon = trimmed.indexOf(u':');
+        return colon < 0 ? u"(unparsable URL)"_s : trimmed.left(colon) + u":(unparsable URL)"_s;
+    }
+    if (!parsed.password().isEmpty())
+        parsed.setPassword(u"redacted"_s);
+    QUrlQuery query(parsed);
+    if (query.hasQueryItem(u"password"_s)) {
+        query.removeAllQueryItems(u"password"_s);
+        query.addQueryItem(u"password"_s, u"redacted"_s);
+        parsed.setQuery(query);
+    }
+    return parsed.toString();
+}
+
 QString BackendSettings::sqlitePath() const
 {
     return QDir(dataDir).filePath(u"backend.db"_s);
@@ -353,8 +422,8 @@ Result<BackendSettings> resolveSettings(const QCommandLineParser &parser,
                 continue;
             const QString value = flatValue(file.value(name));
             if (auto expected = spec.apply(settings, {value}))
-                return badValue(u"[%1] %2 in %3"_s.arg(spec.section, spec.key, configFile), value,
-                                *expected);
+                return badValue(u"[%1] %2 in %3"_s.arg(spec.section, spec.key, configFile),
+                                shownValue(spec, value), *expected);
         }
     }
 
@@ -363,7 +432,7 @@ Result<BackendSettings> resolveSettings(const QCommandLineParser &parser,
         if (found == environment.constEnd())
             continue;
         if (auto expected = spec.apply(settings, {found.value()}))
-            return badValue(spec.environmentName(), found.value(), *expected);
+            return badValue(spec.environmentName(), shownValue(spec, found.value()), *expected);
     }
 
     for (const QString &assignment : parser.values(u"set"_s)) {
@@ -378,10 +447,11 @@ Result<BackendSettings> resolveSettings(const QCommandLineParser &parser,
             return s.section == section && s.key == key;
         });
         if (spec == specs.cend())
-            return badValue(u"--set"_s, assignment,
+            return badValue(u"--set"_s, section + u'.' + key,
                             u"a known SECTION.KEY (see --help for the list)"_s);
         if (auto expected = spec->apply(settings, {value}))
-            return badValue(u"--set %1.%2"_s.arg(section, key), value, *expected);
+            return badValue(u"--set %1.%2"_s.arg(section, key), shownValue(*spec, value),
+                            *expected);
     }
 
     for (const SettingSpec &spec : specs) {
@@ -389,7 +459,8 @@ Result<BackendSettings> resolveSettings(const QCommandLineParser &parser,
             continue;
         const QStringList values = parser.values(spec.option);
         if (auto expected = spec.apply(settings, spec.repeatable ? values : QStringList{values.constLast()}))
-            return badValue(u"--"_s + spec.option, values.constLast(), *expected);
+            return badValue(u"--"_s + spec.option, shownValue(spec, values.constLast()),
+                            *expected);
     }
 
     if (settings.tlsCertificate.isEmpty() != settings.tlsKey.isEmpty())
@@ -399,6 +470,21 @@ Result<BackendSettings> resolveSettings(const QCommandLineParser &parser,
         return badValue(u"[enrolment] max_token_ttl_ms"_s,
                         QString::number(settings.maxEnrolmentTokenTtlMs),
                         u"at most 86400000 (24 h)"_s);
+
+    if (settings.replicas == ReplicaMode::Several
+        && (!isPostgresUrl(settings.database) || !settings.redisCoordination()))
+        return makeError(Reason::Malformed,
+                         u"[coordination] replicas = several needs PostgreSQL storage "
+                         "([storage] database = postgresql://...) and Redis coordination "
+                         "([coordination] url = redis://...); set both, or set replicas = "
+                         "single."_s);
+    const qint64 longestLockTtl = std::max(settings.lockTtlMs, settings.reconcilerLockTtlMs);
+    if (settings.redisCoordination() && settings.switchHoldMs < longestLockTtl)
+        return badValue(u"[coordination] switch_hold_ms"_s,
+                        QString::number(settings.switchHoldMs),
+                        u"at least the longest lock TTL (%1 ms, from lock_ttl_ms and "
+                        "reconciler_lock_ttl_ms), so that no lock is granted twice after a "
+                        "switch between Redis and memory"_s.arg(longestLockTtl));
     return settings;
 }
 

@@ -15,6 +15,9 @@
 
 namespace sealrelay::backend {
 
+// How many backend replicas share the storage and the coordination store.
+enum class ReplicaMode { Single, Several };
+
 struct BackendSettings {
     // [server]
     QString dataDir;
@@ -26,11 +29,13 @@ struct BackendSettings {
     QString migrationDatabase;          // owner connection for migrations (PostgreSQL)
     int sqliteBusyTimeoutMs = 5000;
     // [coordination]
-    QString coordination = QStringLiteral("memory");
+    QString coordination = QStringLiteral("memory"); // "memory" or a Redis URL
+    ReplicaMode replicas = ReplicaMode::Single;
     qint64 lockTtlMs = 60'000;
     qint64 lockRenewMs = 20'000;
     qint64 reconcilerLockTtlMs = 55'000;
     qint64 degradedAfterMs = 300'000;
+    qint64 switchHoldMs = 60'000;
     // [tls]
     QString tlsCertificate;
     QString tlsKey;
@@ -77,9 +82,15 @@ struct BackendSettings {
     qint64 stalledDedupeMs = 24LL * 60 * 60 * 1000;
 
     bool tlsEnabled() const { return !tlsCertificate.isEmpty(); }
+    bool redisCoordination() const { return coordination != QStringLiteral("memory"); }
     // The SQLite file used when no database URL is set.
     QString sqlitePath() const;
 };
+
+// Returns a coordination URL fit for logs and error messages: a password in
+// the user information or in a `password` query item becomes "redacted", and
+// a URL that cannot be parsed is cut to its scheme.
+QString redactedCoordinationUrl(const QString &url);
 
 // One setting: where it is read from and how its text is applied.
 struct SettingSpec {
