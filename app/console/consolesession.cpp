@@ -14,6 +14,7 @@
 #include <QJsonArray>
 #include <QPointer>
 
+#include <algorithm>
 #include <cstdlib>
 
 using namespace Qt::Literals::StringLiterals;
@@ -72,6 +73,7 @@ ConsoleSession::ConsoleSession(QObject *parent)
     connect(&m_refreshTimer, &QTimer::timeout, this, &ConsoleSession::refreshDerived);
     m_systemTimer.setInterval(std::chrono::seconds(60));
     connect(&m_systemTimer, &QTimer::timeout, this, [this] { fetchSystem(false); });
+    m_signInRetryTimer.setSingleShot(true);
 
     m_network = new QNetworkAccessManager(this);
 }
@@ -156,6 +158,8 @@ void ConsoleSession::signIn(const QString &backendUrl, const QString &token, boo
 
     m_feed->close();
     m_systemTimer.stop();
+    m_signInRetryTimer.stop();
+    m_signInRetryTimer.disconnect();
     abandonActions();
     const QString normalized = url.toString(QUrl::StripTrailingSlash);
     setBackendUrl(normalized);
@@ -173,11 +177,35 @@ void ConsoleSession::signIn(const QString &backendUrl, const QString &token, boo
                 return;
             if (!reply) {
                 m_backend.reset();
-                setSignInError(describeSignInFailure(m_backendUrl, reply.error()));
+                QString sentence = describeSignInFailure(m_backendUrl, reply.error());
+                const bool unreachable = reply.error().code == u"network_error"_s
+                    || reply.error().code == u"timeout"_s;
+                if (unreachable) {
+                    // A console started before its backend (after a reboot,
+                    // say) signs in once the backend answers.
+                    m_signInRetryDelay = std::clamp(m_signInRetryDelay * 2,
+                                                    std::chrono::seconds(5),
+                                                    std::chrono::seconds(60));
+                    sentence = u"The backend at %1 cannot be reached (%2): check the URL and "
+                               "that the backend runs. The console tries again in %3 s."_s
+                                   .arg(m_backendUrl, reply.error().message)
+                                   .arg(m_signInRetryDelay.count());
+                    m_signInRetryTimer.disconnect();
+                    connect(&m_signInRetryTimer, &QTimer::timeout, this,
+                            [this, url, trimmedToken, remember] {
+                                if (m_state == u"signedOut"_s)
+                                    signIn(url.toString(), trimmedToken, remember);
+                            });
+                    m_signInRetryTimer.start(m_signInRetryDelay);
+                }
+                logger("console")->warn("sign-in to {} failed: {}", m_backendUrl.toStdString(),
+                                        sentence.toStdString());
+                setSignInError(sentence);
                 setState(u"signedOut"_s);
                 Q_EMIT actionFinished(u"signIn"_s, false, m_signInError, QString());
                 return;
             }
+            m_signInRetryDelay = std::chrono::seconds(0);
             const QString orgId = reply->json.value(u"org_id"_s).toString();
             if (orgId.isEmpty()) {
                 m_backend.reset();
@@ -262,6 +290,7 @@ void ConsoleSession::signOut()
     ++m_signInAttempt;
     m_feed->close();
     m_systemTimer.stop();
+    m_signInRetryTimer.stop();
     m_backend.reset();
     abandonActions();
     setState(u"signedOut"_s);

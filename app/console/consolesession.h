@@ -303,6 +303,11 @@ private:
     QThreadPool m_workers; // key file opening and upload sealing
     QStringList m_auditQuery; // name=value pairs of the current audit filter
     quint64 m_signInAttempt = 0; // number of the latest sign-in; older replies are dropped
+    // A sign-in that could not reach the backend is tried again after this
+    // delay, which doubles from 5 s up to a minute and starts over once a
+    // sign-in reaches the backend.
+    QTimer m_signInRetryTimer;
+    std::chrono::seconds m_signInRetryDelay { 0 };
     quint64 m_auditRequest = 0; // number of the latest audit request; older replies are dropped
     int m_auditPageSize = 100;
 

@@ -112,8 +112,18 @@ void EventFeed::onDisconnected()
         Q_EMIT tokenRejected();
         return;
     }
-    logger("console")->info("event feed closed (code {}, {}); reconnecting", code,
-                            m_socket.closeReason().toStdString());
+    const QString reason = m_socket.closeReason();
+    const std::string closed = reason.isEmpty()
+        ? std::to_string(code)
+        : std::to_string(code) + ": " + reason.toStdString();
+    // The first loss is news to whoever reads the log; each failed
+    // reconnect after it is not.
+    if (m_state == State::Live)
+        logger("console")->warn("lost the event feed of {} (close code {}); reconnecting",
+                                m_url.toString().toStdString(), closed);
+    else
+        logger("console")->info("event feed of {} closed (close code {}); reconnecting",
+                                m_url.toString().toStdString(), closed);
     scheduleReconnect();
 }
 
@@ -122,7 +132,11 @@ void EventFeed::onSocketError(QAbstractSocket::SocketError error)
     Q_UNUSED(error);
     if (!m_open)
         return;
-    logger("console")->info("event feed error: {}", m_socket.errorString().toStdString());
+    if (m_state == State::Live)
+        logger("console")->warn("lost the event feed of {}: {}", m_url.toString().toStdString(),
+                                m_socket.errorString().toStdString());
+    else
+        logger("console")->info("event feed error: {}", m_socket.errorString().toStdString());
     // A failed connect attempt emits no disconnected() when the socket never
     // left the connecting state.
     if (m_socket.state() == QAbstractSocket::UnconnectedState && !m_reconnectTimer.isActive())

@@ -3,6 +3,7 @@
 #include "consoleengine.h"
 #include "consolesession.h"
 #include "logging.h"
+#include "terminationsignals.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -103,6 +104,11 @@ int main(int argc, char *argv[])
         // The console still opens: its sign-in page shows the same error.
         sealrelay::logger("console")->error("profile \"{}\": {}", profileName.toStdString(),
                                             started.error().message.toStdString());
+
+    // SIGTERM and SIGINT close the window like the user would.
+    sealrelay::TerminationSignals termination;
+    QObject::connect(&termination, &sealrelay::TerminationSignals::terminationRequested, &app,
+                     [](int) { QGuiApplication::quit(); });
 
     QQmlApplicationEngine engine;
     sealrelay::Result<void> loaded =

@@ -518,8 +518,18 @@ void TestConsoleSession::feedReconnectsAfterRestart()
     // The views keep what they showed.
     QVERIFY(credentialRow(m_session->credentialsModel(), m_credentialId) >= 0);
 
+    // A console that starts while the backend is down signs in once it is up.
+    ConsoleSession late;
+    const std::optional<ActionResult> refused = runAction(late, u"signIn"_s, [&] {
+        late.signIn(m_fixture.cluster().backendUrl(), m_fixture.cluster().adminToken(), false);
+    });
+    QVERIFY(refused.has_value());
+    QVERIFY(!refused->ok);
+    QVERIFY2(late.signInError().contains(u"tries again in 5 s"_s), qPrintable(late.signInError()));
+
     const QString restarted = m_fixture.restartBackend();
     QVERIFY2(restarted.isEmpty(), qPrintable(restarted));
+    QTRY_COMPARE_WITH_TIMEOUT(late.state(), u"signedIn"_s, 30000);
     QTRY_COMPARE_WITH_TIMEOUT(m_session->connection(), u"live"_s, 45000);
     QCOMPARE(m_session->snapshotCount(), snapshots + 1);
     QVERIFY(m_session->banner().isEmpty());
