@@ -1,57 +1,164 @@
 #!/usr/bin/env bash
-# The demo of what is built so far: sealrelayctl seals a payload to a fresh
-# RSA-2048 key, opens it again, opens an envelope made by Web Crypto and
-# verifies an operator-signed agent certificate from the interop vectors.
-# Everything happens in a temporary folder that is removed at the end.
+# The embedded demo: a backend on SQLite with in-memory coordination, three
+# agents approved with a demo operator key, the sample KeePassXC export
+# imported, and the console signed in. With --headless, or without a
+# display, a live summary replaces the console. Everything lives in one
+# folder (SEALRELAY_DEMO_DIR, else a new one under /tmp) and every process
+# the demo starts is stopped when it ends.
 set -euo pipefail
 
-BUILD_DIR="${1:?usage: demo.sh BUILD_DIR}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CTL="$BUILD_DIR/app/sealrelayctl"
-VECTORS="$ROOT/tests/data/interop-vectors.json"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+BUILD_DIR="$(cd "${1:?usage: demo.sh BUILD_DIR [--headless]}" && pwd)"
+shift
+HEADLESS=0
+for argument in "$@"; do
+    case "$argument" in
+        --headless) HEADLESS=1 ;;
+        *) echo "demo: unknown option $argument (the only option is --headless)" >&2; exit 2 ;;
+    esac
+done
 
-# Prints one value of the vectors file; `./run setup` installs python3.
-vector() {
-    python3 -c "import json,sys; d=json.load(open('$VECTORS')); print(eval(sys.argv[1]))" "$1"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BACKEND="$BUILD_DIR/backend/sealrelay-backend"
+AGENT="$BUILD_DIR/agent/sealrelay-agent"
+CTL="$BUILD_DIR/app/sealrelayctl"
+CONSOLE="$BUILD_DIR/app/console/sealrelay-console"
+SAMPLE="$ROOT/resources/demo/sample-keepassxc.csv"
+AGENTS=(agent-1 agent-2 agent-3)
+
+DEMO_DIR="${SEALRELAY_DEMO_DIR:-$(mktemp -d /tmp/sealrelay-demo.XXXXXX)}"
+mkdir -p "$DEMO_DIR"
+chmod 700 "$DEMO_DIR"
+DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"
+if [[ -e "$DEMO_DIR/backend" ]]; then
+    echo "demo: $DEMO_DIR already holds a demo; remove it or set SEALRELAY_DEMO_DIR to a new folder" >&2
+    exit 2
+fi
+
+# The demo's profile, keys and trusted operators stay in the demo folder, so
+# the user's own sealrelayctl profiles are left alone.
+export XDG_CONFIG_HOME="$DEMO_DIR/config"
+export SEALRELAY_PROFILE=demo
+# The demo operator key file is encrypted under this passphrase; the
+# console and sealrelayctl read it from the environment. It protects a key
+# made for this demo only, so the demo prints it for the user's terminal.
+SEALRELAY_OPERATOR_PASSPHRASE="$(openssl rand -hex 16)"
+export SEALRELAY_OPERATOR_PASSPHRASE
+
+PIDS=()
+stop_all() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+    echo "demo: $*" >&2
+    echo "demo: the logs are in $DEMO_DIR" >&2
+    exit 1
 }
 
-echo "== sealrelay demo: core crypto and sealrelayctl =="
-echo "NOTE: the backend, agents and console are not built yet; this demo shows the"
-echo "      envelope and statement formats they will exchange."
-echo
+# A port that was free on 127.0.0.1 a moment ago.
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+URL="http://127.0.0.1:$PORT"
 
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/agent.pem" 2>/dev/null
-openssl pkey -in "$WORK/agent.pem" -pubout -out "$WORK/agent.pub.pem"
-echo "1. A new agent encryption key, fingerprint:"
-"$CTL" keys fingerprint --grouped "$WORK/agent.pub.pem"
-echo
+wait_for_backend() {
+    local attempt
+    for attempt in $(seq 1 100); do
+        if python3 -c "import urllib.request,sys; urllib.request.urlopen('$URL/readyz', timeout=1)" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "the backend did not become ready on $URL (see $DEMO_DIR/backend.log)"
+}
 
-vector "__import__('base64').b64decode(d['cases'][3]['payload_b64']).decode()" | tr -d '\n' > "$WORK/payload"
-echo "2. Sealing a $(wc -c < "$WORK/payload")-byte payload to it (the payload is padded to a size bucket):"
-"$CTL" envelope seal --public-key "$WORK/agent.pub.pem" < "$WORK/payload" > "$WORK/envelope.json"
-head -c 300 "$WORK/envelope.json"; echo " ..."
-echo
+echo "== sealrelay demo in $DEMO_DIR"
+echo "1. Backend on $URL (SQLite, in-memory coordination)"
+"$BACKEND" init --data-dir "$DEMO_DIR/backend" --org demo > "$DEMO_DIR/backend-init.log" 2>&1 \
+    || fail "sealrelay-backend init failed (see $DEMO_DIR/backend-init.log)"
+TOKEN="$(tail -n 1 "$DEMO_DIR/backend-init.log")"
+"$BACKEND" run --data-dir "$DEMO_DIR/backend" --listen "127.0.0.1:$PORT" \
+    > "$DEMO_DIR/backend.log" 2>&1 &
+PIDS+=("$!")
+echo "$!" > "$DEMO_DIR/backend.pid"
+wait_for_backend
 
-echo "3. Opening it with the agent's private key gives the same bytes back:"
-"$CTL" envelope open --private-key "$WORK/agent.pem" < "$WORK/envelope.json" | cmp - "$WORK/payload" \
-    && echo "   identical"
-echo
+echo "2. Operator: a demo key, signed in with the admin token"
+printf '%s' "$TOKEN" | "$CTL" login --backend "$URL" --token-file "$DEMO_DIR/token" > /dev/null \
+    || fail "sealrelayctl login failed"
+unset TOKEN
+"$CTL" operator init --key-file "$DEMO_DIR/operator.key" --json > "$DEMO_DIR/operator.json" \
+    || fail "sealrelayctl operator init failed"
+TRUSTED="$(python3 -c "import json; print(json.load(open('$DEMO_DIR/operator.json'))['trusted_operators_file'])")"
 
-vector "d['rsa_private_key_pkcs8_pem']" > "$WORK/vector-rsa.pem"
-vector "json.dumps(d['cases'][4]['envelope'])" > "$WORK/webcrypto-envelope.json"
-echo "4. Opening an envelope that a browser's Web Crypto made:"
-"$CTL" envelope open --private-key "$WORK/vector-rsa.pem" < "$WORK/webcrypto-envelope.json" | head -c 120
-echo " ..."
-echo
+echo "3. Agents: ${AGENTS[*]}, each with its own vault and keys"
+for name in "${AGENTS[@]}"; do
+    data="$DEMO_DIR/$name"
+    enrolment="$("$CTL" enrolment-token create --agent-name "$name" | tail -n 1)"
+    "$AGENT" init --data-dir "$data" --backend "$URL" --enrolment-token "$enrolment" \
+        --trusted-operators "$TRUSTED" --name "$name" --vault-key-file "$data/vault.key" \
+        > "$DEMO_DIR/$name-init.log" 2>&1 || fail "sealrelay-agent init of $name failed (see $DEMO_DIR/$name-init.log)"
+    fingerprint="$(tail -n 1 "$DEMO_DIR/$name-init.log" | tr -d ' :')"
+    "$AGENT" run --data-dir "$data" > "$DEMO_DIR/$name.log" 2>&1 &
+    PIDS+=("$!")
+    echo "$!" > "$DEMO_DIR/$name.pid"
+    # The agent enrols when it runs; approval waits until the backend lists it.
+    approved=0
+    for attempt in $(seq 1 50); do
+        if "$CTL" agent approve "$name" --fingerprint "$fingerprint" > "$DEMO_DIR/$name-approve.log" 2>&1; then
+            approved=1
+            break
+        fi
+        sleep 0.2
+    done
+    [[ $approved == 1 ]] || fail "approving $name failed (see $DEMO_DIR/$name-approve.log)"
+    echo "   $name approved, fingerprint ${fingerprint:0:16}..."
+done
 
-vector "d['operator_public_key_b64']" > "$WORK/trusted-operators"
-vector "json.dumps({'statement_b64': d['cases'][0]['statement_b64'], 'signature': d['cases'][0]['signature']})" \
-    > "$WORK/certificate.json"
-echo "5. Verifying an operator-signed agent certificate against the trusted operator key:"
-"$CTL" statement verify --context agent-certificate --trusted-keys "$WORK/trusted-operators" \
-    < "$WORK/certificate.json"
-echo
+echo "4. Import of a sample KeePassXC export (${SAMPLE#"$ROOT"/})"
+"$CTL" import --format keepassxc-csv "$SAMPLE" > "$DEMO_DIR/import.log" 2>&1 \
+    || fail "the import failed (see $DEMO_DIR/import.log)"
+tail -n 1 "$DEMO_DIR/import.log"
 
-echo "Try it yourself: $CTL --help"
+cat <<EOF
+
+Try this in another terminal (the first three lines select the demo's profile and tools):
+
+    export XDG_CONFIG_HOME=$DEMO_DIR/config SEALRELAY_PROFILE=demo
+    export SEALRELAY_OPERATOR_PASSPHRASE=$SEALRELAY_OPERATOR_PASSPHRASE
+    PATH=$BUILD_DIR/app:$BUILD_DIR/agent:\$PATH
+
+- Stop agent-2 and watch its credentials turn amber:
+      kill \$(cat $DEMO_DIR/agent-2.pid)
+- Start it again and watch the backfill:
+      sealrelay-agent run --data-dir $DEMO_DIR/agent-2 &
+- Rotate a credential:
+      echo '{"username":"admin","password":"FAKE-rotated"}' | sealrelayctl credential rotate "Network/Switches/Amsterdam/ams-sw-01 admin"
+- Ask an agent for a credential; one missing from its vault (say, created
+  while it was stopped) is fetched from a peer at once (JIT repair):
+      sealrelay-agent get --data-dir $DEMO_DIR/agent-3 "Network/Switches/Amsterdam/ams-sw-01 admin" --field password
+- Retry a stalled credential:
+      sealrelayctl credential list; sealrelayctl credential retry "Network/Switches/Amsterdam/ams-sw-01 admin"
+- Read the audit trail: sealrelayctl audit list; sealrelayctl audit verify
+
+EOF
+
+if [[ $HEADLESS == 0 && -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
+    echo "5. The console, signed in. Close its window to stop the demo."
+    "$CONSOLE" --profile demo || true
+else
+    [[ $HEADLESS == 1 ]] || echo "(no display: showing a live summary instead of the console)"
+    echo "5. Live summary every 5 s. Ctrl+C stops the demo and every process it started."
+    while true; do
+        echo "---- $(date +%H:%M:%S)"
+        "$CTL" status 2>&1 || true
+        "$CTL" agent list 2>&1 || true
+        sleep 5
+    done
+fi

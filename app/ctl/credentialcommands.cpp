@@ -636,6 +636,46 @@ int credentialShowCommand(const QStringList &arguments)
     return ExitSuccess;
 }
 
+int credentialRetryCommand(const QStringList &arguments)
+{
+    const SessionOptions options;
+    QCommandLineParser parser;
+    parser.addOptions({ options.profile, options.json });
+    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    const CommandHelp help {
+        u"ID [--profile NAME] [--json]"_s,
+        u"Makes every agent row of a credential due now, with its attempts and stalled mark "
+        "cleared, and the backend syncs the connected agents at once. A second retry of the "
+        "same credential within the backend's retry window is refused; wait and run it "
+        "again."_s
+    };
+    if (auto done = parseExactly(parser, arguments, help, 1))
+        return *done;
+    auto opened = ClientSession::open(options, parser);
+    if (!opened)
+        return failWith(ExitUsageError, opened.error());
+    ClientSession &session = *opened.value();
+
+    Result<QString> id =
+        resolveCredentialId(session.backend(), parser.positionalArguments().constFirst());
+    if (!id)
+        return failWith(id.error().reason == Reason::NotFound ? ExitUsageError : ExitBackendError,
+                        id.error());
+    const client::ApiResult reply =
+        session.backend().post(u"/api/credentials/%1/retry"_s.arg(id.value()));
+    if (!reply)
+        return failRequest(reply.error());
+    if (parser.isSet(options.json)) {
+        printJson(reply->json);
+        return ExitSuccess;
+    }
+    printOut(u"retrying credential %1: %2 agent rows are due now\n"_s
+                 .arg(id.value())
+                 .arg(reply->json.value(u"rows_reset"_s).toInteger())
+                 .toUtf8());
+    return ExitSuccess;
+}
+
 } // namespace
 
 QList<Command> credentialCommands()
@@ -659,6 +699,9 @@ QList<Command> credentialCommands()
         { { u"credential"_s, u"show"_s },
           u"Show per-agent delivery and receipt checks."_s,
           credentialShowCommand },
+        { { u"credential"_s, u"retry"_s },
+          u"Sync a stalled credential again now."_s,
+          credentialRetryCommand },
     };
 }
 

@@ -157,6 +157,7 @@ private Q_SLOTS:
     void createDeliversToAgents();
     void showVerifiesReceipts();
     void listShowsTrustedStatement();
+    void retryResetsRows();
     void rotateDeliversNewValue();
     void scopeRemovesAgent();
     void deletePurgesSecret();
@@ -627,6 +628,25 @@ void TestCtlOperator::listShowsTrustedStatement()
     const RunResult text = runCtl({ u"credential"_s, u"list"_s, u"--profile"_s, kProfile });
     QVERIFY(text.out.contains("core-switch"));
     QVERIFY(text.out.contains("statement trusted"));
+}
+
+void TestCtlOperator::retryResetsRows()
+{
+    const RunResult retry = runCtl(
+        { u"credential"_s, u"retry"_s, u"core-switch"_s, u"--profile"_s, kProfile, u"--json"_s });
+    QVERIFY2(retry.exitCode == 0, retry.err.constData());
+    QCOMPARE(parseObject(retry.out).value(u"credential_id"_s).toString(), m_credentialId);
+    QCOMPARE(parseObject(retry.out).value(u"rows_reset"_s).toInteger(), 2);
+
+    // The backend refuses a second retry within its retry window.
+    const RunResult again =
+        runCtl({ u"credential"_s, u"retry"_s, m_credentialId, u"--profile"_s, kProfile });
+    QCOMPARE(again.exitCode, 3);
+    QVERIFY2(again.err.contains("429") || again.err.contains("rate"), again.err.constData());
+
+    const RunResult unknown =
+        runCtl({ u"credential"_s, u"retry"_s, u"no-such-credential"_s, u"--profile"_s, kProfile });
+    QCOMPARE(unknown.exitCode, 2);
 }
 
 void TestCtlOperator::rotateDeliversNewValue()
