@@ -6,6 +6,7 @@
 #include "commandline.h"
 
 #include "canonicaljson.h"
+#include "clientprofile.h"
 #include "ids.h"
 #include "sqlstorage.h"
 
@@ -43,10 +44,15 @@ struct HttpReply {
 };
 
 const QCommandLineOption kBackendOption(
-    u"backend"_s, u"Backend base URL, e.g. https://backend.example:8443. Default: $SEALRELAY_BACKEND."_s,
+    u"backend"_s,
+    u"Backend base URL, e.g. https://backend.example:8443. Default: $SEALRELAY_BACKEND, else "
+    "the login profile's ($SEALRELAY_PROFILE, or \"default\")."_s,
     u"URL"_s);
 const QCommandLineOption kTokenOption(
-    u"token"_s, u"API bearer token. Default: $SEALRELAY_TOKEN."_s, u"TOKEN"_s);
+    u"token"_s,
+    u"API bearer token. Default: $SEALRELAY_TOKEN, else the token that 'sealrelayctl login' "
+    "stored for the profile."_s,
+    u"TOKEN"_s);
 
 // parseCommandOptions() plus an exact count of positional arguments.
 std::optional<int> parseOptions(QCommandLineParser &parser, const QStringList &arguments,
@@ -67,12 +73,29 @@ Result<BackendTarget> backendTarget(const QCommandLineParser &parser)
     QString token = parser.value(kTokenOption);
     if (token.isEmpty())
         token = qEnvironmentVariable("SEALRELAY_TOKEN");
+    if (url.isEmpty() || token.isEmpty()) {
+        // What 'sealrelayctl login' recorded fills in what is not given.
+        const QString name = qEnvironmentVariable("SEALRELAY_PROFILE", u"default"_s);
+        Result<client::Profile> profile = client::Profile::load(name);
+        if (profile && !profile->backendUrl.isEmpty()) {
+            const bool sameBackend = url.isEmpty() || url == profile->backendUrl;
+            if (url.isEmpty())
+                url = profile->backendUrl;
+            if (token.isEmpty() && sameBackend) {
+                Result<SecureBuffer> stored = client::readStoredToken(profile.value());
+                if (stored)
+                    token = QString::fromUtf8(stored->view());
+            }
+        }
+    }
     if (url.isEmpty())
         return makeError(Reason::Malformed,
-                         u"no backend given: pass --backend URL or set SEALRELAY_BACKEND"_s);
+                         u"no backend given: run 'sealrelayctl login', pass --backend URL or set "
+                         "SEALRELAY_BACKEND"_s);
     if (token.isEmpty())
         return makeError(Reason::Malformed,
-                         u"no token given: pass --token TOKEN or set SEALRELAY_TOKEN"_s);
+                         u"no token given: run 'sealrelayctl login', pass --token TOKEN or set "
+                         "SEALRELAY_TOKEN"_s);
     const QUrl base(url);
     if (!base.isValid() || (base.scheme() != u"https"_s && base.scheme() != u"http"_s))
         return makeError(Reason::Malformed,
@@ -116,9 +139,11 @@ HttpReply call(const BackendTarget &target, const QByteArray &method, const QStr
 int failReply(const HttpReply &reply)
 {
     if (reply.status == 0)
-        return fail(ExitUsageError, u"cannot reach the backend: %1"_s.arg(reply.networkError));
+        return fail(ExitBackendError,
+                    u"cannot reach the backend (%1): check the URL and that the backend runs"_s.arg(
+                        reply.networkError));
     const QJsonObject error = reply.json.value(u"error"_s).toObject();
-    return fail(ExitUsageError, u"the backend returned %1 %2: %3"_s.arg(
+    return fail(ExitBackendError, u"the backend returned %1 %2: %3"_s.arg(
                                     QString::number(reply.status),
                                     error.value(u"code"_s).toString(),
                                     error.value(u"message"_s).toString()));
@@ -233,14 +258,15 @@ Result<ChainResult> verifyOnline(const BackendTarget &target, const QJsonObject 
     // is looked up by the org that response names, and a second request
     // checks the chain against it.
     HttpReply reply = call(target, "GET", u"/api/audit/verify"_s);
+    if (reply.status == 0)
+        return makeError(Reason::IoError,
+                         u"cannot reach the backend at %1 (%2): check the URL and that the "
+                         "backend runs"_s.arg(target.base.toString(), reply.networkError));
     if (reply.status != 200)
-        return makeError(Reason::IoError, u"the backend returned %1: %2"_s.arg(
-                                              QString::number(reply.status),
-                                              reply.status == 0 ? reply.networkError
-                                                                : reply.json.value(u"error"_s)
-                                                                      .toObject()
-                                                                      .value(u"message"_s)
-                                                                      .toString()));
+        return makeError(Reason::IoError,
+                         u"the backend returned %1: %2"_s.arg(
+                             QString::number(reply.status),
+                             reply.json.value(u"error"_s).toObject().value(u"message"_s).toString()));
     const QString orgId = reply.json.value(u"org_id"_s).toString();
     if (auto head = knownHead(state, keyPrefix + orgId)) {
         QUrlQuery query;
@@ -362,7 +388,7 @@ int auditVerifyCommand(const QStringList &arguments)
             + u'#';
         auto online = verifyOnline(target.value(), state, keyPrefix);
         if (!online)
-            return failWith(ExitUsageError, online.error());
+            return failWith(ExitBackendError, online.error());
         results.append(online.value());
     }
 

@@ -50,7 +50,8 @@ private Q_SLOTS:
     void auditVerifyOfflineDetectsRewrite();
 
 private:
-    ProcessResult runCtl(const QStringList &arguments, const QStringList &environment = {});
+    ProcessResult runCtl(const QStringList &arguments, const QStringList &environment = {},
+                         const QByteArray &input = {});
     void rewriteFirstAuditRow();
 
     QTemporaryDir m_dir;
@@ -61,18 +62,25 @@ private:
 };
 
 ProcessResult BackendCtlTest::runCtl(const QStringList &arguments,
-                                     const QStringList &environment)
+                                     const QStringList &environment, const QByteArray &input)
 {
     QProcess process;
     QProcessEnvironment variables = QProcessEnvironment::systemEnvironment();
     variables.remove(u"SEALRELAY_BACKEND"_s);
     variables.remove(u"SEALRELAY_TOKEN"_s);
     variables.insert(u"XDG_STATE_HOME"_s, m_dir.filePath(u"state"_s));
+    // No login profile of the user running the tests fills in a backend.
+    variables.insert(u"XDG_CONFIG_HOME"_s, m_dir.filePath(u"config"_s));
+    variables.remove(u"SEALRELAY_PROFILE"_s);
     for (const QString &assignment : environment)
         variables.insert(assignment.section(u'=', 0, 0), assignment.section(u'=', 1));
     process.setProcessEnvironment(variables);
     process.start(kCtlPath, arguments);
-    if (!process.waitForStarted() || !process.waitForFinished(30000)) {
+    if (process.waitForStarted()) {
+        process.write(input);
+        process.closeWriteChannel();
+    }
+    if (!process.waitForFinished(30000)) {
         process.kill();
         process.waitForFinished();
         return {};
@@ -146,7 +154,7 @@ void BackendCtlTest::tokenCreateAndRevoke()
     // An auditor may not create tokens.
     const ProcessResult refused = runCtl({u"token"_s, u"create"_s, u"--role"_s, u"operator"_s},
                                          environment);
-    QCOMPARE(refused.exitCode, 2);
+    QCOMPARE(refused.exitCode, 3);
     QVERIFY2(refused.err.contains(u"403"_s), qPrintable(refused.err));
 
     const ProcessResult revoked = runCtl({u"token"_s, u"revoke"_s, match.captured(1),
@@ -154,7 +162,7 @@ void BackendCtlTest::tokenCreateAndRevoke()
                                           m_adminToken});
     QCOMPARE(revoked.exitCode, 0);
     const ProcessResult afterRevoke = runCtl(verify, environment);
-    QCOMPARE(afterRevoke.exitCode, 2);
+    QCOMPARE(afterRevoke.exitCode, 3);
     QVERIFY2(afterRevoke.err.contains(u"401"_s), qPrintable(afterRevoke.err));
 }
 
@@ -163,6 +171,22 @@ void BackendCtlTest::tokenCreateNeedsBackend()
     const ProcessResult result = runCtl({u"token"_s, u"create"_s, u"--role"_s, u"auditor"_s});
     QCOMPARE(result.exitCode, 2);
     QVERIFY(result.err.contains(u"SEALRELAY_BACKEND"_s));
+    QVERIFY(result.err.contains(u"sealrelayctl login"_s));
+
+    // After 'sealrelayctl login' the profile supplies the backend and token.
+    const ProcessResult login = runCtl({u"login"_s, u"--backend"_s, m_backendUrl,
+                                        u"--token-file"_s, m_dir.filePath(u"login-token"_s)},
+                                       {}, m_adminToken.toUtf8());
+    QVERIFY2(login.exitCode == 0, qPrintable(login.err));
+    const ProcessResult fromProfile =
+        runCtl({u"token"_s, u"create"_s, u"--role"_s, u"auditor"_s, u"--label"_s, u"profile"_s});
+    QVERIFY2(fromProfile.exitCode == 0, qPrintable(fromProfile.err));
+    QVERIFY(QFile::remove(m_dir.filePath(u"config/sealrelay/profile-default.json"_s)));
+
+    // An unreachable backend is a backend error (3), not a usage error.
+    const ProcessResult unreachable = runCtl({u"audit"_s, u"verify"_s, u"--backend"_s,
+                                              u"http://127.0.0.1:1"_s, u"--token"_s, u"x"_s});
+    QCOMPARE(unreachable.exitCode, 3);
     const ProcessResult badRole = runCtl({u"token"_s, u"create"_s, u"--role"_s, u"admin"_s,
                                           u"--backend"_s, m_backendUrl, u"--token"_s,
                                           m_adminToken});
