@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "syncsupport.h"
 
+#include <QCryptographicHash>
 #include <QJsonDocument>
 #include <QRandomGenerator>
 
@@ -247,12 +248,32 @@ void SyncTask::plan()
         return;
     }
     for (const PendingDeliveryRow &delivery : deliveries.value()) {
-        if (delivery.credentialId == m_credentialId && delivery.version == version) {
-            sendCreatorDelivery(delivery);
-            return;
+        if (delivery.credentialId != m_credentialId || delivery.version != version)
+            continue;
+        if (!sealedToCurrentKey(delivery)) {
+            // The target regenerated its keys after the upload: the envelope
+            // is sealed to a key it no longer holds, and it would refuse it.
+            logIfFailed(m_engine.m_storage.deletePendingDelivery(m_orgId, delivery.deliveryId),
+                        "drop a creator envelope sealed to a replaced key");
+            continue;
         }
+        sendCreatorDelivery(delivery);
+        return;
     }
     startDispatch();
+}
+
+bool SyncTask::sealedToCurrentKey(const PendingDeliveryRow &delivery) const
+{
+    auto fields = parseStatement(StatementContext::Attestation, delivery.attestationStatement);
+    if (!fields)
+        return false;
+    auto attestation = Attestation::fromFields(fields.value());
+    if (!attestation)
+        return false;
+    const QString current = QString::fromLatin1(
+        QCryptographicHash::hash(m_target.encryptionKey, QCryptographicHash::Sha256).toHex());
+    return attestation->targetKeyFingerprint == current;
 }
 
 void SyncTask::sendStatementUpdate()

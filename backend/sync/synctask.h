@@ -80,6 +80,9 @@ private:
     void plan();
     Result<void> loadState();
     void sendStatementUpdate();
+    // True when the creator envelope's attestation names the target's
+    // current encryption key.
+    bool sealedToCurrentKey(const PendingDeliveryRow &delivery) const;
     void sendCreatorDelivery(const PendingDeliveryRow &delivery);
     void startDispatch();
     void tryNextPeer();
