@@ -490,6 +490,39 @@ bool SyncCluster::startAgent(const QString &name)
     return launchAgent(*entry) && waitUntilRegistered(name, previous);
 }
 
+bool SyncCluster::rekeyAgent(const QString &name)
+{
+    AgentEntry *entry = findAgent(name);
+    if (!entry || !entry->process)
+        return fail(u"no agent process named %1"_s.arg(name));
+    if (entry->process->state() != QProcess::NotRunning)
+        return fail(u"agent %1 is still running; stop or kill it before a rekey"_s.arg(name));
+    const QString token = createEnrolmentToken(name);
+    if (token.isEmpty())
+        return false;
+
+    const ProcessResult rekeyed =
+        runAgentCommand(name,
+                        { u"rekey"_s, u"--data-dir"_s, entry->dataDir, u"--enrolment-token"_s,
+                          token, u"--vault-key-file"_s, entry->keyFile });
+    if (rekeyed.exitCode != 0)
+        return fail(u"sealrelay-agent rekey for %1 exited with %2: %3"_s.arg(
+            name, QString::number(rekeyed.exitCode), rekeyed.err));
+    const ProcessResult printed =
+        runAgentCommand(name, { u"fingerprint"_s, u"--data-dir"_s, entry->dataDir });
+    if (printed.exitCode != 0)
+        return fail(u"sealrelay-agent fingerprint for %1 failed after the rekey: %2"_s.arg(
+            name, printed.err));
+
+    const QString previous = statusField(name, u"last_registration"_s);
+    if (!launchAgent(*entry))
+        return false;
+    const std::optional<QJsonObject> row = waitUntilPending(entry->agentId);
+    if (!row || !approve(*row, printed.out.trimmed()))
+        return false;
+    return waitUntilRegistered(name, previous);
+}
+
 bool SyncCluster::isAgentRunning(const QString &name) const
 {
     const AgentEntry *entry = findAgent(name);

@@ -105,6 +105,10 @@ public:
     // Starts a stopped agent on its data directory and waits until its
     // `status` shows a registration newer than the one before the start.
     bool startAgent(const QString &name);
+    // Runs `sealrelay-agent rekey` with a new enrolment token on the stopped
+    // agent `name`, starts it, approves its new keys at generation + 1 and
+    // waits until it registered. False when a step failed (see lastError()).
+    bool rekeyAgent(const QString &name);
     bool isAgentRunning(const QString &name) const;
     QString agentId(const QString &name) const;
     QString dataDir(const QString &name) const;
