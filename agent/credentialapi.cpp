@@ -5,6 +5,7 @@
 
 #include <QDeadlineTimer>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLocalServer>
@@ -174,10 +175,14 @@ int runGetCommand(const QString &socketPath, const QString &nameOrId, const QStr
     QLocalSocket socket;
     socket.connectToServer(socketPath);
     if (!socket.waitForConnected(5000)) {
-        printText(stderr, (u"error: cannot connect to %1: %2. Is `sealrelay-agent run` running "
-                           "for this data directory?"_s.arg(socketPath, socket.errorString()))
+        // A missing socket file is the usual case: the agent is not running.
+        const QString cause = QFileInfo::exists(socketPath)
+            ? socket.errorString()
+            : u"the socket file does not exist"_s;
+        printText(stderr, (u"unavailable: cannot connect to %1 (%2). Start `sealrelay-agent run` "
+                           "for this data directory."_s.arg(socketPath, cause))
                               .toUtf8());
-        return kGetFailure;
+        return kGetUnavailable;
     }
     QJsonObject request{{u"get"_s, nameOrId}};
     if (!field.isEmpty())
@@ -209,6 +214,11 @@ int runGetCommand(const QString &socketPath, const QString &nameOrId, const QStr
     const QString reason = reply.value(u"reason"_s).toString();
     const QString message = reply.value(u"message"_s).toString();
     if (error == u"unavailable"_s) {
+        // The backend knows no credential of that name or id in this org.
+        if (reason == u"UNKNOWN_CREDENTIAL"_s) {
+            printText(stderr, (u"not_found: %1 (%2)"_s.arg(reason, message)).toUtf8());
+            return kGetNotFound;
+        }
         printText(stderr, (u"unavailable: %1 (%2)"_s.arg(reason, message)).toUtf8());
         return kGetUnavailable;
     }

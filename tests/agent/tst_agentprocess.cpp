@@ -275,6 +275,7 @@ private Q_SLOTS:
     void keyFileModeRejected();
     void plainRemoteRefused();
     void helpListsExitCodes();
+    void getWithoutRunningAgent();
     void initPrintsFingerprint();
     void settingsFromFileAndEnvironment();
     void enrolApproveRegister();
@@ -442,6 +443,17 @@ void AgentProcessTest::helpListsExitCodes()
     QVERIFY(help.out.contains(u"Unit: milliseconds."_s));
     QVERIFY(help.out.contains(u"Default: 15000."_s));
     QVERIFY(help.out.contains(u"SEALRELAY_CONNECTION_SILENCE_TIMEOUT_MS"_s));
+}
+
+void AgentProcessTest::getWithoutRunningAgent()
+{
+    QTemporaryDir dataDir;
+    QVERIFY(dataDir.isValid());
+    const ProcessResult get =
+        runAgentCommand({ u"get"_s, u"--data-dir"_s, dataDir.path(), u"db-main"_s });
+    QCOMPARE(get.exitCode, 4);
+    QVERIFY2(get.err.contains(u"socket file does not exist"_s), qPrintable(get.err));
+    QVERIFY2(get.err.contains(u"sealrelay-agent run"_s), qPrintable(get.err));
 }
 
 void AgentProcessTest::initPrintsFingerprint()

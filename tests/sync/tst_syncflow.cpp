@@ -596,14 +596,16 @@ void SyncFlowTest::getUnavailable_data()
 {
     QTest::addColumn<QString>("name");
     QTest::addColumn<QString>("reason");
-    QTest::newRow("unknown name") << u"no-such-credential"_s << u"UNKNOWN_CREDENTIAL"_s;
-    QTest::newRow("outside scope") << u"edge-1-only"_s << u"NOT_IN_SCOPE"_s;
+    QTest::addColumn<int>("exitCode");
+    QTest::newRow("unknown name") << u"no-such-credential"_s << u"UNKNOWN_CREDENTIAL"_s << 3;
+    QTest::newRow("outside scope") << u"edge-1-only"_s << u"NOT_IN_SCOPE"_s << 4;
 }
 
 void SyncFlowTest::getUnavailable()
 {
     QFETCH(QString, name);
     QFETCH(QString, reason);
+    QFETCH(int, exitCode);
     if (!m_scopeCluster) {
         m_scopeCluster = std::make_unique<SyncCluster>();
         const QString started = m_scopeCluster->start();
@@ -618,7 +620,7 @@ void SyncFlowTest::getUnavailable()
     }
 
     const ProcessResult result = m_scopeCluster->get(u"edge-2"_s, name);
-    QCOMPARE(result.exitCode, 4);
+    QCOMPARE(result.exitCode, exitCode);
     QVERIFY2(result.err.contains(reason), qPrintable(result.err));
     QCOMPARE(result.out, QString());
     // The backend replies at once instead of letting the 5 s wait run out.
