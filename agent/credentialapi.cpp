@@ -214,7 +214,7 @@ int runGetCommand(const QString &socketPath, const QString &nameOrId, const QStr
     const QString reason = reply.value(u"reason"_s).toString();
     const QString message = reply.value(u"message"_s).toString();
     if (error == u"unavailable"_s) {
-        // The backend knows no credential of that name or id in this org.
+        // The backend has no credential of that name or id in this org.
         if (reason == u"UNKNOWN_CREDENTIAL"_s) {
             printText(stderr, (u"not_found: %1 (%2)"_s.arg(reason, message)).toUtf8());
             return kGetNotFound;

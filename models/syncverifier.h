@@ -61,7 +61,7 @@ struct CheckedAgent {
 };
 
 // Verifies `row`'s certificate with `certificates`, which records a higher
-// certificate generation when it sees one.
+// certificate generation when it finds one.
 CheckedAgent checkAgent(client::AgentCertificates &certificates, const client::AgentRow &row);
 
 // Verifies credential statements and agents' receipts against checked agents

@@ -30,7 +30,7 @@ mkdir -p "$DEMO_DIR"
 chmod 700 "$DEMO_DIR"
 DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"
 if [[ -e "$DEMO_DIR/backend" ]]; then
-    echo "demo: $DEMO_DIR already holds a demo; remove it or set SEALRELAY_DEMO_DIR to a new folder" >&2
+    echo "demo: $DEMO_DIR already contains a demo; remove it or set SEALRELAY_DEMO_DIR to a new folder" >&2
     exit 2
 fi
 

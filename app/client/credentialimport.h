@@ -69,7 +69,7 @@ Result<ImportedExport> parseKeePassXcCsv(const QByteArray &bytes);
 // Parses an unencrypted Bitwarden JSON export. Logins (type 1) become
 // entries, other item types are skipped with their type named. An encrypted
 // export, invalid JSON and a missing or mistyped field are
-// Reason::Malformed naming the line or the field. NOTE: QJsonDocument holds
+// Reason::Malformed naming the line or the field. NOTE: QJsonDocument keeps
 // the passwords as QString while parsing, and those copies cannot be wiped.
 Result<ImportedExport> parseBitwardenJson(const QByteArray &bytes);
 

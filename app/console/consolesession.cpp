@@ -181,8 +181,8 @@ void ConsoleSession::signIn(const QString &backendUrl, const QString &token, boo
                 const bool unreachable = reply.error().code == u"network_error"_s
                     || reply.error().code == u"timeout"_s;
                 if (unreachable) {
-                    // A console started before its backend (after a reboot,
-                    // say) signs in once the backend answers.
+                    // A console started before its backend, for example after
+                    // a reboot, signs in once the backend responds.
                     m_signInRetryDelay = std::clamp(m_signInRetryDelay * 2,
                                                     std::chrono::seconds(5),
                                                     std::chrono::seconds(60));

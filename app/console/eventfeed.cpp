@@ -116,8 +116,8 @@ void EventFeed::onDisconnected()
     const std::string closed = reason.isEmpty()
         ? std::to_string(code)
         : std::to_string(code) + ": " + reason.toStdString();
-    // The first loss is news to whoever reads the log; each failed
-    // reconnect after it is not.
+    // Only the loss of a live feed is a warning, because each failed
+    // reconnect after it repeats the same news.
     if (m_state == State::Live)
         logger("console")->warn("lost the event feed of {} (close code {}); reconnecting",
                                 m_url.toString().toStdString(), closed);

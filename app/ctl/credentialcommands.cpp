@@ -541,6 +541,24 @@ QString receiptCheck(ClientSession &session, const QJsonObject &row,
     return u"verified: %1 v%2.%3"_s.arg(state).arg(parsed->version).arg(parsed->revision);
 }
 
+// Opens the profile's session and resolves the credential named by the one
+// positional argument. Returns the exit code to end with when either fails.
+std::optional<int> openCredential(const SessionOptions &options, const QCommandLineParser &parser,
+                                  std::unique_ptr<ClientSession> &session, QString &credentialId)
+{
+    auto opened = ClientSession::open(options, parser);
+    if (!opened)
+        return failWith(ExitUsageError, opened.error());
+    Result<QString> id =
+        resolveCredentialId(opened.value()->backend(), parser.positionalArguments().constFirst());
+    if (!id)
+        return failWith(id.error().reason == Reason::NotFound ? ExitUsageError : ExitBackendError,
+                        id.error());
+    session = std::move(opened.value());
+    credentialId = id.value();
+    return std::nullopt;
+}
+
 int credentialShowCommand(const QStringList &arguments)
 {
     const SessionOptions options;
@@ -555,17 +573,12 @@ int credentialShowCommand(const QStringList &arguments)
     };
     if (auto done = parseExactly(parser, arguments, help, 1))
         return *done;
-    auto opened = ClientSession::open(options, parser);
-    if (!opened)
-        return failWith(ExitUsageError, opened.error());
-    ClientSession &session = *opened.value();
-
-    Result<QString> id =
-        resolveCredentialId(session.backend(), parser.positionalArguments().constFirst());
-    if (!id)
-        return failWith(id.error().reason == Reason::NotFound ? ExitUsageError : ExitBackendError,
-                        id.error());
-    const client::ApiResult reply = session.backend().get(u"/api/credentials/"_s + id.value());
+    std::unique_ptr<ClientSession> opened;
+    QString credentialId;
+    if (auto failed = openCredential(options, parser, opened, credentialId))
+        return *failed;
+    ClientSession &session = *opened;
+    const client::ApiResult reply = session.backend().get(u"/api/credentials/"_s + credentialId);
     if (!reply)
         return failRequest(reply.error());
     Result<QList<client::AgentRow>> agents = client::fetchAgents(session.backend());
@@ -651,18 +664,13 @@ int credentialRetryCommand(const QStringList &arguments)
     };
     if (auto done = parseExactly(parser, arguments, help, 1))
         return *done;
-    auto opened = ClientSession::open(options, parser);
-    if (!opened)
-        return failWith(ExitUsageError, opened.error());
-    ClientSession &session = *opened.value();
-
-    Result<QString> id =
-        resolveCredentialId(session.backend(), parser.positionalArguments().constFirst());
-    if (!id)
-        return failWith(id.error().reason == Reason::NotFound ? ExitUsageError : ExitBackendError,
-                        id.error());
+    std::unique_ptr<ClientSession> opened;
+    QString credentialId;
+    if (auto failed = openCredential(options, parser, opened, credentialId))
+        return *failed;
+    ClientSession &session = *opened;
     const client::ApiResult reply =
-        session.backend().post(u"/api/credentials/%1/retry"_s.arg(id.value()));
+        session.backend().post(u"/api/credentials/%1/retry"_s.arg(credentialId));
     if (!reply)
         return failRequest(reply.error());
     if (parser.isSet(options.json)) {
@@ -670,7 +678,7 @@ int credentialRetryCommand(const QStringList &arguments)
         return ExitSuccess;
     }
     printOut(u"retrying credential %1: %2 agent rows are due now\n"_s
-                 .arg(id.value())
+                 .arg(credentialId)
                  .arg(reply->json.value(u"rows_reset"_s).toInteger())
                  .toUtf8());
     return ExitSuccess;

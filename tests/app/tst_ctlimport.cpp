@@ -209,7 +209,8 @@ bool TestCtlImport::startAgent(const QString &name)
                  u"--profile"_s, kProfile, u"--json"_s });
     const QString token = parseObject(created.out).value(u"token"_s).toString();
     if (created.exitCode != 0 || token.isEmpty()) {
-        qWarning("enrolment-token create failed: %s", created.err.constData());
+        qWarning("creating an enrolment token for agent %s failed (exit %d): %s", qPrintable(name),
+                 created.exitCode, created.err.constData());
         return false;
     }
 

@@ -120,7 +120,8 @@ bool TestBackendClient::enrolAndApprove(synctest::ScriptedAgent &agent, const QS
     const ApiResult token = m_client->post(u"/api/agents/enrolment-tokens"_s,
                                            QJsonObject { { u"agent_name"_s, name } });
     if (!token) {
-        qWarning("enrolment token: %s", qPrintable(describe(token)));
+        qWarning("creating an enrolment token for agent %s failed: %s", qPrintable(name),
+                 qPrintable(describe(token)));
         return false;
     }
     if (!agent.enrol(m_backend.baseUrl(), token->json.value(u"token"_s).toString(), name)) {

@@ -309,7 +309,8 @@ QString ScreenshotsTest::createEnrolmentToken(const QString &agentName)
     const BackendReply reply = m_cluster->request("POST", u"/api/agents/enrolment-tokens"_s,
                                                   { { u"agent_name"_s, agentName } });
     if (reply.status != 201) {
-        qWarning("enrolment token for %s: status %d", qPrintable(agentName), reply.status);
+        qWarning("creating an enrolment token for agent %s failed with status %d",
+                 qPrintable(agentName), reply.status);
         return {};
     }
     return QJsonDocument::fromJson(reply.body).object().value(u"token"_s).toString();

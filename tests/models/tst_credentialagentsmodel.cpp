@@ -163,7 +163,7 @@ void TestCredentialAgentsModel::pendingRowFields()
     QCOMPARE(row.data(CredentialAgentsModel::NextRetryAtRole).toDateTime(), testNow().addSecs(480));
     QCOMPARE(row.data(CredentialAgentsModel::ErrorCodeRole).toString(), u"PEER_TIMEOUT"_s);
     QCOMPARE(row.data(CredentialAgentsModel::LastErrorRole).toString(),
-             u"no peer answered in time"_s);
+             u"no peer responded in time"_s);
 }
 
 void TestCredentialAgentsModel::errorWords_data()
@@ -171,7 +171,7 @@ void TestCredentialAgentsModel::errorWords_data()
     QTest::addColumn<QString>("code");
     QTest::addColumn<QString>("words");
 
-    QTest::newRow("peer timeout") << u"PEER_TIMEOUT"_s << u"no peer answered in time"_s;
+    QTest::newRow("peer timeout") << u"PEER_TIMEOUT"_s << u"no peer responded in time"_s;
     QTest::newRow("no eligible peer")
         << u"NO_ELIGIBLE_PEER"_s << u"no online agent holds the current version to copy it from"_s;
     QTest::newRow("agent offline") << u"AGENT_OFFLINE"_s << u"agent offline"_s;
@@ -181,14 +181,14 @@ void TestCredentialAgentsModel::errorWords_data()
     QTest::newRow("commitment mismatch source")
         << u"COMMITMENT_MISMATCH_SOURCE"_s
         << u"integrity failure: this agent's copy does not match the operator's commitment"_s;
-    QTest::newRow("out of scope") << u"OUT_OF_SCOPE"_s << u"agent refused: out of scope"_s;
+    QTest::newRow("out of scope") << u"OUT_OF_SCOPE"_s << u"agent rejected it: out of scope"_s;
     QTest::newRow("awaiting creator delivery")
         << u"AWAITING_CREATOR_DELIVERY"_s
         << u"waiting for the creator's delivery to another agent"_s;
     QTest::newRow("target certificate expired")
         << u"TARGET_CERTIFICATE_EXPIRED"_s << u"agent certificate expired"_s;
     QTest::newRow("stale statement")
-        << u"STALE_STATEMENT"_s << u"peer refused: the statement is older than the one it holds"_s;
+        << u"STALE_STATEMENT"_s << u"peer rejected the request: the statement is older than the one it stores"_s;
     QTest::newRow("maximum attempts")
         << u"MAX_RETRIES_EXCEEDED"_s << u"stopped after the maximum number of attempts"_s;
     QTest::newRow("unknown code") << u"SOMETHING_NEW"_s << u"failed: SOMETHING_NEW"_s;
@@ -316,7 +316,7 @@ void TestCredentialAgentsModel::refusedReceipt()
     QCOMPARE(row.data(CredentialAgentsModel::ReceiptTextRole).toString(),
              u"verified "_s + expectedTime(testNow()) + u", a refusal"_s);
     QCOMPARE(row.data(CredentialAgentsModel::LastErrorRole).toString(),
-             u"agent refused: out of scope"_s);
+             u"agent rejected it: out of scope"_s);
     QCOMPARE(row.data(CredentialAgentsModel::StoredVersionRole).toLongLong(), -1);
 }
 
