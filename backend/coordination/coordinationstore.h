@@ -28,7 +28,7 @@ using StoreCallback = std::function<void(Result<T>)>;
 
 // Store state reported by /readyz and the system status route.
 struct CoordinationHealth {
-    QString kind;          // "memory" or "redis"
+    QString kind;          // "memory", "redis" or "postgresql"
     bool usable = true;    // false when operations currently fail
     bool degraded = false; // true when running on a fallback store
     QString detail;        // why it is degraded or unusable; empty otherwise
@@ -78,7 +78,7 @@ public:
     using QObject::QObject;
     ~CoordinationStore() override = default;
 
-    // "memory" or "redis".
+    // "memory", "redis" or "postgresql".
     virtual QString kind() const = 0;
     virtual CoordinationHealth health() const = 0;
 

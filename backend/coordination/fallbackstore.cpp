@@ -1,4 +1,4 @@
-// FallbackStore: forwarding to the primary or the in-memory store, the
+// FallbackStore: forwarding to the primary or the fallback store, the
 // switches between them, the lock hold after a switch and the moving of
 // subscriptions.
 #include "fallbackstore.h"
@@ -30,7 +30,7 @@ const QString kProbeKey = u"sealrelay:coordination-probe"_s;
 } // namespace
 
 FallbackStore::FallbackStore(std::unique_ptr<CoordinationStore> primary,
-                             std::unique_ptr<MemoryStore> fallback, FallbackStoreOptions options,
+                             std::unique_ptr<CoordinationStore> fallback, FallbackStoreOptions options,
                              QObject *parent)
     : CoordinationStore(parent), m_primary(std::move(primary)), m_fallback(std::move(fallback)),
       m_options(options), m_clock(options.clock ? options.clock : steadyClock())
@@ -38,6 +38,10 @@ FallbackStore::FallbackStore(std::unique_ptr<CoordinationStore> primary,
     Q_ASSERT(m_primary && m_fallback);
     connect(m_primary.get(), &CoordinationStore::healthChanged, this,
             &FallbackStore::onPrimaryHealthChanged);
+    connect(m_fallback.get(), &CoordinationStore::healthChanged, this, [this] {
+        if (m_mode == Mode::Fallback)
+            Q_EMIT healthChanged();
+    });
 
     // A coarse timer may fire up to 5 % early, and degradedAfter is a minimum.
     m_startTimer.setSingleShot(true);
@@ -73,12 +77,24 @@ CoordinationHealth FallbackStore::health() const
     if (m_mode != Mode::Fallback)
         return health;
 
-    health.usable = true;
+    const CoordinationHealth fallbackHealth = m_fallback->health();
+    health.usable = fallbackHealth.usable;
     health.degraded = true;
     const QString reason = m_lastPrimaryDetail.isEmpty() ? health.detail : m_lastPrimaryDetail;
-    health.detail = u"Running on the in-memory store of this replica because the %1 store "
-                      "failed: %2"_s.arg(kind(), reason);
+    health.detail = u"Running on the %1 because the %2 store failed: %3"_s.arg(
+            fallbackName(), kind(), reason);
+    if (!fallbackHealth.usable)
+        health.detail += u" The fallback store is not usable either: %1"_s.arg(
+                fallbackHealth.detail);
     return health;
+}
+
+QString FallbackStore::fallbackName() const
+{
+    const QString fallbackKind = m_fallback->kind();
+    if (fallbackKind == u"memory")
+        return u"in-memory store of this replica"_s;
+    return u"%1 store"_s.arg(fallbackKind);
 }
 
 QString FallbackStore::activeKind() const
@@ -119,9 +135,9 @@ void FallbackStore::onPrimaryHealthChanged()
             m_failingSince = now();
             ++m_failureCount;
             log()->warn("Coordination on {} failed (failure {} since start); operations fail "
-                        "until it recovers, and move to the in-memory store after {} ms: {}",
-                        text(kind()), m_failureCount, m_options.degradedAfter.count(),
-                        text(health.detail));
+                        "until it recovers, and move to the {} after {} ms: {}",
+                        text(kind()), m_failureCount, text(fallbackName()),
+                        m_options.degradedAfter.count(), text(health.detail));
             m_degradeTimer.start(std::max(m_options.degradedAfter, milliseconds(0)));
             Q_EMIT primaryFailed(health.detail);
         } else if (health.usable && m_failingSince >= 0) {
@@ -134,9 +150,8 @@ void FallbackStore::onPrimaryHealthChanged()
         break;
     case Mode::Fallback:
         if (health.usable) {
-            log()->info("Coordination on {} is usable again after {} ms; moving back from the "
-                        "in-memory store",
-                        text(kind()), now() - m_failingSince);
+            log()->info("Coordination on {} is usable again after {} ms; moving back from the {}",
+                        text(kind()), now() - m_failingSince, text(fallbackName()));
             m_failingSince = -1;
             switchTo(Mode::Primary, true);
         }
@@ -153,9 +168,9 @@ void FallbackStore::onStartTimeout()
     m_failingSince = now();
     ++m_failureCount;
     m_lastPrimaryDetail = m_primary->health().detail;
-    log()->warn("Coordination on {} is not usable {} ms after start; using the in-memory store "
-                "of this replica until it is: {}",
-                text(kind()), m_options.startTimeout.count(), text(m_lastPrimaryDetail));
+    log()->warn("Coordination on {} is not usable {} ms after start; using the {} until it is: {}",
+                text(kind()), m_options.startTimeout.count(), text(fallbackName()),
+                text(m_lastPrimaryDetail));
     switchTo(Mode::Fallback, false);
 }
 
@@ -163,9 +178,8 @@ void FallbackStore::onDegradeTimeout()
 {
     if (m_mode != Mode::Primary || m_failingSince < 0)
         return;
-    log()->warn("Coordination on {} failed for {} ms; moving to the in-memory store of this "
-                "replica: {}",
-                text(kind()), now() - m_failingSince, text(m_lastPrimaryDetail));
+    log()->warn("Coordination on {} failed for {} ms; moving to the {}: {}", text(kind()),
+                now() - m_failingSince, text(fallbackName()), text(m_lastPrimaryDetail));
     switchTo(Mode::Fallback, true);
 }
 

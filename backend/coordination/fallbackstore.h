@@ -1,10 +1,9 @@
-// FallbackStore: the CoordinationStore of a single replica configured with
-// Redis. It forwards to the Redis store while that is usable and to an
-// in-memory store while it is not.
+// FallbackStore: the CoordinationStore of replicas configured with Redis. It
+// forwards to the Redis store while that is usable and to a fallback store
+// while it is not: MemoryStore for one replica, PostgresStore for several.
 #pragma once
 
 #include "coordinationstore.h"
-#include "memorystore.h"
 
 #include <QTimer>
 
@@ -43,7 +42,8 @@ struct FallbackStoreOptions {
 //   degradedAfter is logged and reported by primaryFailed() and
 //   primaryRecovered(); its operations fail with the primary's errors.
 // - Fallback: operations go to the fallback store and health() reports
-//   degraded. When the primary is usable again the store returns to Primary.
+//   degraded, and usable as the fallback store reports it. When the primary
+//   is usable again the store returns to Primary.
 //
 // Each switch between Primary and Fallback starts a hold of switchHold
 // during which setIfAbsent returns false without asking either store. Every
@@ -55,8 +55,9 @@ struct FallbackStoreOptions {
 // inner store. An operation sent to Redis just before a switch may complete
 // after one sent to memory just after it.
 //
-// Only one replica may use this store: locks held in memory are invisible to
-// other replicas.
+// With a MemoryStore fallback only one replica may use this store, because
+// locks held in memory are invisible to other replicas. Several replicas
+// need a fallback they share, such as a PostgresStore on their database.
 class FallbackStore final : public CoordinationStore {
     Q_OBJECT
 public:
@@ -64,18 +65,20 @@ public:
     Q_ENUM(Mode)
 
     FallbackStore(std::unique_ptr<CoordinationStore> primary,
-                  std::unique_ptr<MemoryStore> fallback, FallbackStoreOptions options = {},
+                  std::unique_ptr<CoordinationStore> fallback, FallbackStoreOptions options = {},
                   QObject *parent = nullptr);
     ~FallbackStore() override;
 
     // The primary store's kind ("redis").
     QString kind() const override;
-    // Primary and Starting: the primary's health. Fallback: usable, degraded
-    // and a detail naming the primary's failure.
+    // Primary and Starting: the primary's health. Fallback: degraded, usable
+    // when the fallback store is, and a detail naming the primary's failure
+    // (and the fallback's, when it is not usable).
     CoordinationHealth health() const override;
 
     Mode mode() const { return m_mode; }
-    // Kind of the store that operations go to now: "memory" in Fallback.
+    // Kind of the store that operations go to now: the fallback's kind
+    // ("memory" or "postgresql") in Fallback.
     QString activeKind() const;
     // True while setIfAbsent grants no key after a switch.
     bool isHolding() const;
@@ -84,7 +87,7 @@ public:
     qint64 failureCount() const { return m_failureCount; }
 
     CoordinationStore &primary() { return *m_primary; }
-    MemoryStore &fallback() { return *m_fallback; }
+    CoordinationStore &fallback() { return *m_fallback; }
 
     void setIfAbsent(const QString &key, const QByteArray &token, std::chrono::milliseconds ttl,
                      QObject *context, StoreCallback<bool> done) override;
@@ -142,6 +145,8 @@ private:
     };
 
     CoordinationStore &active() const;
+    // "in-memory store of this replica" or "postgresql store", for logs.
+    QString fallbackName() const;
     QObject *contextOr(QObject *context) { return context ? context : this; }
     qint64 now() const { return m_clock(); }
 
@@ -156,7 +161,7 @@ private:
     Subscription subscribeInner(quint64 id, Subscriber &subscriber, StoreCallback<void> ready);
 
     std::unique_ptr<CoordinationStore> m_primary;
-    std::unique_ptr<MemoryStore> m_fallback;
+    std::unique_ptr<CoordinationStore> m_fallback;
     FallbackStoreOptions m_options;
     MonotonicClock m_clock;
 

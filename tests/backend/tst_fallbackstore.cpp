@@ -2,6 +2,7 @@
 // start without Redis, the return to Redis, short and long failures, the
 // lock hold after a switch and subscriptions that move with the store.
 #include "fallbackstore.h"
+#include "memorystore.h"
 #include "redisserver.h"
 #include "redisstore.h"
 

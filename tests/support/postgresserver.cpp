@@ -177,6 +177,18 @@ bool PostgresServer::start()
         m_error = u"could not find a free port on 127.0.0.1"_s;
         return false;
     }
+    if (!startProcess()) {
+        return false;
+    }
+
+    return execAsSuperuser(u"CREATE ROLE %1 LOGIN PASSWORD '%2'"_s.arg(
+               QLatin1StringView(kOwnerRole), m_ownerPassword))
+        && execAsSuperuser(u"CREATE ROLE %1 LOGIN PASSWORD '%2'"_s.arg(
+            QLatin1StringView(kServiceRole), m_servicePassword));
+}
+
+bool PostgresServer::startProcess()
+{
     const QString serverOptions =
         u"-p %1 -c listen_addresses=127.0.0.1 -k %2 -c fsync=off -c synchronous_commit=off "
         "-c full_page_writes=off"_s.arg(QString::number(m_port), m_dir.path());
@@ -198,11 +210,33 @@ bool PostgresServer::start()
     if (pidFile.open(QIODevice::ReadOnly)) {
         m_pid = pidFile.readLine().trimmed().toLongLong();
     }
+    return true;
+}
 
-    return execAsSuperuser(u"CREATE ROLE %1 LOGIN PASSWORD '%2'"_s.arg(
-               QLatin1StringView(kOwnerRole), m_ownerPassword))
-        && execAsSuperuser(u"CREATE ROLE %1 LOGIN PASSWORD '%2'"_s.arg(
-            QLatin1StringView(kServiceRole), m_servicePassword));
+void PostgresServer::stopServer()
+{
+    stop();
+}
+
+bool PostgresServer::startAgain()
+{
+    if (m_started || m_dataDir.isEmpty()) {
+        m_error = u"startAgain() needs a server that stopServer() stopped"_s;
+        return false;
+    }
+    if (!startProcess()) {
+        return false;
+    }
+    for (const QString &name : std::as_const(m_connections)) {
+        QSqlDatabase db = QSqlDatabase::database(name, false);
+        db.close();
+        if (!db.open()) {
+            m_error = u"could not reconnect %1 as the superuser: %2"_s.arg(
+                db.databaseName(), db.lastError().text());
+            return false;
+        }
+    }
+    return true;
 }
 
 QString PostgresServer::superuserConnection(const QString &database)

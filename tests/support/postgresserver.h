@@ -31,6 +31,14 @@ public:
     bool start();
     const QString &errorString() const { return m_error; }
 
+    // Stops the server as a crash would (pg_ctl stop -m immediate) and keeps
+    // its folder, databases and port for startAgain().
+    void stopServer();
+    // Starts the server that stopServer() stopped, on the same data and port,
+    // and reopens the superuser connections. Returns false with
+    // errorString() set on failure.
+    bool startAgain();
+
     // Creates a new empty database owned by the owner role and returns its
     // name; an empty string and errorString() on failure.
     QString createDatabase();
@@ -48,6 +56,7 @@ public:
 private:
     bool runTool(const QString &tool, const QStringList &arguments, int timeoutMs);
     bool execAsSuperuser(const QString &sql);
+    bool startProcess();
     void stop();
 
     QTemporaryDir m_dir;
