@@ -10,7 +10,9 @@
 #include "logging.h"
 #include "memorystore.h"
 #include "metrics.h"
+#include "postgresstore.h"
 #include "redisstore.h"
+#include "replicalink.h"
 #include "rowjson.h"
 #include "syncengine.h"
 
@@ -22,6 +24,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QHostAddress>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QSocketNotifier>
 #include <QSslCertificate>
@@ -54,6 +57,11 @@ constexpr int kDrainMs = 200;
 
 const QString kCoordinationAlert = u"redis_coordination_degraded"_s;
 const QString kCoordinationSubject = u"system:coordination"_s;
+// Interval of the replica_status rewrite, and the ages after which a replica
+// counts as stale and is no longer listed.
+constexpr int kReplicaStatusIntervalMs = 10'000;
+constexpr qint64 kReplicaStaleAfterMs = 3 * kReplicaStatusIntervalMs;
+constexpr qint64 kReplicaListedForMs = 300'000;
 
 
 // The storage options of `sealrelay-backend init` that match `settings`. A
@@ -275,7 +283,10 @@ BackendService::~BackendService()
 {
     // The sync engine, the WebSocket endpoints and the HTTP server hold
     // references to storage; the engine also to the gateway and the store.
+    if (m_statusTimer)
+        m_statusTimer->stop();
     m_sync.reset();
+    m_replicaLink.reset();
     m_endpoints.reset();
     delete m_http;
     m_http = nullptr;
@@ -299,6 +310,12 @@ Result<void> BackendService::start()
         return listening;
     // After listen(), so an origin derived from the listener has its port.
     wireWebSockets();
+
+    m_startedAt = QDateTime::currentDateTimeUtc();
+    recordReplicaStatus();
+    m_statusTimer = new QTimer(this);
+    connect(m_statusTimer, &QTimer::timeout, this, &BackendService::recordReplicaStatus);
+    m_statusTimer->start(kReplicaStatusIntervalMs);
     return {};
 }
 
@@ -326,26 +343,30 @@ Result<void> BackendService::openCoordination()
                                  endpoint.error().message));
     auto redis = std::make_unique<RedisStore>(endpoint.value());
 
-    if (m_settings.replicas == ReplicaMode::Several) {
-        // NOTE: several replicas need the PostgreSQL fallback and the routing
-        // of messages to agents connected to another replica, and neither is
-        // built, so this mode runs on Redis alone and is not ready while
-        // Redis fails.
-        log->warn("Coordination: Redis at {} for several replicas; the PostgreSQL fallback and "
-                  "cross-replica routing are not built, so run one replica",
-                  redis->endpoint().describe().toStdString());
-        m_store = std::move(redis);
-        return {};
-    }
-
-    log->info("Coordination: Redis at {}, falling back to the in-memory store after {} ms of "
-              "failure",
-              redis->endpoint().describe().toStdString(), m_settings.degradedAfterMs);
     FallbackStoreOptions options;
     options.degradedAfter = std::chrono::milliseconds(m_settings.degradedAfterMs);
     options.switchHold = std::chrono::milliseconds(m_settings.switchHoldMs);
-    auto fallback = std::make_unique<FallbackStore>(std::move(redis),
-                                                    std::make_unique<MemoryStore>(), options);
+    std::unique_ptr<CoordinationStore> fallbackStore;
+    if (m_settings.replicas == ReplicaMode::Several) {
+        // Replicas that cannot reach Redis cannot tell whether the others
+        // can, so they all move to the store they already share.
+        auto url = parsePostgresUrl(m_settings.database);
+        if (!url)
+            return makeError(Reason::Malformed,
+                             u"Invalid value for [storage] database: %1"_s.arg(
+                                     url.error().message));
+        log->info("Coordination: Redis at {} shared by several replicas, falling back to "
+                  "PostgreSQL after {} ms of failure",
+                  redis->endpoint().describe().toStdString(), m_settings.degradedAfterMs);
+        fallbackStore = std::make_unique<PostgresStore>(url.value());
+    } else {
+        log->info("Coordination: Redis at {}, falling back to the in-memory store after {} ms "
+                  "of failure",
+                  redis->endpoint().describe().toStdString(), m_settings.degradedAfterMs);
+        fallbackStore = std::make_unique<MemoryStore>();
+    }
+    auto fallback = std::make_unique<FallbackStore>(std::move(redis), std::move(fallbackStore),
+                                                    options);
     m_fallbackStore = fallback.get();
     connect(m_fallbackStore, &FallbackStore::primaryFailed, this,
             [this] { m_coordinationFailures->Increment(); });
@@ -353,6 +374,7 @@ Result<void> BackendService::openCoordination()
             [this](FallbackStore::Mode mode) {
                 if (mode != FallbackStore::Mode::Starting)
                     coordinationModeChanged(mode == FallbackStore::Mode::Fallback);
+                recordReplicaStatus();
             });
     m_store = std::move(fallback);
     return {};
@@ -430,15 +452,61 @@ void BackendService::clearCoordinationAlert(const QString &orgId)
     }
 }
 
+void BackendService::recordReplicaStatus()
+{
+    if (!m_storage || !m_store)
+        return;
+    const CoordinationHealth health = m_store->health();
+    ReplicaStatusRow status;
+    status.replicaId = m_replicaId;
+    status.coordination = m_fallbackStore ? m_fallbackStore->activeKind() : m_store->kind();
+    status.degraded = health.degraded;
+    status.usable = health.usable;
+    status.detail = health.detail;
+    status.version = QCoreApplication::applicationVersion();
+    status.startedAt = m_startedAt;
+    status.seenAt = QDateTime::currentDateTimeUtc();
+    if (auto recorded = m_storage->recordReplicaStatus(status); !recorded)
+        logger("backend.service")
+                ->warn("Recording this replica's status failed: {}",
+                       recorded.error().message.toStdString());
+}
+
 QJsonObject BackendService::coordinationStatus() const
 {
     const CoordinationHealth health = m_store->health();
     const QString active = m_fallbackStore ? m_fallbackStore->activeKind() : m_store->kind();
-    return QJsonObject{{u"replica_id"_s, m_replicaId},
+    QJsonObject status{{u"replica_id"_s, m_replicaId},
                        {u"coordination"_s, active},
                        {u"degraded"_s, health.degraded},
                        {u"usable"_s, health.usable},
                        {u"detail"_s, health.detail}};
+
+    // Every replica that reported in the last few minutes. A replica that
+    // missed several reports is marked stale: it stopped or cannot write.
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    auto rows = m_storage->replicaStatuses(now.addMSecs(-kReplicaListedForMs));
+    if (!rows) {
+        status.insert(u"replicas_error"_s, rows.error().message);
+        return status;
+    }
+    QJsonArray replicas;
+    for (const ReplicaStatusRow &row : rows.value()) {
+        const bool self = row.replicaId == m_replicaId;
+        replicas.append(QJsonObject{
+                {u"replica_id"_s, row.replicaId},
+                {u"coordination"_s, self ? active : row.coordination},
+                {u"degraded"_s, self ? health.degraded : row.degraded},
+                {u"usable"_s, self ? health.usable : row.usable},
+                {u"detail"_s, self ? health.detail : row.detail},
+                {u"version"_s, row.version},
+                {u"started_at"_s, formatTimestamp(row.startedAt)},
+                {u"last_seen"_s, formatTimestamp(self ? now : row.seenAt)},
+                {u"stale"_s, !self && row.seenAt.msecsTo(now) > kReplicaStaleAfterMs},
+                {u"this_replica"_s, self}});
+    }
+    status.insert(u"replicas"_s, replicas);
+    return status;
 }
 
 Result<void> BackendService::openStorage()
@@ -686,7 +754,10 @@ void BackendService::stop()
         for (QTcpSocket *socket : sockets)
             socket->disconnectFromHost();
     }
+    if (m_statusTimer)
+        m_statusTimer->stop();
     m_sync.reset();
+    m_replicaLink.reset();
     m_endpoints.reset();
 
     QTimer::singleShot(kDrainMs, this, [this, log] {
@@ -700,19 +771,37 @@ void BackendService::wireSyncEngine(HttpApiHooks &hooks)
     AgentGateway *gateway = m_endpoints->gateway;
     EventFeed *feed = m_endpoints->feed;
     AgentLink link;
-    link.isConnected = [gateway](const QString &orgId, const QString &agentId) {
-        return gateway->isConnected(orgId, agentId);
-    };
-    link.send = [gateway](const QString &orgId, const QString &agentId,
-                          const AgentMessage &message) {
-        return gateway->send(orgId, agentId, message);
-    };
-    link.connectedAgents = [gateway](const QString &orgId) {
-        return gateway->connectedAgents(orgId);
-    };
+    if (m_settings.replicas == ReplicaMode::Several) {
+        ReplicaLinkOptions options;
+        options.limits.maxMessageBytes = m_settings.maxMessageBytes;
+        options.limits.maxWarmReconnectEntries = m_settings.maxWarmReconnectEntries;
+        m_replicaLink = std::make_unique<ReplicaLink>(*m_store, *gateway, m_replicaId, options);
+        link = m_replicaLink->agentLink();
+    } else {
+        link.isConnected = [gateway](const QString &orgId, const QString &agentId) {
+            return gateway->isConnected(orgId, agentId);
+        };
+        link.send = [gateway](const QString &orgId, const QString &agentId,
+                              const AgentMessage &message) {
+            return gateway->send(orgId, agentId, message);
+        };
+        link.connectedAgents = [gateway](const QString &orgId) {
+            return gateway->connectedAgents(orgId);
+        };
+    }
     m_sync = std::make_unique<SyncEngine>(*m_storage, *m_store, std::move(link), *m_metrics,
                                           syncOptionsFrom(m_settings, m_replicaId));
     SyncEngine *sync = m_sync.get();
+    if (ReplicaLink *replicas = m_replicaLink.get()) {
+        connect(replicas, &ReplicaLink::replyReceived, sync, &SyncEngine::handleRoutedReply);
+        connect(replicas, &ReplicaLink::remoteAgentLeft, sync,
+                &SyncEngine::handleRemoteAgentLeft);
+        // Consoles on every replica see the events of all of them.
+        connect(feed, &EventFeed::published, replicas, &ReplicaLink::relayFeedEvent);
+        connect(replicas, &ReplicaLink::feedEventReceived, feed,
+                &EventFeed::publishFromReplica);
+        replicas->start();
+    }
 
     connect(gateway, &AgentGateway::messageReceived, sync, &SyncEngine::handleMessage);
     connect(gateway, &AgentGateway::malformedRewrapResponse, sync,

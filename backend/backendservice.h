@@ -9,12 +9,14 @@
 #include "settings.h"
 #include "sqlstorage.h"
 
+#include <QDateTime>
 #include <QObject>
 #include <QString>
 
 #include <memory>
 
 class QSocketNotifier;
+class QTimer;
 class QTcpServer;
 
 namespace prometheus {
@@ -27,6 +29,7 @@ class CoordinationStore;
 class FallbackStore;
 class HttpApi;
 class Metrics;
+class ReplicaLink;
 class SyncEngine;
 class WebSocketEndpoints;
 
@@ -85,12 +88,15 @@ Q_SIGNALS:
 
 private:
     Result<void> openStorage();
-    // MemoryStore for `memory`; for a Redis URL a FallbackStore with one
-    // replica, or a bare RedisStore with several.
+    // MemoryStore for `memory`; for a Redis URL a FallbackStore onto a
+    // MemoryStore with one replica, or onto a PostgresStore with several.
     Result<void> openCoordination();
     // Raises redis_coordination_degraded in every org when the store moved
-    // to memory, and acknowledges it as "backend" when it moved back.
+    // to its fallback, and acknowledges it as "backend" when it moved back.
     void coordinationModeChanged(bool degraded);
+    // This replica's row of replica_status, rewritten by a timer and at
+    // every change of coordination store.
+    void recordReplicaStatus();
     void raiseCoordinationAlert(const QString &orgId);
     void clearCoordinationAlert(const QString &orgId);
     QJsonObject coordinationStatus() const;
@@ -112,7 +118,11 @@ private:
     FallbackStore *m_fallbackStore = nullptr; // m_store when it is a FallbackStore
     prometheus::Counter *m_coordinationFailures = nullptr;
     std::unique_ptr<WebSocketEndpoints> m_endpoints;
+    // Set with several replicas: reaches agents of the other replicas.
+    std::unique_ptr<ReplicaLink> m_replicaLink;
     std::unique_ptr<SyncEngine> m_sync;
+    QTimer *m_statusTimer = nullptr;
+    QDateTime m_startedAt;
     bool m_stopping = false;
 };
 

@@ -212,6 +212,19 @@ void EventFeed::sendSnapshot(Connection *connection)
 
 void EventFeed::publish(const QString &orgId, const QString &eventType, const QJsonObject &data)
 {
+    sendToConnections(orgId, eventType, data);
+    Q_EMIT published(orgId, eventType, data);
+}
+
+void EventFeed::publishFromReplica(const QString &orgId, const QString &eventType,
+                                   const QJsonObject &data)
+{
+    sendToConnections(orgId, eventType, data);
+}
+
+void EventFeed::sendToConnections(const QString &orgId, const QString &eventType,
+                                  const QJsonObject &data)
+{
     const QList<Connection *> targets = m_connections.values(orgId);
     if (targets.isEmpty()) {
         return;

@@ -79,14 +79,26 @@ public:
     // a valid token the socket is closed with 4401.
     void acceptConnection(QWebSocket *socket);
 
-    // Sends the event to every connection of `orgId` and to no other.
+    // Sends the event to every connection of `orgId` and to no other, and
+    // emits published() for the other replicas.
     void publish(const QString &orgId, const QString &eventType, const QJsonObject &data);
+    // Sends an event that another replica published to the connections of
+    // `orgId`, without emitting published().
+    void publishFromReplica(const QString &orgId, const QString &eventType,
+                            const QJsonObject &data);
 
     // Number of authenticated connections.
     int connectedCount() const;
 
+Q_SIGNALS:
+    // An event of this replica was published.
+    void published(const QString &orgId, const QString &eventType, const QJsonObject &data);
+
 private:
     class Connection;
+
+    void sendToConnections(const QString &orgId, const QString &eventType,
+                           const QJsonObject &data);
 
     void sendSnapshot(Connection *connection);
     void removeConnection(Connection *connection);

@@ -200,7 +200,7 @@ QList<SettingSpec> buildSpecs()
         specs << coordination;
     }
     {
-        SettingSpec replicas{u"coordination"_s, u"replicas"_s, {}, {},
+        SettingSpec replicas{u"coordination"_s, u"replicas"_s, u"replicas"_s, {},
                              u"single, or several replicas sharing PostgreSQL storage and "
                              "a Redis url."_s,
                              u"single"_s, false, applyReplicas};

@@ -211,6 +211,18 @@ struct PendingDispatchRow {
     QDateTime deadline;
 };
 
+// The last status a backend replica reported.
+struct ReplicaStatusRow {
+    QString replicaId;
+    QString coordination; // kind of the store its operations go to
+    bool degraded = false; // true while that is a fallback store
+    bool usable = true;
+    QString detail;
+    QString version;
+    QDateTime startedAt;
+    QDateTime seenAt;
+};
+
 struct BlocklistRow {
     QString orgId;
     QString credentialId;

@@ -215,6 +215,56 @@ Result<QList<OrgRow>> SqlStorage::orgs()
     return orgs;
 }
 
+// ---- Replicas --------------------------------------------------------------
+
+Result<void> SqlStorage::recordReplicaStatus(const ReplicaStatusRow &status)
+{
+    auto query = m_connection->exec(
+        u"record the status of replica %1"_s.arg(status.replicaId),
+        u"INSERT INTO replica_status (replica_id, coordination, degraded, usable, detail, "
+        "version, started_at, seen_at) VALUES (:replica_id, :coordination, :degraded, :usable, "
+        ":detail, :version, :started_at, :seen_at) ON CONFLICT (replica_id) DO UPDATE SET "
+        "coordination = excluded.coordination, degraded = excluded.degraded, "
+        "usable = excluded.usable, detail = excluded.detail, version = excluded.version, "
+        "started_at = excluded.started_at, seen_at = excluded.seen_at"_s,
+        { { u":replica_id"_s, status.replicaId },
+          { u":coordination"_s, status.coordination },
+          { u":degraded"_s, status.degraded },
+          { u":usable"_s, status.usable },
+          { u":detail"_s, status.detail },
+          { u":version"_s, status.version },
+          { u":started_at"_s, dbTime(status.startedAt) },
+          { u":seen_at"_s, dbTime(status.seenAt) } });
+    if (!query)
+        return query.error();
+    return {};
+}
+
+Result<QList<ReplicaStatusRow>> SqlStorage::replicaStatuses(const QDateTime &since)
+{
+    auto query = m_connection->exec(
+        u"list replica statuses",
+        u"SELECT replica_id, coordination, degraded, usable, detail, version, started_at, "
+        "seen_at FROM replica_status WHERE seen_at >= :since ORDER BY replica_id"_s,
+        { { u":since"_s, dbTime(since) } });
+    if (!query)
+        return query.error();
+    QList<ReplicaStatusRow> rows;
+    while (query->next()) {
+        ReplicaStatusRow row;
+        row.replicaId = query->value(u"replica_id"_s).toString();
+        row.coordination = query->value(u"coordination"_s).toString();
+        row.degraded = query->value(u"degraded"_s).toBool();
+        row.usable = query->value(u"usable"_s).toBool();
+        row.detail = query->value(u"detail"_s).toString();
+        row.version = query->value(u"version"_s).toString();
+        row.startedAt = timeAt(query.value(), u"started_at"_s);
+        row.seenAt = timeAt(query.value(), u"seen_at"_s);
+        rows.append(row);
+    }
+    return rows;
+}
+
 // ---- API tokens ------------------------------------------------------------
 
 Result<void> SqlStorage::createApiToken(const ApiTokenRow &token)

@@ -116,6 +116,9 @@ public:
     claimPendingDispatch(const QString &orgId, const QString &dispatchId) override;
     Result<QList<PendingDispatchRow>> pendingDispatches(const QString &orgId) override;
 
+    Result<void> recordReplicaStatus(const ReplicaStatusRow &status) override;
+    Result<QList<ReplicaStatusRow>> replicaStatuses(const QDateTime &since) override;
+
     Result<void> blockPeer(const QString &orgId, const QString &credentialId,
                            const QString &sourceAgentId, const QString &reporterAgentId,
                            const QDateTime &expiresAt) override;

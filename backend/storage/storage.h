@@ -221,6 +221,13 @@ public:
     // Dispatches ordered by deadline.
     virtual Result<QList<PendingDispatchRow>> pendingDispatches(const QString &orgId) = 0;
 
+    // ---- Replicas ------------------------------------------------------------
+
+    // Writes the replica's row, replacing its previous status.
+    virtual Result<void> recordReplicaStatus(const ReplicaStatusRow &status) = 0;
+    // Replicas whose last status is from `since` or later, by replica id.
+    virtual Result<QList<ReplicaStatusRow>> replicaStatuses(const QDateTime &since) = 0;
+
     // ---- Peer blocklist ----------------------------------------------------
 
     // Blocks the source until `expiresAt`; blocking it again replaces the

@@ -72,6 +72,7 @@ int Reconciler::startDueSyncs()
     for (const OrgRow &org : orgs.value()) {
         if (budget <= 0)
             break;
+        dropOrphanedDispatches(org.orgId);
         const QStringList connected = m_engine.m_link.connectedAgents
             ? m_engine.m_link.connectedAgents(org.orgId)
             : QStringList();
@@ -97,6 +98,35 @@ int Reconciler::startDueSyncs()
     if (started > 0)
         log()->info("reconciler started {} syncs", started);
     return started;
+}
+
+void Reconciler::dropOrphanedDispatches(const QString &orgId)
+{
+    auto dispatches = m_engine.m_storage.pendingDispatches(orgId);
+    if (!dispatches) {
+        log()->error("reconciler cannot list pending dispatches of org {}: {}",
+                     orgId.toStdString(), dispatches.error().message.toStdString());
+        return;
+    }
+    // A replica claims its dispatch's row when the peer replies or times
+    // out. A row whose wait ended long ago belongs to a replica that stopped
+    // mid-dispatch, and the row only served to match the peer's reply. Its
+    // pending audit row stays as evidence, and the (credential, target) row
+    // is still due, so a sweep syncs it again.
+    const QDateTime cutoff = m_engine.now().addMSecs(-m_engine.options().remoteWait().count());
+    for (const PendingDispatchRow &dispatch : dispatches.value()) {
+        if (dispatch.deadline >= cutoff)
+            break;
+        auto claimed = m_engine.m_storage.claimPendingDispatch(orgId, dispatch.dispatchId);
+        if (claimed && claimed.value())
+            log()->info("dropped dispatch {} of credential {} for agent {}: replica {} stopped "
+                        "waiting for peer {} at {}",
+                        dispatch.dispatchId.toStdString(), dispatch.credentialId.toStdString(),
+                        dispatch.targetAgentId.toStdString(),
+                        dispatch.originatingReplicaId.toStdString(),
+                        dispatch.peerAgentId.toStdString(),
+                        dispatch.deadline.toString(Qt::ISODateWithMs).toStdString());
+    }
 }
 
 } // namespace sealrelay::backend

@@ -36,6 +36,9 @@ Q_SIGNALS:
 private:
     void onLock(bool acquired);
     int startDueSyncs();
+    // Claims the pending_dispatches rows whose wait ended more than one
+    // remote wait ago.
+    void dropOrphanedDispatches(const QString &orgId);
 
     SyncEngine &m_engine;
     QTimer m_timer;

@@ -229,6 +229,9 @@ void SyncEngine::handleRewrapResponse(const QString &orgId, const QString &agent
                                 { u"target_agent_id"_s, response.targetAgentId } };
     SyncTask *task = m_byRequestId.value(response.requestId);
     if (!task || task->orgId() != orgId) {
+        if (routeRewrapReply(orgId, agentId, response.requestId, response.credentialId,
+                             response.targetAgentId, response))
+            return;
         auditUnsolicited(orgId, agentId, response.requestId, u"UNKNOWN_REQUEST"_s, details);
         return;
     }
@@ -249,6 +252,9 @@ void SyncEngine::handleRewrapRefused(const QString &orgId, const QString &agentI
                                 { u"target_agent_id"_s, refused.targetAgentId },
                                 { u"refusal"_s, reasonName(refused.reason) } };
     if (!task || task->orgId() != orgId) {
+        if (routeRewrapReply(orgId, agentId, refused.requestId, refused.credentialId,
+                             refused.targetAgentId, refused))
+            return;
         auditUnsolicited(orgId, agentId, refused.requestId, u"UNKNOWN_REQUEST"_s, details);
         return;
     }
@@ -288,9 +294,11 @@ void SyncEngine::handleCredentialStored(const QString &orgId, const QString &age
         task->onCredentialStored(stored);
         return;
     }
-    log()->info("agent {} stored credential {} for delivery {} that no sync waits for; the "
-                "reconciler checks the row",
-                text(agentId), text(stored.credentialId), text(stored.deliveryId));
+    routeDeliveryReply(orgId, agentId, stored.deliveryId, stored, [=] {
+        log()->info("agent {} stored credential {} for delivery {} that no sync waits for; the "
+                    "reconciler checks the row",
+                    text(agentId), text(stored.credentialId), text(stored.deliveryId));
+    });
 }
 
 void SyncEngine::handleIntegrityFailure(const QString &orgId, const QString &agentId,
@@ -302,9 +310,11 @@ void SyncEngine::handleIntegrityFailure(const QString &orgId, const QString &age
         task->onIntegrityFailure(failure);
         return;
     }
-    log()->warn("agent {} refused credential {} ({}) for delivery {} that no sync waits for",
-                text(agentId), text(failure.credentialId), text(reasonName(failure.reason)),
-                text(failure.deliveryId));
+    routeDeliveryReply(orgId, agentId, failure.deliveryId, failure, [=] {
+        log()->warn("agent {} refused credential {} ({}) for delivery {} that no sync waits for",
+                    text(agentId), text(failure.credentialId), text(reasonName(failure.reason)),
+                    text(failure.deliveryId));
+    });
 }
 
 void SyncEngine::handleStatementApplied(const QString &orgId, const QString &agentId,
@@ -316,9 +326,105 @@ void SyncEngine::handleStatementApplied(const QString &orgId, const QString &age
         task->onStatementApplied(applied);
         return;
     }
-    log()->info("agent {} applied a statement of credential {} for delivery {} that no sync "
-                "waits for",
-                text(agentId), text(applied.credentialId), text(applied.deliveryId));
+    routeDeliveryReply(orgId, agentId, applied.deliveryId, applied, [=] {
+        log()->info("agent {} applied a statement of credential {} for delivery {} that no sync "
+                    "waits for",
+                    text(agentId), text(applied.credentialId), text(applied.deliveryId));
+    });
+}
+
+void SyncEngine::handleRoutedReply(const QString &orgId, const QString &agentId,
+                                   const AgentMessage &message)
+{
+    if (m_stopped)
+        return;
+    const bool isReply = std::holds_alternative<RewrapResponse>(message)
+        || std::holds_alternative<RewrapRefused>(message)
+        || std::holds_alternative<CredentialStored>(message)
+        || std::holds_alternative<CredentialIntegrityFailure>(message)
+        || std::holds_alternative<StatementApplied>(message);
+    if (!isReply) {
+        log()->warn("ignored a routed {} from agent {}: replicas route only replies",
+                    QString(messageType(message)).toStdString(), text(agentId));
+        return;
+    }
+    const bool wasRouted = std::exchange(m_handlingRoutedReply, true);
+    handleMessage(orgId, agentId, message);
+    m_handlingRoutedReply = wasRouted;
+}
+
+bool SyncEngine::routeRewrapReply(const QString &orgId, const QString &agentId,
+                                  const QString &requestId, const QString &credentialId,
+                                  const QString &targetAgentId, const AgentMessage &message)
+{
+    if (m_handlingRoutedReply || !m_link.sendReplyTo)
+        return false;
+    auto pending = m_storage.pendingDispatch(orgId, requestId);
+    if (!pending || !pending.value()
+        || pending.value()->originatingReplicaId == m_options.replicaId)
+        return false;
+    const PendingDispatchRow dispatch = *pending.value();
+    const QJsonObject details { { u"credential_id"_s, credentialId },
+                                { u"target_agent_id"_s, targetAgentId },
+                                { u"dispatch_audit_id"_s, dispatch.dispatchAuditId },
+                                { u"originating_replica_id"_s, dispatch.originatingReplicaId } };
+    // The bindings this replica can check without the dispatch's state: the
+    // sender is the peer asked, for that credential and target. The
+    // originating replica checks the rest when the reply reaches it.
+    if (dispatch.peerAgentId != agentId) {
+        auditUnsolicited(orgId, agentId, requestId, u"WRONG_SENDER"_s, details);
+        return true;
+    }
+    if (dispatch.credentialId != credentialId) {
+        auditUnsolicited(orgId, agentId, requestId, u"WRONG_CREDENTIAL"_s, details);
+        return true;
+    }
+    if (dispatch.targetAgentId != targetAgentId) {
+        auditUnsolicited(orgId, agentId, requestId, u"WRONG_TARGET"_s, details);
+        return true;
+    }
+    // Deleting the row is the claim. Of this reply, any duplicate of it and
+    // the originator's timeout, exactly one deletes the row.
+    auto claimed = m_storage.claimPendingDispatch(orgId, requestId);
+    if (!claimed) {
+        log()->error("cannot claim dispatch {}: {}", text(requestId),
+                     text(claimed.error().message));
+        return true;
+    }
+    if (!claimed.value()) {
+        auditUnsolicited(orgId, agentId, requestId, u"ALREADY_CLAIMED"_s, details);
+        return true;
+    }
+    log()->info("routing the reply of peer {} for dispatch {} to replica {}", text(agentId),
+                text(requestId), text(dispatch.originatingReplicaId));
+    m_link.sendReplyTo(dispatch.originatingReplicaId, orgId, agentId, message);
+    return true;
+}
+
+void SyncEngine::routeDeliveryReply(const QString &orgId, const QString &agentId,
+                                    const QString &deliveryId, const AgentMessage &message,
+                                    std::function<void()> unmatched)
+{
+    if (m_handlingRoutedReply || !m_link.routeReply) {
+        unmatched();
+        return;
+    }
+    m_link.routeReply(orgId, agentId, message, deliveryId,
+                      [unmatched = std::move(unmatched)](bool routed) {
+                          if (!routed)
+                              unmatched();
+                      });
+}
+
+void SyncEngine::handleRemoteAgentLeft(const QString &orgId, const QString &agentId)
+{
+    if (isConnected(orgId, agentId))
+        return;
+    const QList<SyncTask *> tasks = m_tasks.values();
+    for (SyncTask *task : tasks) {
+        if (task->orgId() == orgId)
+            task->onAgentDisconnected(agentId);
+    }
 }
 
 void SyncEngine::handleAgentDisconnected(const QString &orgId, const QString &agentId)

@@ -111,6 +111,14 @@ public:
     // The agent's session closed: its backfill pauses and syncs waiting on it
     // fail now instead of at their timeouts.
     void handleAgentDisconnected(const QString &orgId, const QString &agentId);
+    // A reply that another replica received from its agent and routed here,
+    // because a sync of this replica waits for it. Handled like a message
+    // of a local session, except that it is never routed on again.
+    void handleRoutedReply(const QString &orgId, const QString &agentId,
+                           const AgentMessage &message);
+    // An agent connected to another replica left it: syncs here waiting on
+    // it fail now instead of at their timeouts.
+    void handleRemoteAgentLeft(const QString &orgId, const QString &agentId);
 
     // After an upload: sends creator envelopes, statement updates and
     // dispatches to the connected agents the credential concerns.
@@ -153,6 +161,18 @@ private:
                                 const StatementApplied &applied);
     void auditUnsolicited(const QString &orgId, const QString &senderId, const QString &requestId,
                           const QString &reason, const QJsonObject &details = {});
+    // A rewrap reply for a dispatch that another replica started: checks it
+    // against the pending_dispatches row, claims the row and sends the reply
+    // to the originating replica. Returns false when no other replica's
+    // dispatch has that request_id, and the caller handles it as unknown.
+    bool routeRewrapReply(const QString &orgId, const QString &agentId, const QString &requestId,
+                          const QString &credentialId, const QString &targetAgentId,
+                          const AgentMessage &message);
+    // A delivery reply that no sync here waits for goes to the replica that
+    // sent the delivery, if one waits for it; otherwise `unmatched` runs.
+    void routeDeliveryReply(const QString &orgId, const QString &agentId,
+                            const QString &deliveryId, const AgentMessage &message,
+                            std::function<void()> unmatched);
 
     // ---- JIT repair (jitrepair.cpp) ---------------------------------------
     void handleCredentialMissing(const QString &orgId, const QString &agentId,
@@ -210,6 +230,8 @@ private:
     SyncOptions m_options;
     std::unique_ptr<Reconciler> m_reconciler;
     bool m_stopped = false;
+    // True while a reply routed from another replica is handled.
+    bool m_handlingRoutedReply = false;
 
     // Running syncs by rowKey, and the ids their messages come back with.
     QHash<QString, SyncTask *> m_tasks;

@@ -75,6 +75,18 @@ struct AgentLink {
         send;
     // Agent ids with a live session in `orgId`.
     std::function<QStringList(const QString &orgId)> connectedAgents;
+
+    // Set only when several replicas share the stores. Sends a reply that no
+    // sync here waits for to the replica that recorded a route for
+    // `replyToId`; `routed` gets false when none did.
+    std::function<void(const QString &orgId, const QString &agentId, const AgentMessage &message,
+                       const QString &replyToId, std::function<void(bool routed)> routed)>
+        routeReply;
+    // Set only when several replicas share the stores. Sends a reply to the
+    // replica `replicaId`, whose sync waits for it.
+    std::function<void(const QString &replicaId, const QString &orgId, const QString &agentId,
+                       const AgentMessage &message)>
+        sendReplyTo;
 };
 
 } // namespace sealrelay::backend

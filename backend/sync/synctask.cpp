@@ -27,6 +27,10 @@ bool versionBefore(qint64 version, qint64 revision, qint64 otherVersion, qint64 
     return version < otherVersion || (version == otherVersion && revision < otherRevision);
 }
 
+// Time a sync waits past a peer's timeout for a reply that another replica
+// claimed and routes here.
+constexpr std::chrono::milliseconds kRoutedReplyGrace { 5'000 };
+
 bool isAttributedReason(Reason reason)
 {
     return reason == Reason::DecryptFailed || reason == Reason::PayloadMismatch
@@ -50,6 +54,13 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
             finish({ SyncResult::Failed, {}, Reason::BackendBusy, u"LOCK_WAIT_TIMEOUT"_s, false });
             break;
         case Step::AwaitingPeer:
+            if (!m_claimGraceUsed && !claimPendingDispatch()) {
+                // Another replica claimed the peer's reply first and routes
+                // it here, so the reply gets a short while to arrive.
+                m_claimGraceUsed = true;
+                m_timer.start(kRoutedReplyGrace);
+                break;
+            }
             releasePendingDispatch();
             m_anyTimeout = true;
             peerFailed(u"timeout"_s, u"PEER_TIMEOUT"_s);
@@ -404,6 +415,7 @@ void SyncTask::tryNextPeer()
             continue;
 
         ++m_attempt;
+        m_claimGraceUsed = false;
         m_peerId = peer;
         m_requestId = newUuid();
         PendingDispatchRow pending;
@@ -456,13 +468,22 @@ void SyncTask::tryNextPeer()
                        Reason::NoEligiblePeer);
 }
 
+bool SyncTask::claimPendingDispatch()
+{
+    if (m_requestId.isEmpty())
+        return true;
+    auto claimed = m_engine.m_storage.claimPendingDispatch(m_orgId, m_requestId);
+    logIfFailed(claimed, "claim a pending dispatch");
+    // A storage failure counts as claimed here, because waiting would not help.
+    return !claimed || claimed.value().has_value();
+}
+
 void SyncTask::releasePendingDispatch()
 {
     if (m_requestId.isEmpty())
         return;
     m_engine.m_byRequestId.remove(m_requestId);
-    logIfFailed(m_engine.m_storage.claimPendingDispatch(m_orgId, m_requestId),
-                "claim a pending dispatch");
+    claimPendingDispatch();
 }
 
 void SyncTask::peerFailed(const QString &result, const QString &error)

@@ -94,6 +94,10 @@ private:
     void armTimer();
     // Ends the current wait for a peer: claims the pending_dispatches row.
     void releasePendingDispatch();
+    // Deletes the pending_dispatches row of the current request. Returns
+    // false when it was already gone: another replica claimed it for a reply
+    // of the peer that it routes here.
+    bool claimPendingDispatch();
     QStringList eligiblePeers();
     Result<void> verifyReceipt(const SignedStatement &receipt, ReceiptState expected);
     // Stores a verified receipt on the (credential, target) row.
@@ -131,6 +135,7 @@ private:
     QString m_dispatchAuditId;
     QJsonArray m_attempts; // per-peer results for the final audit row
     bool m_anyTimeout = false;
+    bool m_claimGraceUsed = false; // the current peer got its routed-reply grace
 };
 
 } // namespace sealrelay::backend

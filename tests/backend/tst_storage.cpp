@@ -36,7 +36,7 @@ const QByteArray kEnvelope =
     R"({"ciphertext":"AAE=","encrypted_key":"Ag==","iv":"Aw==","tag":"BA=="})";
 
 // Number of the newest migration under resources/migrations.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 const QDateTime kStart = QDateTime::fromString(u"2026-12-04T02:05:00.000Z"_s, Qt::ISODateWithMs);
 
@@ -213,6 +213,8 @@ private Q_SLOTS:
     void staleDeliveriesDeleted();
     void dispatchClaimRace_data() { addEngineRows(); }
     void dispatchClaimRace();
+    void replicaStatusRows_data() { addEngineRows(); }
+    void replicaStatusRows();
     void blocklistExpiry_data() { addEngineRows(); }
     void blocklistExpiry();
     void alertIdempotency_data() { addEngineRows(); }
@@ -1701,6 +1703,49 @@ void TestStorage::dispatchClaimRace()
     auto late = storage->claimPendingDispatch(orgId, dispatchIds.first());
     STORAGE_OK(late);
     QVERIFY(!late->has_value());
+}
+
+void TestStorage::replicaStatusRows()
+{
+    QFETCH(SqlEngine, engine);
+    auto storage = freshStorage(engine, nullptr);
+    QVERIFY(storage);
+    ReplicaStatusRow first;
+    first.replicaId = u"replica-a"_s;
+    first.coordination = u"redis"_s;
+    first.version = u"0.1.0"_s;
+    first.startedAt = kStart;
+    first.seenAt = kStart;
+    ReplicaStatusRow second = first;
+    second.replicaId = u"replica-b"_s;
+    second.seenAt = kStart.addSecs(-600);
+    STORAGE_OK(storage->recordReplicaStatus(first));
+    STORAGE_OK(storage->recordReplicaStatus(second));
+
+    // A second report replaces the first one.
+    first.coordination = u"postgresql"_s;
+    first.degraded = true;
+    first.usable = true;
+    first.detail = u"Redis refused the connection"_s;
+    first.seenAt = kStart.addSecs(10);
+    STORAGE_OK(storage->recordReplicaStatus(first));
+
+    auto recent = storage->replicaStatuses(kStart.addSecs(-60));
+    STORAGE_OK(recent);
+    QCOMPARE(recent->size(), 1);
+    const ReplicaStatusRow &row = recent->first();
+    QCOMPARE(row.replicaId, first.replicaId);
+    QCOMPARE(row.coordination, u"postgresql"_s);
+    QVERIFY(row.degraded);
+    QVERIFY(row.usable);
+    QCOMPARE(row.detail, first.detail);
+    QCOMPARE(row.seenAt, kStart.addSecs(10));
+
+    auto all = storage->replicaStatuses(kStart.addSecs(-3600));
+    STORAGE_OK(all);
+    QCOMPARE(all->size(), 2);
+    QCOMPARE(all->at(1).replicaId, u"replica-b"_s);
+    QVERIFY(!all->at(1).degraded);
 }
 
 void TestStorage::blocklistExpiry()

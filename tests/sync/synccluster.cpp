@@ -139,11 +139,13 @@ QString SyncCluster::start()
     trusted.close();
     trusted.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
 
-    QProcessEnvironment environment = defaultBackendEnvironment();
-    environment.insert(m_backendSettings);
-    const QString started = m_backend.start(m_root.filePath(u"backend"_s), environment);
-    if (!started.isEmpty())
-        return started;
+    if (m_externalUrl.isEmpty()) {
+        QProcessEnvironment environment = defaultBackendEnvironment();
+        environment.insert(m_backendSettings);
+        const QString started = m_backend.start(m_root.filePath(u"backend"_s), environment);
+        if (!started.isEmpty())
+            return started;
+    }
 
     const BackendReply verify = request("GET", u"/api/audit/verify"_s);
     m_orgId = verify.json.value(u"org_id"_s).toString();
@@ -151,6 +153,12 @@ QString SyncCluster::start()
         return u"GET /api/audit/verify returned %1 without org_id: %2"_s.arg(
             QString::number(verify.status), QString::fromUtf8(verify.body));
     return {};
+}
+
+void SyncCluster::useBackend(const QString &baseUrl, const QString &adminToken)
+{
+    m_externalUrl = baseUrl;
+    m_externalToken = adminToken;
 }
 
 void SyncCluster::stop()
@@ -165,9 +173,9 @@ void SyncCluster::stop()
 BackendReply SyncCluster::request(const QByteArray &method, const QString &path,
                                   const QJsonObject &body)
 {
-    QNetworkRequest networkRequest(QUrl(m_backend.baseUrl() + path));
+    QNetworkRequest networkRequest(QUrl(backendUrl() + path));
     networkRequest.setHeader(QNetworkRequest::ContentTypeHeader, QByteArray("application/json"));
-    networkRequest.setRawHeader("Authorization", "Bearer " + m_backend.adminToken().toLatin1());
+    networkRequest.setRawHeader("Authorization", "Bearer " + adminToken().toLatin1());
     const QByteArray payload =
         method == "GET" ? QByteArray() : QJsonDocument(body).toJson(QJsonDocument::Compact);
     QNetworkReply *reply = m_network->sendCustomRequest(networkRequest, method, payload);

@@ -68,13 +68,25 @@ public:
     // Stops every agent process and the backend.
     void stop();
 
+    // Makes the cluster use a backend that the caller runs and initialised
+    // (e.g. one of several replicas) instead of its own. When it is called
+    // before start(), start() starts no backend. Each call sends the
+    // requests and the agents added after it to `baseUrl`.
+    void useBackend(const QString &baseUrl, const QString &adminToken);
+
     // The reason of the last failed call, for QVERIFY2.
     QString lastError() const { return m_lastError; }
     void clearLastError() { m_lastError.clear(); }
     BackendProcess &backend() { return m_backend; }
-    QString backendUrl() const { return m_backend.baseUrl(); }
+    QString backendUrl() const
+    {
+        return m_externalUrl.isEmpty() ? m_backend.baseUrl() : m_externalUrl;
+    }
     QString orgId() const { return m_orgId; }
-    QString adminToken() const { return m_backend.adminToken(); }
+    QString adminToken() const
+    {
+        return m_externalUrl.isEmpty() ? m_backend.adminToken() : m_externalToken;
+    }
     const Ed25519PrivateKey &operatorKey() const { return *m_operatorKey; }
     QString trustedOperatorsFile() const { return m_trustedOperatorsFile; }
     QString rootDir() const { return m_root.path(); }
@@ -219,6 +231,9 @@ private:
     QProcessEnvironment m_backendSettings;
     QTemporaryDir m_root;
     BackendProcess m_backend;
+    // The backend of useBackend(); empty while the cluster runs its own.
+    QString m_externalUrl;
+    QString m_externalToken;
     std::unique_ptr<QNetworkAccessManager> m_network;
     std::optional<Ed25519PrivateKey> m_operatorKey;
     QString m_trustedOperatorsFile;
