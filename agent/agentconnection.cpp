@@ -126,13 +126,16 @@ void AgentConnection::stop()
 
 void AgentConnection::closeWith(int code, const QString &reason)
 {
-    if (m_socket)
-        m_socket->close(static_cast<QWebSocketProtocol::CloseCode>(code), reason);
+    if (!m_socket)
+        return;
+    m_closing = true;
+    m_pingTimer->stop();
+    m_socket->close(static_cast<QWebSocketProtocol::CloseCode>(code), reason);
 }
 
 bool AgentConnection::send(const AgentMessage &message)
 {
-    if (!isConnected())
+    if (!isConnected() || m_closing)
         return false;
     const QByteArray frame = serializeMessage(message);
     return m_socket->sendTextMessage(QString::fromUtf8(frame)) == frame.size();
@@ -147,6 +150,7 @@ void AgentConnection::dial()
         m_socket->abort();
         m_socket->deleteLater();
     }
+    m_closing = false;
     m_socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest, this);
     m_socket->setMaxAllowedIncomingMessageSize(quint64(m_options.limits.maxMessageBytes));
     connect(m_socket, &QWebSocket::connected, this, &AgentConnection::onConnected);
@@ -200,6 +204,8 @@ void AgentConnection::dropSocket(int code, const QString &reason)
 
 void AgentConnection::onTextMessage(const QString &text)
 {
+    if (m_closing)
+        return;
     onActivity();
     const QByteArray frame = text.toUtf8();
     Result<AgentMessage> message = parseAgentMessage(frame, m_options.limits);
@@ -230,7 +236,7 @@ void AgentConnection::onSocketError(QAbstractSocket::SocketError error)
 
 void AgentConnection::onActivity()
 {
-    if (m_socket)
+    if (m_socket && !m_closing)
         m_silenceTimer->start();
 }
 

@@ -49,13 +49,14 @@ public:
     // Closes the socket and stops reconnecting.
     void stop();
     // Closes the current socket with `code` and `reason`; the backoff then
-    // dials again.
+    // dials again. Frames that arrive on that socket after the call are
+    // dropped unread.
     void closeWith(int code, const QString &reason);
     // Starts the next backoff from reconnectMin again. The service calls it
     // once a connection is fully set up (registered), so a backend that
     // rejects the agent after hello does not reset the backoff.
     void resetBackoff();
-    // Sends one message; false when not connected.
+    // Sends one message. Returns false when not connected or closing.
     bool send(const AgentMessage &message);
 
 Q_SIGNALS:
@@ -84,6 +85,10 @@ private:
     ExponentialBackoff m_backoff; // full jitter between reconnectMin and reconnectMax
     int m_failures = 0; // dials since the last resetBackoff()
     bool m_running = false;
+    // Set by closeWith() until the next dial. Incoming frames are dropped,
+    // send() sends nothing and pings stop, so a peer that never completes the
+    // close handshake is dropped by the silence timeout.
+    bool m_closing = false;
 };
 
 } // namespace sealrelay::agent

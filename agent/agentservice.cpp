@@ -3,6 +3,7 @@
 #include "agentservice.h"
 
 #include "ids.h"
+#include "localaudit.h"
 #include "logging.h"
 #include "payload.h"
 #include "peerhandler.h"
@@ -437,6 +438,14 @@ void AgentService::onMessage(const AgentMessage &message)
 
 void AgentService::handleHello(const Hello &hello)
 {
+    // The auth statement names the origin this agent dialled. A hello that
+    // names another origin may be another backend's challenge relayed by
+    // this one, so the agent neither enrols nor authenticates in reply.
+    if (hello.backendOrigin != m_connection->options().origin) {
+        rejectHello(hello);
+        return;
+    }
+
     const bool enrolled = !m_identity.orgId.isEmpty();
     const bool rekeying = m_state.rekeyFromGeneration.has_value();
     if (!enrolled || rekeying) {
@@ -479,12 +488,31 @@ void AgentService::handleHello(const Hello &hello)
         m_connection->closeWith(QWebSocketProtocol::CloseCodeNormal, u"signing failed"_s);
         return;
     }
-    if (hello.backendOrigin != auth.backendOrigin)
-        log()->warn("the backend announces origin {} but this agent dialled {}; authentication "
-                    "fails unless the backend lists both",
-                    text(hello.backendOrigin), text(auth.backendOrigin));
     m_connection->send(Authenticate{newUuid(), signedAuth.value()});
     log()->info("sent authenticate for agent {}", text(m_identity.agentId));
+}
+
+void AgentService::rejectHello(const Hello &hello)
+{
+    const QString dialled = m_connection->options().origin;
+    log()->critical("hello {} names backend origin {}, but this agent dialled {}, so it closes "
+                    "the connection without enrolling or authenticating. Either the backend "
+                    "relays another backend's hello, or --backend is not one of the backend's "
+                    "public origins",
+                    text(hello.id), text(hello.backendOrigin), text(dialled));
+
+    LocalAuditEntry entry;
+    entry.event = u"hello_rejected"_s;
+    entry.severity = AuditSeverity::Critical;
+    entry.referenceId = hello.id;
+    entry.detail = u"hello names backend origin %1, but this agent dialled %2"_s.arg(
+        hello.backendOrigin, dialled);
+    if (Result<qint64> audited = m_vault->audit().append(entry); !audited)
+        log()->critical("failed to write the rejected hello {} to the local audit log: {}",
+                        text(hello.id), text(audited.error().message));
+
+    m_connection->closeWith(QWebSocketProtocol::CloseCodePolicyViolated,
+                            u"backend origin mismatch"_s);
 }
 
 void AgentService::handleWelcome(const Welcome &welcome)

@@ -138,6 +138,9 @@ private:
     void onMessage(const AgentMessage &message);
     void onDisconnected();
     void handleHello(const Hello &hello);
+    // Logs and audits a hello whose backend_origin is not the origin this
+    // agent dialled, and closes that connection without replying.
+    void rejectHello(const Hello &hello);
     void handleWelcome(const Welcome &welcome);
     // Verifies and stores the agent's own certificate; registers once it is
     // accepted. Returns false when it was rejected.

@@ -22,7 +22,10 @@ class AgentSession;
 
 struct AgentGatewayOptions {
     // scheme://host:port values that agents may dial. An auth statement must
-    // name one of them exactly, and hello announces the first.
+    // name one of them in the form an agent signs: scheme and host in
+    // lowercase, and the port written out even when it is the scheme's
+    // default. Hello announces the one whose host and port the agent's
+    // upgrade request named, or else the first.
     QStringList publicOrigins;
     std::chrono::milliseconds pingInterval{15000};
     // A connection that sends no frame and no pong for this long is closed.

@@ -12,6 +12,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTimer>
+#include <QUrl>
 #include <QWebSocket>
 
 #include <openssl/rand.h>
@@ -82,6 +83,60 @@ std::chrono::milliseconds::rep millisecondsOf(std::chrono::milliseconds value)
     return value.count();
 }
 
+// Returns 443 for https and wss, 80 for any other scheme.
+int defaultPortOf(const QUrl &url)
+{
+    const QString scheme = url.scheme().toLower();
+    return scheme == u"https"_s || scheme == u"wss"_s ? 443 : 80;
+}
+
+// Returns `origin` in the form an agent signs the origin it dialled: scheme
+// and host in lowercase, and the port even when it is the scheme's default.
+// So a configured https://backend.example becomes https://backend.example:443.
+QString canonicalOrigin(const QString &origin)
+{
+    const QUrl url(origin);
+    if (!url.isValid() || url.host().isEmpty()) {
+        return origin;
+    }
+    QString host = url.host().toLower();
+    if (host.contains(u':')) {
+        host = u'[' + host + u']';
+    }
+    return u"%1://%2:%3"_s.arg(url.scheme().toLower(), host,
+                               QString::number(url.port(defaultPortOf(url))));
+}
+
+QStringList canonicalOrigins(const QStringList &origins)
+{
+    QStringList canonical;
+    for (const QString &origin : origins) {
+        canonical.append(canonicalOrigin(origin));
+    }
+    return canonical;
+}
+
+// Returns the public origin whose host and port the agent's upgrade request
+// named, in canonical form, or "" when none does. Hosts compare
+// case-insensitively, and a port missing on either side is the default port
+// of the origin's scheme. Schemes are not compared, because behind a proxy
+// that terminates TLS a wss request arrives as ws.
+QString originOfRequest(const QStringList &publicOrigins, const QUrl &requestUrl)
+{
+    if (requestUrl.host().isEmpty()) {
+        return {};
+    }
+    for (const QString &origin : publicOrigins) {
+        const QUrl url(origin);
+        const int defaultPort = defaultPortOf(url);
+        if (url.host().compare(requestUrl.host(), Qt::CaseInsensitive) == 0
+            && url.port(defaultPort) == requestUrl.port(defaultPort)) {
+            return canonicalOrigin(origin);
+        }
+    }
+    return {};
+}
+
 } // namespace
 
 AgentSession::AgentSession(Storage &storage, const AgentGatewayOptions &options,
@@ -148,7 +203,7 @@ void AgentSession::start()
 
     Hello hello;
     hello.id = newUuid();
-    hello.backendOrigin = m_options.publicOrigins.value(0);
+    hello.backendOrigin = helloOrigin();
     hello.nonce = m_nonce;
     hello.serverTime = now();
     send(hello);
@@ -479,10 +534,11 @@ void AgentSession::handleAuthenticate(const Authenticate &authenticate)
         return;
     }
 
-    if (!m_options.publicOrigins.contains(auth.backendOrigin)) {
+    const QStringList origins = canonicalOrigins(m_options.publicOrigins);
+    if (!origins.contains(auth.backendOrigin)) {
         rejectAuthentication(authenticate.id, agent->orgId, agent->agentId, u"wrong_origin"_s,
                              u"backend_origin %1 is not an origin of this backend. Dial %2"_s.arg(
-                                 auth.backendOrigin, m_options.publicOrigins.value(0)),
+                                 auth.backendOrigin, origins.value(0)),
                              kCloseUnauthenticated);
         return;
     }
@@ -695,6 +751,25 @@ void AgentSession::failInternally(const QString &inReplyTo, const Error &error)
 QDateTime AgentSession::now() const
 {
     return m_options.clock ? m_options.clock() : QDateTime::currentDateTimeUtc();
+}
+
+QString AgentSession::helloOrigin() const
+{
+    // Qt 6.4 fills the request URL's host and port from the Host header of
+    // the upgrade request.
+    const QUrl requestUrl = m_socket->requestUrl();
+    const QString matched = originOfRequest(m_options.publicOrigins, requestUrl);
+    if (!matched.isEmpty()) {
+        return matched;
+    }
+    const QString first = canonicalOrigin(m_options.publicOrigins.value(0));
+    if (m_options.publicOrigins.size() > 1) {
+        log()->warn("agent connection from {} dialled {}, which no public origin names, so hello "
+                    "announces {}. An agent that dialled another public origin rejects this "
+                    "hello. List the origin agents dial in public_origin",
+                    text(peerDescription()), text(requestUrl.authority()), text(first));
+    }
+    return first;
 }
 
 QString AgentSession::peerDescription() const

@@ -97,6 +97,10 @@ private:
     void sendError(const QString &inReplyTo, Reason code, const QString &message);
     void failInternally(const QString &inReplyTo, const Error &error);
     QDateTime now() const;
+    // Returns the public origin that hello announces, in canonical form: the
+    // one the agent's upgrade request named by host and port, or else the
+    // first.
+    QString helloOrigin() const;
     QString peerDescription() const;
 
     Storage &m_storage;

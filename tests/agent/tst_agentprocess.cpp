@@ -1,7 +1,8 @@
 // End-to-end tests of the sealrelay-agent process on 127.0.0.1: init, the
 // key file mode check, enrolment and approval against a real backend,
-// restart, a silent path through a TCP proxy, and the local `get` against a
-// fake backend that replies to credential_missing.
+// restart, a silent path through a TCP proxy, the local `get` against a
+// fake backend that replies to credential_missing, and a hello that names
+// another backend origin.
 #include "agentidentity.h"
 #include "agenttestsupport.h"
 #include "backendprocess.h"
@@ -18,6 +19,7 @@
 #include <QJsonArray>
 #include <QPointer>
 #include <QProcess>
+#include <QSet>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTemporaryDir>
@@ -154,6 +156,8 @@ private:
 // A backend stand-in that speaks hello and welcome, approves the agent with
 // a certificate for the keys it enrols with, and replies to credential_missing
 // with credential_unavailable NO_ELIGIBLE_PEER unless answerMissing is false.
+// With foreignOrigin set, it plays a backend that relays another backend's
+// hello and pushes a welcome behind it.
 class FakeBackend : public QObject {
 public:
     FakeBackend(const Ed25519PrivateKey &operatorKey, QString orgId)
@@ -180,21 +184,39 @@ public:
     bool answerMissing = true;
     int missingReceived = 0;
     QStringList registerModes;
+    // When set, hello names this origin instead of the fake's own, and an
+    // approved welcome follows at once, before any enrol or authenticate.
+    std::optional<QString> foreignOrigin;
+    // Types of the messages the agent sent on connections with a foreign
+    // hello. The fake does not reply to them.
+    QStringList foreignReplies;
+    // The agent's close code of each ended connection with a foreign hello.
+    QList<int> foreignCloseCodes;
 
 private:
     void onConnection()
     {
         QWebSocket *socket = m_server.nextPendingConnection();
         ++connections;
+        const bool foreign = foreignOrigin.has_value();
+        if (foreign) {
+            m_foreignSockets.insert(socket);
+            connect(socket, &QWebSocket::disconnected, this, [this, socket] {
+                foreignCloseCodes.append(int(socket->closeCode()));
+                m_foreignSockets.remove(socket);
+            });
+        }
         connect(socket, &QWebSocket::disconnected, socket, &QObject::deleteLater);
         connect(socket, &QWebSocket::textMessageReceived, this,
                 [this, socket](const QString &text) { onMessage(socket, text); });
         Hello hello;
         hello.id = newUuid();
-        hello.backendOrigin = u"http://127.0.0.1:%1"_s.arg(port());
+        hello.backendOrigin = foreign ? *foreignOrigin : u"http://127.0.0.1:%1"_s.arg(port());
         hello.nonce = QByteArray(16, 'n');
         hello.serverTime = QDateTime::currentDateTimeUtc();
         socket->sendTextMessage(QString::fromUtf8(serializeMessage(hello)));
+        if (foreign)
+            sendWelcome(socket);
     }
 
     void onMessage(QWebSocket *socket, const QString &text)
@@ -202,6 +224,10 @@ private:
         Result<AgentMessage> message = parseAgentMessage(text.toUtf8());
         if (!message)
             return;
+        if (m_foreignSockets.contains(socket)) {
+            foreignReplies.append(messageType(message.value()).toString());
+            return;
+        }
         if (const auto *enrol = std::get_if<Enrol>(&message.value())) {
             m_encryptionKey = enrol->encryptionKey;
             m_identityKey = enrol->identityKey;
@@ -255,6 +281,7 @@ private:
     Ed25519PrivateKey m_operatorKey;
     QString m_orgId;
     QWebSocketServer m_server;
+    QSet<QWebSocket *> m_foreignSockets;
     QByteArray m_encryptionKey;
     QByteArray m_identityKey;
     QString m_agentId;
@@ -286,6 +313,7 @@ private Q_SLOTS:
     void getUnavailableEndsEarly();
     void getTimesOut();
     void untrustedCertificateRejected();
+    void foreignOriginRejected();
     void auditVerifiesChain();
 
 private:
@@ -758,6 +786,38 @@ void AgentProcessTest::untrustedCertificateRejected()
     QTRY_VERIFY_WITH_TIMEOUT(m_fake->connections >= connections + 2, 10000);
     QCOMPARE(m_fake->registerModes.size(), registered);
     m_fake->rogueSigner.reset();
+}
+
+void AgentProcessTest::foreignOriginRejected()
+{
+    QVERIFY(m_fake);
+    const QString foreign = u"https://other-backend.example:8443"_s;
+    const QString dialled = u"http://127.0.0.1:%1"_s.arg(m_fake->port());
+    m_fake->foreignOrigin = foreign;
+    const qsizetype registered = m_fake->registerModes.size();
+    startAgent(m_fakeAgentDir);
+
+    // The agent closes each such connection with 1008 and dials again.
+    QTRY_VERIFY_WITH_TIMEOUT(m_fake->foreignCloseCodes.size() >= 2, 10000);
+    m_fake->foreignOrigin.reset();
+    stopAgent();
+    QCOMPARE(m_fake->foreignCloseCodes.at(0), int(QWebSocketProtocol::CloseCodePolicyViolated));
+    QCOMPARE(m_fake->foreignCloseCodes.at(1), int(QWebSocketProtocol::CloseCodePolicyViolated));
+
+    // Neither the hello nor the welcome behind it got a reply or a register.
+    QVERIFY2(m_fake->foreignReplies.isEmpty(), qPrintable(m_fake->foreignReplies.join(u' ')));
+    QCOMPARE(m_fake->registerModes.size(), registered);
+
+    const ProcessResult audit = runAgentCommand({u"audit"_s, u"--data-dir"_s, m_fakeAgentDir});
+    QCOMPARE(audit.exitCode, 0);
+    qsizetype rejected = 0;
+    for (const QString &line : audit.out.split(u'\n')) {
+        if (line.contains(u" critical hello_rejected "_s) && line.contains(foreign)
+            && line.contains(dialled))
+            ++rejected;
+    }
+    QVERIFY2(rejected >= 2, qPrintable(audit.out));
+    QVERIFY2(audit.out.contains(u"chain: intact"_s), qPrintable(audit.out));
 }
 
 void AgentProcessTest::auditVerifiesChain()

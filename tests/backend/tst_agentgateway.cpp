@@ -15,6 +15,7 @@
 #include <QTest>
 #include <QWebSocket>
 #include <QWebSocketServer>
+#include <QtEndian>
 
 #include <memory>
 #include <optional>
@@ -85,6 +86,46 @@ public:
     bool disconnected = false;
 };
 
+// Takes the first text frame from `buffer`, reading more from `socket` as
+// needed. Frames from the server are unmasked, and other frames are skipped.
+std::optional<QByteArray> takeTextFrame(QTcpSocket &socket, QByteArray &buffer)
+{
+    std::optional<QByteArray> payload;
+    const bool found = QTest::qWaitFor(
+        [&] {
+            buffer += socket.readAll();
+            if (buffer.size() < 2) {
+                return false;
+            }
+            const quint8 opcode = quint8(buffer.at(0)) & 0x0f;
+            qsizetype headerSize = 2;
+            quint64 length = quint8(buffer.at(1)) & 0x7f;
+            if (length == 126) {
+                headerSize = 4;
+                if (buffer.size() < headerSize) {
+                    return false;
+                }
+                length = qFromBigEndian<quint16>(buffer.constData() + 2);
+            } else if (length == 127) {
+                headerSize = 10;
+                if (buffer.size() < headerSize) {
+                    return false;
+                }
+                length = qFromBigEndian<quint64>(buffer.constData() + 2);
+            }
+            if (quint64(buffer.size() - headerSize) < length) {
+                return false;
+            }
+            if (opcode == 0x1) {
+                payload = buffer.mid(headerSize, qsizetype(length));
+            }
+            buffer.remove(0, headerSize + qsizetype(length));
+            return payload.has_value();
+        },
+        kWaitMs);
+    return found ? payload : std::nullopt;
+}
+
 // An agent as the tests play it: ids and its identity key.
 struct TestAgent {
     QString orgId;
@@ -116,6 +157,10 @@ private Q_SLOTS:
     void cleanup();
 
     void helloOnConnect();
+    void helloNamesDialledOrigin();
+    void helloOriginFromHost_data();
+    void helloOriginFromHost();
+    void portlessOriginAuthenticates();
     void enrolPendingApproval();
     void enrolReusedToken();
     void enrolExpiredToken();
@@ -160,7 +205,11 @@ private:
     // Connects, authenticates and returns the client after its welcome.
     std::unique_ptr<Client> connectAuthenticated(const TestAgent &agent);
     QList<AuditRecord> auditRows(const QString &orgId, const QString &event);
-    std::unique_ptr<QTcpSocket> rawWebSocket();
+    // Opens /agent over a plain TCP socket, sending `host` as the Host
+    // header (the listener's address when empty). Bytes that arrived after
+    // the 101 response are stored in `afterHeaders` when it is not null.
+    std::unique_ptr<QTcpSocket> rawWebSocket(const QByteArray &host = {},
+                                             QByteArray *afterHeaders = nullptr);
 
     QTemporaryDir m_dir;
     int m_databaseCount = 0;
@@ -374,15 +423,18 @@ QList<AuditRecord> TestAgentGateway::auditRows(const QString &orgId, const QStri
     return rows ? rows.value() : QList<AuditRecord>();
 }
 
-std::unique_ptr<QTcpSocket> TestAgentGateway::rawWebSocket()
+std::unique_ptr<QTcpSocket> TestAgentGateway::rawWebSocket(const QByteArray &host,
+                                                           QByteArray *afterHeaders)
 {
     auto socket = std::make_unique<QTcpSocket>();
     socket->connectToHost(QHostAddress::LocalHost, m_server->serverPort());
     if (!socket->waitForConnected(kWaitMs)) {
         return nullptr;
     }
+    const QByteArray hostHeader =
+        host.isEmpty() ? "127.0.0.1:" + QByteArray::number(m_server->serverPort()) : host;
     const QByteArray request = "GET /agent HTTP/1.1\r\n"
-                               "Host: 127.0.0.1:" + QByteArray::number(m_server->serverPort())
+                               "Host: " + hostHeader
         + "\r\n"
           "Upgrade: websocket\r\n"
           "Connection: Upgrade\r\n"
@@ -398,6 +450,9 @@ std::unique_ptr<QTcpSocket> TestAgentGateway::rawWebSocket()
         kWaitMs);
     if (!upgraded || !response.startsWith("HTTP/1.1 101")) {
         return nullptr;
+    }
+    if (afterHeaders) {
+        *afterHeaders = response.mid(response.indexOf("\r\n\r\n") + 4);
     }
     return socket;
 }
@@ -417,6 +472,110 @@ void TestAgentGateway::helloOnConnect()
     QVERIFY(firstHello->nonce != secondHello->nonce);
     QCOMPARE(firstHello->serverTime, m_now);
     QCOMPARE(m_gateway->connectedCount(), 0);
+}
+
+void TestAgentGateway::helloNamesDialledOrigin()
+{
+    // A second listener feeds the same gateway, as a backend reachable at two
+    // origins would.
+    QWebSocketServer second(u"tst_agentgateway second"_s, QWebSocketServer::NonSecureMode);
+    QVERIFY(second.listen(QHostAddress::LocalHost, 0));
+    QObject::connect(&second, &QWebSocketServer::newConnection, &second, [this, &second] {
+        while (QWebSocket *socket = second.nextPendingConnection()) {
+            m_gateway->acceptConnection(socket);
+        }
+    });
+    const QString firstOrigin = u"http://127.0.0.1:%1"_s.arg(m_server->serverPort());
+    const QString secondOrigin = u"http://127.0.0.1:%1"_s.arg(second.serverPort());
+    AgentGatewayOptions options = defaultOptions();
+    options.publicOrigins = {firstOrigin, secondOrigin};
+    startGateway(options);
+
+    Client toFirst(m_server->serverPort());
+    Client toSecond(second.serverPort());
+    const auto firstHello = toFirst.hello();
+    const auto secondHello = toSecond.hello();
+    QVERIFY(firstHello);
+    QVERIFY(secondHello);
+    QCOMPARE(firstHello->backendOrigin, firstOrigin);
+    QCOMPARE(secondHello->backendOrigin, secondOrigin);
+
+    // An auth statement that names the announced origin is accepted.
+    const TestAgent agent = approvedAgent(m_orgId, u"edge-1"_s);
+    toSecond.send(authenticateMessage(agent, secondHello->nonce, secondHello->backendOrigin, m_now));
+    const auto welcome = toSecond.message(1);
+    QVERIFY(welcome);
+    QVERIFY(std::holds_alternative<Welcome>(*welcome));
+    QCOMPARE(std::get<Welcome>(*welcome).status, WelcomeStatus::Approved);
+}
+
+void TestAgentGateway::helloOriginFromHost_data()
+{
+    QTest::addColumn<QByteArray>("host");
+    QTest::addColumn<QString>("expected");
+
+    const QString primary = u"https://primary.example:8443"_s;
+    const QString agents = u"https://agents.example:443"_s;
+    const QString backend = u"https://backend.example:8443"_s;
+    const QString plain = u"http://127.0.0.1:8080"_s;
+    const QString literal = u"https://[::1]:8443"_s;
+    const QString portless = u"https://portless.example:443"_s;
+    QTest::newRow("listed host and port") << QByteArray("backend.example:8443") << backend;
+    QTest::newRow("host in other case") << QByteArray("BACKEND.Example:8443") << backend;
+    QTest::newRow("explicit default port") << QByteArray("agents.example:443") << agents;
+    QTest::newRow("default port omitted") << QByteArray("agents.example") << agents;
+    QTest::newRow("plain origin") << QByteArray("127.0.0.1:8080") << plain;
+    QTest::newRow("IPv6 literal") << QByteArray("[::1]:8443") << literal;
+    QTest::newRow("origin configured without port")
+        << QByteArray("portless.example:443") << portless;
+    QTest::newRow("neither side with port") << QByteArray("portless.example") << portless;
+    QTest::newRow("unlisted host") << QByteArray("elsewhere.example:8443") << primary;
+    QTest::newRow("unlisted port") << QByteArray("backend.example:9443") << primary;
+    QTest::newRow("omitted port not listed") << QByteArray("backend.example") << primary;
+    QTest::newRow("plain origin without port") << QByteArray("127.0.0.1") << primary;
+}
+
+void TestAgentGateway::helloOriginFromHost()
+{
+    QFETCH(QByteArray, host);
+    QFETCH(QString, expected);
+
+    AgentGatewayOptions options = defaultOptions();
+    options.publicOrigins = {u"https://primary.example:8443"_s, u"https://agents.example:443"_s,
+                             u"https://backend.example:8443"_s, u"http://127.0.0.1:8080"_s,
+                             u"https://[::1]:8443"_s, u"https://Portless.example"_s};
+    startGateway(options);
+
+    // The TCP connection goes to the listener on 127.0.0.1; only the Host
+    // header of the upgrade request names another host and port.
+    QByteArray buffer;
+    auto raw = rawWebSocket(host, &buffer);
+    QVERIFY(raw);
+    const std::optional<QByteArray> frame = takeTextFrame(*raw, buffer);
+    QVERIFY(frame);
+    Result<AgentMessage> message = parseAgentMessage(*frame);
+    QVERIFY2(message.ok(), message.ok() ? "" : qPrintable(message.error().message));
+    QVERIFY(std::holds_alternative<Hello>(message.value()));
+    QCOMPARE(std::get<Hello>(message.value()).backendOrigin, expected);
+}
+
+void TestAgentGateway::portlessOriginAuthenticates()
+{
+    // An agent dialling https://backend.example signs the origin with :443.
+    AgentGatewayOptions options = defaultOptions();
+    options.publicOrigins = {u"https://Backend.example"_s};
+    startGateway(options);
+    const TestAgent agent = approvedAgent(m_orgId, u"edge-1"_s);
+
+    Client client(m_server->serverPort());
+    const auto hello = client.hello();
+    QVERIFY(hello);
+    QCOMPARE(hello->backendOrigin, u"https://backend.example:443"_s);
+    client.send(authenticateMessage(agent, hello->nonce, hello->backendOrigin, m_now));
+    const auto reply = client.message(1);
+    QVERIFY(reply);
+    QVERIFY(std::holds_alternative<Welcome>(*reply));
+    QCOMPARE(std::get<Welcome>(*reply).status, WelcomeStatus::Approved);
 }
 
 void TestAgentGateway::enrolPendingApproval()
