@@ -37,12 +37,36 @@ QString connectionOfBackfillState(const QString &state)
 QHash<QString, AgentHoldings> countHoldings(const QList<CredentialVerification> &verifications)
 {
     QHash<QString, AgentHoldings> counts;
+    // Most credentials list the same agents in the same order (sorted by id),
+    // so an agent at the same position as in the previous credential reuses
+    // its entry, and a string comparison replaces a hash lookup.
+    QStringList previousIds;
+    QList<AgentHoldings *> previousHoldings;
     for (const CredentialVerification &verification : verifications) {
-        for (const AgentSyncResult &agent : verification.agents) {
-            AgentHoldings &holdings = counts[agent.agentId];
-            ++holdings.inScope;
+        for (qsizetype i = 0; i < verification.agents.size(); ++i) {
+            const AgentSyncResult &agent = verification.agents.at(i);
+            AgentHoldings *holdings = nullptr;
+            if (i < previousIds.size() && previousIds.at(i) == agent.agentId) {
+                holdings = previousHoldings.at(i);
+            } else {
+                const qsizetype sizeBefore = counts.size();
+                holdings = &counts[agent.agentId];
+                // An insertion may move every value of the hash.
+                if (counts.size() != sizeBefore) {
+                    previousIds.clear();
+                    previousHoldings.clear();
+                }
+                if (i < previousIds.size()) {
+                    previousIds[i] = agent.agentId;
+                    previousHoldings[i] = holdings;
+                } else if (i == previousIds.size()) {
+                    previousIds.append(agent.agentId);
+                    previousHoldings.append(holdings);
+                }
+            }
+            ++holdings->inScope;
             if (agent.status == AgentSyncStatus::Synced)
-                ++holdings.held;
+                ++holdings->held;
         }
     }
     return counts;

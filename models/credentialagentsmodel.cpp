@@ -280,6 +280,8 @@ CredentialAgentsModel::Row CredentialAgentsModel::buildRow(const AgentSyncResult
     if (agent.isValid())
         row.agentName = agent.data(AgentsModel::NameRole).toString();
     if (row.agentName.isEmpty())
+        row.agentName = result.knownName;
+    if (row.agentName.isEmpty())
         row.agentName = result.agentId.left(8);
 
     row.status = result.status;
@@ -359,6 +361,10 @@ QString CredentialAgentsModel::lastErrorText(const AgentSyncResult &result, cons
         ? tr("agent offline since %1").arg(formatTime(lastSeen))
         : tr("agent offline");
 
+    // The omission comes first: without the agent's entry no receipt of it
+    // can be checked, whatever error code the backend's row carries.
+    if (result.missingFromAgentList)
+        return tr("missing from the backend's agent list");
     if (code == kAgentOffline)
         return offline ? offlineText : tr("agent was offline at the last attempt");
     if (!code.isEmpty())

@@ -33,7 +33,9 @@ class CredentialAgentsModel : public QAbstractListModel {
 public:
     enum Role {
         AgentIdRole = Qt::UserRole + 1,
-        AgentNameRole, // from the AgentsModel, else the first 8 characters of the id
+        // From the AgentsModel, else from the known-agent list, else the first
+        // 8 characters of the id.
+        AgentNameRole,
         StatusRole, // AgentSyncStatus as int
         StatusTextRole, // translated with a symbol, e.g. "✓ Stored"
         StoredVersionRole, // from the verified `stored` receipt, else the backend's claim; -1 none
@@ -42,7 +44,9 @@ public:
         ReceiptTextRole, // "verified 02:07", "none" or "not verified: ..."
         AttemptsRole,
         NextRetryAtRole, // QDateTime of next_attempt_at; invalid when synced, stalled or none
-        LastErrorRole, // plain words, e.g. "agent offline since 01:58"; empty when none
+        // Plain words, e.g. "agent offline since 01:58" or "missing from the
+        // backend's agent list"; empty when none.
+        LastErrorRole,
         IntegrityFailureRole,
         ErrorCodeRole, // the backend's last_error code as sent, empty when none
     };

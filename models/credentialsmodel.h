@@ -39,8 +39,8 @@ struct VerifiedCredential {
 // are verified on a QThread that the model owns, by a ReceiptVerifier that
 // reads only raw key bytes and CheckedAgent copies. Rows are inserted and
 // removed when events are merged. Results come back queued, and each set
-// that arrives is applied with at most one layout change and one
-// dataChanged. Every request carries a sequence number, and a result whose
+// that arrives is applied with one dataChanged, which also covers the rows
+// it re-sorted. Every request carries a sequence number, and a result whose
 // number is not above the one shown is dropped, so a result computed from
 // older JSON or older agent data never replaces a newer one. A new
 // credential is listed at once in the "⏳ Verifying" state, which has no
@@ -75,7 +75,8 @@ public:
     static constexpr std::chrono::milliseconds kMaxBatchInterval = EventBatch::kMaxInterval;
 
     // `verifier` must outlive the model. The model uses it on its own thread
-    // to check agent certificates and to read the pinned operator keys. It
+    // to check agent certificates, which also records them in its known-agent
+    // list, and to read the pinned operator keys and the known agents. It
     // never calls its verify().
     explicit CredentialsModel(SyncVerifier &verifier, QObject *parent = nullptr);
     // Stops the verification thread, after the pass it is running.
@@ -136,9 +137,9 @@ public:
 Q_SIGNALS:
     // A batch of `eventCount` queued events was merged.
     void batchApplied(int eventCount);
-    // Verification results were applied, with at most one dataChanged and
-    // one layout change. `credentialIds` lists the credentials whose result
-    // was applied, whether or not their state changed.
+    // Verification results were applied, with at most one dataChanged.
+    // `credentialIds` lists the credentials whose result was applied,
+    // whether or not their state changed.
     void verified(const QStringList &credentialIds);
     // A credential left the table, by a delete event or a snapshot.
     void credentialRemoved(const QString &credentialId);
@@ -154,7 +155,6 @@ private:
     };
 
     bool lessThan(const QString &left, const QString &right) const;
-    bool isSorted() const;
     void sortRows();
     void mergeCredentialEvent(const QJsonObject &data, QSet<QString> &changed,
                               QSet<QString> &removed);

@@ -2,6 +2,7 @@
 #include "syncverifier.h"
 
 #include "error.h"
+#include "logging.h"
 
 #include <QCryptographicHash>
 #include <QJsonArray>
@@ -37,20 +38,10 @@ bool isAttributedRefusal(QStringView reason)
         || reason == u"COMMITMENT_MISMATCH";
 }
 
-CheckedAgent checkAgent(client::AgentCertificates &certificates, const client::AgentRow &row)
-{
-    CheckedAgent checked { row.agentId, row.status, {}, {} };
-    Result<client::CertifiedAgent> certified = certificates.verify(row);
-    if (certified)
-        checked.identityKey = certified.value().certificate.identityKey;
-    else
-        checked.rejection = certified.error().message;
-    return checked;
-}
-
-ReceiptVerifier::ReceiptVerifier(QList<QByteArray> trustedKeys, QString orgId)
+ReceiptVerifier::ReceiptVerifier(QList<QByteArray> trustedKeys, QString orgId, client::Clock clock)
     : m_trustedKeys(std::move(trustedKeys))
     , m_orgId(std::move(orgId))
+    , m_clock(std::move(clock))
 {
 }
 
@@ -71,12 +62,24 @@ void ReceiptVerifier::updateAgent(const CheckedAgent &agent)
     m_agents.insert(agent.agentId, agent);
 }
 
+void ReceiptVerifier::setKnownAgents(const QList<KnownAgent> &agents)
+{
+    m_knownAgents.clear();
+    for (const KnownAgent &agent : agents)
+        m_knownAgents.insert(agent.agentId, agent);
+}
+
 SyncVerifier::SyncVerifier(const client::TrustedOperators &trusted,
-                           client::AgentCertificates &certificates)
+                           client::AgentCertificates &certificates, KnownAgents *knownAgents)
     : m_trusted(trusted)
     , m_certificates(certificates)
-    , m_receipts(trustedKeys(), certificates.orgId())
+    , m_knownAgents(knownAgents)
+    , m_receipts(trustedKeys(), certificates.orgId(), certificates.clock())
 {
+    if (m_knownAgents == nullptr) {
+        m_ownKnownAgents.emplace(KnownAgents::inMemory(certificates.orgId()));
+        m_knownAgents = &*m_ownKnownAgents;
+    }
 }
 
 void SyncVerifier::setAgents(const QList<client::AgentRow> &agents)
@@ -85,17 +88,42 @@ void SyncVerifier::setAgents(const QList<client::AgentRow> &agents)
     checked.reserve(agents.size());
     for (const client::AgentRow &agent : agents)
         checked.append(checkAgent(agent));
+    saveKnownAgents();
     m_receipts.setAgents(checked);
 }
 
 void SyncVerifier::updateAgent(const client::AgentRow &agent)
 {
     m_receipts.updateAgent(checkAgent(agent));
+    saveKnownAgents();
 }
 
 CheckedAgent SyncVerifier::checkAgent(const client::AgentRow &agent)
 {
-    return models::checkAgent(m_certificates, agent);
+    Result<client::CertifiedAgent> certified = m_certificates.verify(agent);
+    if (!certified)
+        return CheckedAgent { agent.agentId, agent.status, {}, certified.error().message };
+
+    // record() rejects only a list made for another org than the
+    // certificates, which is a wiring error.
+    const Result<bool> recorded =
+        m_knownAgents->record(certified.value(), m_certificates.clock()());
+    if (!recorded)
+        logger("console")->error("{}", recorded.error().message.toStdString());
+    return CheckedAgent {
+        agent.agentId, agent.status, certified.value().certificate.identityKey, {}
+    };
+}
+
+void SyncVerifier::saveKnownAgents()
+{
+    const Result<void> saved = m_knownAgents->save();
+    if (!saved && !m_knownAgentsWriteFailing) {
+        logger("console")->warn("could not save the known-agent list: {}; it is kept in memory "
+                                "and saved again when agents are checked next",
+                                saved.error().message.toStdString());
+    }
+    m_knownAgentsWriteFailing = !saved.ok();
 }
 
 QList<QByteArray> SyncVerifier::trustedKeys() const
@@ -109,6 +137,7 @@ QList<QByteArray> SyncVerifier::trustedKeys() const
 CredentialVerification SyncVerifier::verify(const QJsonObject &credential)
 {
     m_receipts.setTrustedKeys(trustedKeys());
+    m_receipts.setKnownAgents(m_knownAgents->agents());
     return m_receipts.verify(credential);
 }
 
@@ -168,20 +197,35 @@ QStringList ReceiptVerifier::inScopeAgents(const QJsonObject &credential,
                                         const std::optional<CredentialStatement> &statement,
                                         const QHash<QString, QJsonObject> &rows) const
 {
-    // Candidates: every approved agent and every agent the backend lists a
-    // row for, unless that agent is known to be revoked. A backend that adds
-    // rows can only lower the synced count, never raise it.
-    // NOTE: under auto_all a backend that omits an agent from both lists
-    // shrinks n unnoticed, because no local list of the org's agents exists.
+    // Candidates: every approved agent, every agent the backend lists a row
+    // for and every agent of the known-agent list, unless the backend's
+    // agent list shows that agent as revoked. A backend that adds rows can
+    // only lower the synced count, never raise it, and one that omits an
+    // agent this console saw certified shows it as not synced.
+    // NOTE: the revoked status is the backend's unsigned claim, so a backend
+    // can still take an agent out of scope by listing it as revoked, which
+    // the Agents view then shows.
+    const auto revoked = [this](const QString &agentId) {
+        const auto agent = m_agents.constFind(agentId);
+        return agent != m_agents.constEnd() && agent->status == u"revoked";
+    };
     QStringList candidates;
     for (auto it = m_agents.constBegin(); it != m_agents.constEnd(); ++it) {
         if (it->status == u"approved")
             candidates.append(it.key());
     }
     for (auto it = rows.constBegin(); it != rows.constEnd(); ++it) {
-        const auto agent = m_agents.constFind(it.key());
-        if (agent == m_agents.constEnd() || agent->status != u"revoked")
+        if (!revoked(it.key()))
             candidates.append(it.key());
+    }
+    // A known agent whose certificate has expired is dropped: creators and
+    // peers refuse to seal to an expired certificate, so it can never be
+    // synced again until it is certified anew, which records the new expiry.
+    // The backend's own lists still make it a candidate.
+    const QDateTime now = m_clock();
+    for (const KnownAgent &known : std::as_const(m_knownAgents)) {
+        if (known.expiresAt > now && !revoked(known.agentId))
+            candidates.append(known.agentId);
     }
 
     QStringList inScope;
@@ -228,6 +272,8 @@ AgentSyncResult ReceiptVerifier::verifyAgent(const QString &agentId, const QJson
 {
     AgentSyncResult result;
     result.agentId = agentId;
+    if (const auto known = m_knownAgents.constFind(agentId); known != m_knownAgents.constEnd())
+        result.knownName = known->name;
     const bool claimedStored = row.value(u"secret_stored"_s).toBool();
     const bool stalled = row.value(u"stalled"_s).toBool();
     const bool sourceMismatch = row.value(u"last_error"_s).toString() == kCommitmentMismatchSource;
@@ -249,8 +295,10 @@ AgentSyncResult ReceiptVerifier::verifyAgent(const QString &agentId, const QJson
     };
 
     const auto agent = m_agents.constFind(agentId);
-    if (agent == m_agents.constEnd())
-        return unverified(u"agent %1 is not in the agent list"_s.arg(agentId));
+    if (agent == m_agents.constEnd()) {
+        result.missingFromAgentList = true;
+        return unverified(u"agent %1 is missing from the backend's agent list"_s.arg(agentId));
+    }
     result.receiptPresent = row.value(u"receipt"_s).isObject();
     if (agent->identityKey.isEmpty())
         return unverified(agent->rejection);

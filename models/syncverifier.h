@@ -4,6 +4,7 @@
 #pragma once
 
 #include "agentcertificates.h"
+#include "knownagents.h"
 #include "statement.h"
 #include "trustedoperators.h"
 
@@ -38,6 +39,12 @@ struct AgentSyncResult {
     // An attributed refusal, or the backend marked this agent as the source of
     // a commitment mismatch. It can be set while the status is Synced.
     bool integrityFailure = false;
+    // The backend's agent list does not contain the agent: it has only a row
+    // of the credential, or only an entry in the known-agent list.
+    bool missingFromAgentList = false;
+    // agent_name of the agent's certificate in the known-agent list, empty
+    // when the agent is not known.
+    QString knownName;
     QString detail; // why the agent does not count, in plain words
 };
 
@@ -60,10 +67,6 @@ struct CheckedAgent {
     QString rejection; // why the certificate was rejected, empty when it verified
 };
 
-// Verifies `row`'s certificate with `certificates`, which records a higher
-// certificate generation when it finds one.
-CheckedAgent checkAgent(client::AgentCertificates &certificates, const client::AgentRow &row);
-
 // Verifies credential statements and agents' receipts against checked agents
 // and the raw bytes of the pinned operator keys. An instance owns copies of
 // everything it reads, so it can live on a worker thread, but it must be used
@@ -71,14 +74,21 @@ CheckedAgent checkAgent(client::AgentCertificates &certificates, const client::A
 class ReceiptVerifier {
 public:
     // `trustedKeys` are raw Ed25519 operator keys. `orgId` comes from local
-    // configuration, never from the backend.
-    ReceiptVerifier(QList<QByteArray> trustedKeys, QString orgId);
+    // configuration, never from the backend. `clock` decides whether a known
+    // agent's certificate has expired.
+    ReceiptVerifier(QList<QByteArray> trustedKeys, QString orgId,
+                    client::Clock clock = client::systemClock());
 
     void setTrustedKeys(QList<QByteArray> trustedKeys);
     // Replaces every agent.
     void setAgents(const QList<CheckedAgent> &agents);
     // Adds or replaces one agent.
     void updateAgent(const CheckedAgent &agent);
+    // Replaces the known-agent list: agents seen earlier with a verified
+    // certificate. Under auto_all they are in scope even when the backend no
+    // longer lists them, unless it lists them as revoked or their known
+    // certificate has expired.
+    void setKnownAgents(const QList<KnownAgent> &agents);
 
     // Verifies the credential's statement and every in-scope agent's row.
     CredentialVerification verify(const QJsonObject &credential);
@@ -105,31 +115,43 @@ private:
 
     QList<QByteArray> m_trustedKeys;
     QString m_orgId;
+    client::Clock m_clock;
     QHash<QString, CheckedAgent> m_agents;
+    QHash<QString, KnownAgent> m_knownAgents;
     // Keyed by context, signer, signature and statement bytes, so an unchanged
     // receipt is checked once however many events repeat it.
     QHash<QByteArray, CachedStatement> m_signatureCache;
     qint64 m_signatureChecks = 0;
 };
 
-// Checks agent certificates with a shared AgentCertificates and verifies
-// receipts on the calling thread. CredentialsModel uses it for the
-// certificate checks and the pinned keys, and verifies receipts on its own
-// worker thread with a ReceiptVerifier.
+// Checks agent certificates with a shared AgentCertificates, records the
+// agents that pass in a known-agent list and verifies receipts on the calling
+// thread. CredentialsModel uses it for the certificate checks, the pinned
+// keys and the known agents, and verifies receipts on its own worker thread
+// with a ReceiptVerifier.
 class SyncVerifier {
 public:
-    // `trusted` and `certificates` must outlive this object. The org id is
-    // certificates.orgId(), which comes from local configuration.
-    SyncVerifier(const client::TrustedOperators &trusted, client::AgentCertificates &certificates);
+    // `trusted`, `certificates` and `knownAgents` must outlive this object.
+    // The org id is certificates.orgId(), which comes from local
+    // configuration. Without `knownAgents` the verifier keeps an in-memory
+    // list of its own, which starts empty.
+    SyncVerifier(const client::TrustedOperators &trusted, client::AgentCertificates &certificates,
+                 KnownAgents *knownAgents = nullptr);
 
-    // Replaces the agents (rows of GET /api/agents) and verifies their
-    // certificates once.
+    // Replaces the agents (rows of GET /api/agents), verifies their
+    // certificates once and saves the known-agent list.
     void setAgents(const QList<client::AgentRow> &agents);
-    // Adds or replaces one agent, as `agent_status_changed` delivers it.
+    // Adds or replaces one agent, as `agent_status_changed` delivers it, and
+    // saves the known-agent list.
     void updateAgent(const client::AgentRow &agent);
 
-    // Verifies one agent's certificate without keeping the result.
+    // Verifies one agent's certificate, and records the agent in the
+    // known-agent list in memory when it verified.
     CheckedAgent checkAgent(const client::AgentRow &agent);
+    // Writes the known-agent list's unsaved changes to its file. A failure
+    // is logged as a warning, once until a write succeeds again, and the
+    // changes stay in memory.
+    void saveKnownAgents();
 
     // Verifies the credential's statement and every in-scope agent's row
     // under the operator keys pinned at the time of the call.
@@ -138,6 +160,10 @@ public:
     // Raw bytes of the operator keys pinned now.
     QList<QByteArray> trustedKeys() const;
     const QString &orgId() const { return m_certificates.orgId(); }
+    // The clock of the certificate checks.
+    const client::Clock &clock() const { return m_certificates.clock(); }
+    // A copy of the known-agent list.
+    QList<KnownAgent> knownAgents() const { return m_knownAgents->agents(); }
 
     // Number of receipt and statement signatures checked, cache misses only.
     qint64 signatureChecks() const { return m_receipts.signatureChecks(); }
@@ -145,6 +171,9 @@ public:
 private:
     const client::TrustedOperators &m_trusted;
     client::AgentCertificates &m_certificates;
+    std::optional<KnownAgents> m_ownKnownAgents; // used when no list was passed
+    KnownAgents *m_knownAgents;
+    bool m_knownAgentsWriteFailing = false;
     ReceiptVerifier m_receipts;
 };
 

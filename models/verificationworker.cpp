@@ -58,6 +58,16 @@ void VerificationQueue::request(QList<VerificationRequest> requests)
         m_wake();
 }
 
+void VerificationQueue::setKnownAgents(QList<KnownAgent> agents)
+{
+    std::unique_lock locker(m_mutex);
+    m_knownAgents = std::move(agents);
+    const bool wake = markPending();
+    locker.unlock();
+    if (wake && m_wake)
+        m_wake();
+}
+
 QList<VerificationResult> VerificationQueue::takeResults()
 {
     std::unique_lock locker(m_mutex);
@@ -86,7 +96,8 @@ std::optional<VerificationQueue::Work> VerificationQueue::takeWork(qsizetype max
 {
     std::unique_lock locker(m_mutex);
     m_wakePending = false;
-    if (!m_trustedKeys && !m_agents && m_agentUpdates.isEmpty() && m_requests.isEmpty()) {
+    if (!m_trustedKeys && !m_agents && m_agentUpdates.isEmpty() && !m_knownAgents
+        && m_requests.isEmpty()) {
         m_busy = false;
         m_idle.notify_all();
         return std::nullopt;
@@ -97,6 +108,7 @@ std::optional<VerificationQueue::Work> VerificationQueue::takeWork(qsizetype max
     work.trustedKeys = std::exchange(m_trustedKeys, std::nullopt);
     work.agents = std::exchange(m_agents, std::nullopt);
     work.agentUpdates = std::exchange(m_agentUpdates, {});
+    work.knownAgents = std::exchange(m_knownAgents, std::nullopt);
     work.observer = m_observer;
     auto it = m_requests.begin();
     while (it != m_requests.end() && work.requests.size() < maxRequests) {
@@ -114,9 +126,9 @@ void VerificationQueue::finish(QList<VerificationResult> results, qint64 signatu
 }
 
 VerificationWorker::VerificationWorker(VerificationQueue &queue, QList<QByteArray> trustedKeys,
-                                       QString orgId)
+                                       QString orgId, client::Clock clock)
     : m_queue(queue)
-    , m_verifier(std::move(trustedKeys), std::move(orgId))
+    , m_verifier(std::move(trustedKeys), std::move(orgId), std::move(clock))
 {
 }
 
@@ -129,6 +141,8 @@ void VerificationWorker::process()
             m_verifier.setAgents(*work->agents);
         for (const CheckedAgent &agent : std::as_const(work->agentUpdates))
             m_verifier.updateAgent(agent);
+        if (work->knownAgents)
+            m_verifier.setKnownAgents(*work->knownAgents);
 
         QList<VerificationResult> results;
         results.reserve(work->requests.size());

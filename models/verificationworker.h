@@ -48,6 +48,7 @@ public:
     void setTrustedKeys(QList<QByteArray> keys);
     void setAgents(QList<CheckedAgent> agents);
     void updateAgent(CheckedAgent agent);
+    void setKnownAgents(QList<KnownAgent> agents);
     // Queues `requests` under one lock, so the worker takes them together.
     void request(QList<VerificationRequest> requests);
     QList<VerificationResult> takeResults();
@@ -61,6 +62,7 @@ public:
         std::optional<QList<QByteArray>> trustedKeys;
         std::optional<QList<CheckedAgent>> agents; // replaces every agent
         QList<CheckedAgent> agentUpdates;
+        std::optional<QList<KnownAgent>> knownAgents;
         QList<VerificationRequest> requests;
         std::function<void(const QString &)> observer;
     };
@@ -82,6 +84,7 @@ private:
     std::optional<QList<QByteArray>> m_trustedKeys;
     std::optional<QList<CheckedAgent>> m_agents;
     QList<CheckedAgent> m_agentUpdates;
+    std::optional<QList<KnownAgent>> m_knownAgents;
     QHash<QString, VerificationRequest> m_requests;
     QList<VerificationResult> m_results;
     qint64 m_signatureChecks = 0;
@@ -97,7 +100,9 @@ public:
     // the first rows of a large snapshot do not wait for the last.
     static constexpr qsizetype kMaxRequestsPerPass = 256;
 
-    VerificationWorker(VerificationQueue &queue, QList<QByteArray> trustedKeys, QString orgId);
+    // `clock` decides whether a known agent's certificate has expired.
+    VerificationWorker(VerificationQueue &queue, QList<QByteArray> trustedKeys, QString orgId,
+                       client::Clock clock);
 
     // Drains the queue. Runs on the worker's thread.
     void process();

@@ -86,6 +86,8 @@ public:
                       Clock clock = systemClock());
 
     const QString &orgId() const { return m_orgId; }
+    // The clock that decides whether a certificate has expired.
+    const Clock &clock() const { return m_clock; }
 
     // Verifies a row's certificate with these checks: strict parse, the
     // signature under its own operator_key, that key pinned in the trusted

@@ -19,8 +19,17 @@ Result<ConsoleWorkspace *> ConsoleWorkspace::open(const QString &profileName, co
         client::GenerationRecord::load(client::GenerationRecord::defaultPath(profileName));
     if (!generations)
         return generations.error();
-    return new ConsoleWorkspace(std::move(trusted).value(), std::move(generations).value(), orgId,
-                                parent);
+    // Before the first sign-in no org id names the file, so the list stays in
+    // memory.
+    Result<models::KnownAgents> knownAgents = models::KnownAgents::inMemory(orgId);
+    if (!orgId.isEmpty()) {
+        knownAgents =
+            models::KnownAgents::load(models::KnownAgents::defaultPath(profileName, orgId), orgId);
+    }
+    if (!knownAgents)
+        return knownAgents.error();
+    return new ConsoleWorkspace(std::move(trusted).value(), std::move(generations).value(),
+                                std::move(knownAgents).value(), orgId, parent);
 }
 
 ConsoleWorkspace *ConsoleWorkspace::empty(const QString &orgId, QObject *parent)
@@ -32,18 +41,21 @@ ConsoleWorkspace *ConsoleWorkspace::empty(const QString &orgId, QObject *parent)
     Result<client::TrustedOperators> trusted = client::TrustedOperators::load(nowhere);
     Q_ASSERT(trusted.ok());
     return new ConsoleWorkspace(std::move(trusted).value(), client::GenerationRecord::inMemory(),
-                                orgId, parent);
+                                models::KnownAgents::inMemory(orgId), orgId, parent);
 }
 
 ConsoleWorkspace::ConsoleWorkspace(client::TrustedOperators trusted,
-                                   client::GenerationRecord generations, const QString &orgId,
+                                   client::GenerationRecord generations,
+                                   models::KnownAgents knownAgents, const QString &orgId,
                                    QObject *parent)
     : QObject(parent)
 {
     m_trusted.emplace(std::move(trusted));
     m_generations.emplace(std::move(generations));
+    m_knownAgents.emplace(std::move(knownAgents));
     m_certificates = std::make_unique<client::AgentCertificates>(*m_trusted, orgId, *m_generations);
-    m_verifier = std::make_unique<models::SyncVerifier>(*m_trusted, *m_certificates);
+    m_verifier =
+        std::make_unique<models::SyncVerifier>(*m_trusted, *m_certificates, &*m_knownAgents);
     m_credentials = std::make_unique<models::CredentialsModel>(*m_verifier);
     m_agents = std::make_unique<models::AgentsModel>(*m_certificates);
     m_alerts = std::make_unique<models::AlertsModel>();

@@ -1,6 +1,6 @@
 // The console's verification state and item models for one profile and org:
-// the pinned operators, the recorded agent generations, the certificate and
-// receipt checks, and the models built on them.
+// the pinned operators, the recorded agent generations, the known agents, the
+// certificate and receipt checks, and the models built on them.
 #pragma once
 
 #include "agentcertificates.h"
@@ -12,6 +12,7 @@
 #include "credentialsfiltermodel.h"
 #include "credentialsmodel.h"
 #include "error.h"
+#include "knownagents.h"
 #include "syncverifier.h"
 #include "trustedoperators.h"
 
@@ -26,19 +27,22 @@ class ConsoleWorkspace : public QObject {
     Q_OBJECT
 
 public:
-    // Loads the trusted operators and the generation record of
-    // `profileName`. `orgId` may be empty before the first sign-in; every
-    // certificate then fails its org check.
+    // Loads the trusted operators, the generation record and the known-agent
+    // list of `profileName`, the last one for `orgId`. `orgId` may be empty
+    // before the first sign-in: every certificate then fails its org check,
+    // and the known-agent list is kept in memory only.
     static Result<ConsoleWorkspace *> open(const QString &profileName, const QString &orgId,
                                            QObject *parent);
-    // A workspace with no pinned operators and an in-memory generation
-    // record, which the session shows until it opens a profile.
+    // A workspace with no pinned operators, an in-memory generation record
+    // and an in-memory known-agent list, which the session shows until it
+    // opens a profile.
     static ConsoleWorkspace *empty(const QString &orgId, QObject *parent);
     ~ConsoleWorkspace() override;
 
     const QString &orgId() const { return m_certificates->orgId(); }
     client::TrustedOperators &trusted() { return *m_trusted; }
     client::GenerationRecord &generations() { return *m_generations; }
+    models::KnownAgents &knownAgents() { return *m_knownAgents; }
     client::AgentCertificates &certificates() { return *m_certificates; }
     models::SyncVerifier &verifier() { return *m_verifier; }
 
@@ -56,12 +60,13 @@ public:
 
 private:
     ConsoleWorkspace(client::TrustedOperators trusted, client::GenerationRecord generations,
-                     const QString &orgId, QObject *parent);
+                     models::KnownAgents knownAgents, const QString &orgId, QObject *parent);
 
     // Declared in dependency order: the models are destroyed before the
     // verifier and certificates they hold references to.
     std::optional<client::TrustedOperators> m_trusted;
     std::optional<client::GenerationRecord> m_generations;
+    std::optional<models::KnownAgents> m_knownAgents;
     std::unique_ptr<client::AgentCertificates> m_certificates;
     std::unique_ptr<models::SyncVerifier> m_verifier;
     std::unique_ptr<models::CredentialsModel> m_credentials;

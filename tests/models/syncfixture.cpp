@@ -33,8 +33,9 @@ bool SyncFixture::reset()
     trusted = require(client::TrustedOperators::load(dir->filePath(u"trusted-operators"_s)));
     require(trusted->add(operatorKey->publicKey()));
     generations = client::GenerationRecord::inMemory();
+    now = testNow();
     certificates = std::make_unique<client::AgentCertificates>(*trusted, kOrgId, *generations,
-                                                               [] { return testNow(); });
+                                                               [this] { return now; });
     verifier = std::make_unique<SyncVerifier>(*trusted, *certificates);
     return true;
 }
@@ -42,15 +43,28 @@ bool SyncFixture::reset()
 QJsonObject SyncFixture::agentJson(int index, const Ed25519PrivateKey &signer,
                                    const QString &connection, const QDateTime &lastSeen) const
 {
+    return agentJson(index, signer, connection, lastSeen, 1, testNow().addDays(300));
+}
+
+QJsonObject SyncFixture::certifiedAgentJson(int index, qint64 generation,
+                                            const QDateTime &expiresAt) const
+{
+    return agentJson(index, *operatorKey, u"online"_s, testNow(), generation, expiresAt);
+}
+
+QJsonObject SyncFixture::agentJson(int index, const Ed25519PrivateKey &signer,
+                                   const QString &connection, const QDateTime &lastSeen,
+                                   qint64 generation, const QDateTime &expiresAt) const
+{
     AgentCertificate certificate;
     certificate.orgId = kOrgId;
     certificate.agentId = kAgentIds.at(index);
     certificate.agentName = u"edge-%1"_s.arg(index + 1);
-    certificate.generation = 1;
+    certificate.generation = generation;
     certificate.encryptionKey = encryptionKey;
     certificate.identityKey = identities.at(index).publicKey().raw();
     certificate.issuedAt = testNow().addDays(-1);
-    certificate.expiresAt = testNow().addDays(300);
+    certificate.expiresAt = expiresAt;
     certificate.operatorKey = signer.publicKey().raw();
     const SignedStatement signedCertificate = require(
         signStatement(StatementContext::AgentCertificate, certificate.toFields(), signer));
@@ -61,7 +75,7 @@ QJsonObject SyncFixture::agentJson(int index, const Ed25519PrivateKey &signer,
         { u"encryption_key"_s, QString::fromLatin1(encryptionKey.toBase64()) },
         { u"identity_key"_s, QString::fromLatin1(certificate.identityKey.toBase64()) },
         { u"certificate"_s, signedCertificate.toJson() },
-        { u"generation"_s, 1 },
+        { u"generation"_s, generation },
         { u"last_seen"_s, formatTimestamp(lastSeen) },
         { u"sync"_s, QJsonObject { { u"connection"_s, connection } } },
     };

@@ -41,8 +41,9 @@ public:
     SyncFixture();
 
     // Creates a fresh temporary trusted-operators file pinning operatorKey,
-    // an in-memory generation record, the certificates and the verifier.
-    // Returns false when the temporary folder cannot be created.
+    // an in-memory generation record, the certificates and the verifier with
+    // an in-memory known-agent list, and sets `now` to testNow(). Returns
+    // false when the temporary folder cannot be created.
     bool reset();
 
     // Agent `index` as GET /api/agents returns it, certified by `signer`, with
@@ -50,6 +51,9 @@ public:
     QJsonObject agentJson(int index, const Ed25519PrivateKey &signer,
                           const QString &connection = QStringLiteral("online"),
                           const QDateTime &lastSeen = testNow()) const;
+    // Agent `index` certified by operatorKey at `generation` until
+    // `expiresAt`, as GET /api/agents returns it while it is online.
+    QJsonObject certifiedAgentJson(int index, qint64 generation, const QDateTime &expiresAt) const;
     // The three agents certified by operatorKey.
     QJsonArray pinnedAgents() const;
 
@@ -84,11 +88,20 @@ public:
     QList<Ed25519PrivateKey> identities;
     QByteArray encryptionKey;
 
+    // The time every certificate and known-agent check reads. Tests move it
+    // only while the verification thread is idle.
+    QDateTime now = testNow();
+
     std::unique_ptr<QTemporaryDir> dir;
     std::optional<client::TrustedOperators> trusted;
     std::optional<client::GenerationRecord> generations;
     std::unique_ptr<client::AgentCertificates> certificates;
     std::unique_ptr<SyncVerifier> verifier;
+
+private:
+    QJsonObject agentJson(int index, const Ed25519PrivateKey &signer, const QString &connection,
+                          const QDateTime &lastSeen, qint64 generation,
+                          const QDateTime &expiresAt) const;
 };
 
 } // namespace sealrelay::models::testing

@@ -55,6 +55,7 @@ private Q_SLOTS:
     void receiptOnEarlierDay();
     void liveChangeWithoutReset();
     void scopeChangeResets();
+    void omittedKnownAgentRow();
     void deletedCredentialEmpties();
     void selectionChange();
 
@@ -386,6 +387,38 @@ void TestCredentialAgentsModel::scopeChangeResets()
     QCOMPARE(resets.size(), 1);
     QCOMPARE(m_model->rowCount(), 2);
     QVERIFY(!rowOf(2).isValid());
+}
+
+// The backend first lists all three agents, then leaves the third out of the
+// agent list and the credential's rows. The known-agent list keeps its row.
+void TestCredentialAgentsModel::omittedKnownAgentRow()
+{
+    const QJsonObject credential =
+        m_fx.credentialStoredOn(kCredentialId, u"core-switch"_s, { 0, 1 });
+    load(credential, m_fx.pinnedAgents());
+    QCOMPARE(m_model->rowCount(), 3);
+
+    QJsonArray rows = credential.value(u"agents"_s).toArray();
+    rows.removeAt(2);
+    QJsonObject withoutThird = credential;
+    withoutThird.insert(u"agents"_s, rows);
+    QJsonArray agents = m_fx.pinnedAgents();
+    agents.removeAt(2);
+    QVERIFY(m_agents->loadSnapshot(agents).ok());
+    QVERIFY(m_credentials->loadSnapshot(m_fx.snapshot(QJsonArray { withoutThird }, agents)).ok());
+    m_credentials->flush();
+
+    QCOMPARE(m_model->rowCount(), 3);
+    const QModelIndex row = rowOf(2);
+    QVERIFY(row.isValid());
+    QCOMPARE(row.data(CredentialAgentsModel::AgentNameRole).toString(), u"edge-3"_s);
+    QCOMPARE(row.data(CredentialAgentsModel::StatusRole).toInt(),
+             static_cast<int>(AgentSyncStatus::Pending));
+    QCOMPARE(row.data(CredentialAgentsModel::StatusTextRole).toString(), u"⏳ Pending"_s);
+    QCOMPARE(row.data(CredentialAgentsModel::ReceiptTextRole).toString(), u"none"_s);
+    QCOMPARE(row.data(CredentialAgentsModel::LastErrorRole).toString(),
+             u"missing from the backend's agent list"_s);
+    QCOMPARE(rowOf(0).data(CredentialAgentsModel::LastErrorRole).toString(), QString());
 }
 
 void TestCredentialAgentsModel::deletedCredentialEmpties()

@@ -1,6 +1,7 @@
 // CredentialsModel and SyncVerifier: sync chips computed from real signed
 // certificates, statements and receipts, including forged, misdirected and
-// refused receipts and unpinned statements. Also covers problems-first
+// refused receipts and unpinned statements, and agents that the backend
+// omits although the known-agent list contains them. Also covers problems-first
 // ordering, batched application of live events with a burst of 5,000,
 // verification on the model's worker thread, and results dropped by sequence.
 #include "credentialsmodel.h"
@@ -19,6 +20,7 @@
 #include <QThread>
 #include <QTimer>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <numeric>
@@ -49,6 +51,16 @@ enum class Scenario {
     Stalled,
 };
 
+// What the backend's second snapshot does with the third agent in
+// knownAgentScope(), after a first snapshot listed all three.
+enum class Omission {
+    Omitted, // left out of the agent list and the credential's rows
+    ListedRevoked, // listed as revoked, without a row
+    ListedWithoutRow, // listed as approved, without a row
+    OmittedAfterExpiry, // left out after its certificate expired
+    NeverSeen, // left out, and the first snapshot did not list it either
+};
+
 // Expected values of one chips() row.
 struct Expected {
     SyncChip chip;
@@ -64,6 +76,7 @@ struct Expected {
 } // namespace
 
 Q_DECLARE_METATYPE(Scenario)
+Q_DECLARE_METATYPE(Omission)
 Q_DECLARE_METATYPE(Expected)
 Q_DECLARE_METATYPE(AgentSyncStatus)
 
@@ -82,6 +95,8 @@ private Q_SLOTS:
     void deliveredEventsTurnChipGreen();
     void createdAndDeletedEvents();
     void revokedAgentLeavesScope();
+    void knownAgentScope_data();
+    void knownAgentScope();
     void burstAppliedInBatches();
     void newRowShowsVerifying();
     void verifiedOffModelThread();
@@ -498,8 +513,95 @@ void TestCredentialsModel::revokedAgentLeavesScope()
                         { u"agent"_s, revoked } } },
     });
     m_model->flush();
+    QCOMPARE(int(m_fx.verifier->knownAgents().size()), 3);
     QCOMPARE(m_model->index(0).data(CredentialsModel::AgentCountRole).toInt(), 2);
     QCOMPARE(m_model->index(0).data(CredentialsModel::ChipTextRole).toString(), u"✓ 2/2 synced"_s);
+}
+
+void TestCredentialsModel::knownAgentScope_data()
+{
+    QTest::addColumn<Omission>("omission");
+    QTest::addColumn<int>("known");
+    QTest::addColumn<int>("chip");
+    QTest::addColumn<QString>("chipText");
+    QTest::addColumn<int>("agentCount");
+    QTest::addColumn<bool>("thirdMissing");
+
+    QTest::newRow("omitted") << Omission::Omitted << 3 << int(SyncChip::Partial)
+                             << u"⚠ 2/3 synced"_s << 3 << true;
+    QTest::newRow("listed revoked") << Omission::ListedRevoked << 3 << int(SyncChip::Synced)
+                                    << u"✓ 2/2 synced"_s << 2 << false;
+    QTest::newRow("listed without row") << Omission::ListedWithoutRow << 3
+                                        << int(SyncChip::Partial) << u"⚠ 2/3 synced"_s << 3
+                                        << false;
+    QTest::newRow("omitted after expiry") << Omission::OmittedAfterExpiry << 3
+                                          << int(SyncChip::Synced) << u"✓ 2/2 synced"_s << 2
+                                          << false;
+    QTest::newRow("never seen") << Omission::NeverSeen << 2 << int(SyncChip::Synced)
+                                << u"✓ 2/2 synced"_s << 2 << false;
+}
+
+// An auto_all credential stored on the first two agents. The first snapshot
+// lists the third agent with a certificate that expires in two days, unless
+// the console never saw it. The second one drops its row and lists it, or
+// not, as `omission` describes.
+void TestCredentialsModel::knownAgentScope()
+{
+    QFETCH(Omission, omission);
+    QFETCH(int, known);
+    QFETCH(int, chip);
+    QFETCH(QString, chipText);
+    QFETCH(int, agentCount);
+    QFETCH(bool, thirdMissing);
+
+    const QJsonObject first = m_fx.agentJson(0, *m_fx.operatorKey);
+    const QJsonObject second = m_fx.agentJson(1, *m_fx.operatorKey);
+    const QJsonObject third = m_fx.certifiedAgentJson(2, 1, testNow().addDays(2));
+    const QJsonObject credential =
+        m_fx.credentialStoredOn(kCredentialId, u"core-switch"_s, { 0, 1 });
+
+    QJsonArray seenAgents { first, second };
+    if (omission != Omission::NeverSeen)
+        seenAgents.append(third);
+    QVERIFY(m_model->loadSnapshot(m_fx.snapshot(QJsonArray { credential }, seenAgents)).ok());
+    m_model->flush();
+    QCOMPARE(int(m_fx.verifier->knownAgents().size()), known);
+
+    if (omission == Omission::OmittedAfterExpiry)
+        m_fx.now = testNow().addDays(3);
+    QJsonArray rows = credential.value(u"agents"_s).toArray();
+    rows.removeAt(2);
+    QJsonObject withoutThird = credential;
+    withoutThird.insert(u"agents"_s, rows);
+    QJsonArray listedAgents { first, second };
+    if (omission == Omission::ListedRevoked) {
+        QJsonObject revoked = third;
+        revoked.insert(u"status"_s, u"revoked"_s);
+        listedAgents.append(revoked);
+    } else if (omission == Omission::ListedWithoutRow) {
+        listedAgents.append(third);
+    }
+    QVERIFY(m_model->loadSnapshot(m_fx.snapshot(QJsonArray { withoutThird }, listedAgents)).ok());
+    m_model->flush();
+
+    const QModelIndex row = m_model->index(0);
+    QCOMPARE(row.data(CredentialsModel::ChipRole).toInt(), chip);
+    QCOMPARE(row.data(CredentialsModel::ChipTextRole).toString(), chipText);
+    QCOMPARE(row.data(CredentialsModel::AgentCountRole).toInt(), agentCount);
+    QCOMPARE(row.data(CredentialsModel::SyncedCountRole).toInt(), 2);
+
+    const VerifiedCredential *verified = m_model->verifiedCredential(kCredentialId);
+    QVERIFY(verified != nullptr);
+    const QList<AgentSyncResult> &results = verified->verification.agents;
+    const auto resultOfThird = std::find_if(results.cbegin(), results.cend(), [](const auto &r) {
+        return r.agentId == kAgentIds.at(2);
+    });
+    QCOMPARE(resultOfThird != results.cend(), agentCount == 3);
+    if (resultOfThird == results.cend())
+        return;
+    QCOMPARE(resultOfThird->status, AgentSyncStatus::Pending);
+    QCOMPARE(resultOfThird->missingFromAgentList, thirdMissing);
+    QCOMPARE(resultOfThird->knownName, u"edge-3"_s);
 }
 
 void TestCredentialsModel::burstAppliedInBatches()
