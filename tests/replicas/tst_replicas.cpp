@@ -99,6 +99,9 @@ private:
     // and degraded flag.
     bool listsEveryReplicaOn(int index, const QString &coordination, bool degraded);
     QByteArray shownStatus(int index);
+    // True when GET /api/agents of replica `index` shows every agent of
+    // `names` with sync.connection "online", wherever it is connected.
+    bool seesOnline(int index, const QStringList &names);
 
     std::unique_ptr<ReplicaCluster> m_cluster;
     std::unique_ptr<ScriptedAgent> m_peer;
@@ -248,7 +251,7 @@ QString ReplicasTest::uploadHeldBy(const QString &name, const QStringList &scope
                 return credentialRow(m_cluster->requestReplica(), id, agent)
                            .value(u"attempts"_s)
                            .toInt()
-                    == 1;
+                    >= 1;
             },
             kConvergeMs);
         if (!failed) {
@@ -313,6 +316,22 @@ QByteArray ReplicasTest::shownStatus(int index)
     return QJsonDocument(m_cluster->coordinationStatus(index)).toJson(QJsonDocument::Compact);
 }
 
+bool ReplicasTest::seesOnline(int index, const QStringList &names)
+{
+    QSet<QString> wanted;
+    for (const QString &name : names)
+        wanted.insert(m_cluster->sync().agentId(name));
+    const BackendReply reply = m_cluster->request(index, "GET", u"/api/agents"_s);
+    for (const QJsonValue &value : reply.json.value(u"agents"_s).toArray()) {
+        const QJsonObject agent = value.toObject();
+        const QString connection =
+            agent.value(u"sync"_s).toObject().value(u"connection"_s).toString();
+        if (connection == u"online"_s)
+            wanted.remove(agent.value(u"agent_id"_s).toString());
+    }
+    return wanted.isEmpty();
+}
+
 void ReplicasTest::rewrapCoordinationStatus()
 {
     const QStringList ids = replicaIds();
@@ -343,6 +362,10 @@ void ReplicasTest::checkSamePair(const QString &name)
     QVERIFY(!holdsVersion(kAgentC, id, 1));
     const qsizetype rowsBefore = dispatchRows(id, kAgentC).size();
     const QList<double> successesBefore = successCounts();
+
+    // On a retry, a replica syncs only the agents it lists as connected.
+    for (int index = 0; index < m_cluster->replicaCount(); ++index)
+        QTRY_VERIFY_WITH_TIMEOUT(seesOnline(index, { kAgentA, kAgentB, kAgentC }), 25000);
 
     // Every replica is asked to sync (credential, edge-c) at the same moment.
     const QList<BackendReply> replies =
@@ -423,6 +446,7 @@ void ReplicasTest::responseOnOtherReplica()
     QVERIFY2(!id.isEmpty(), qPrintable(m_failure));
     const QList<double> successesBefore = successCounts();
 
+    QTRY_VERIFY_WITH_TIMEOUT(seesOnline(1, { kAgentA, kAgentC }), 25000);
     QCOMPARE(m_cluster->request(1, "POST", retryPath(id)).status, 200);
     QTRY_VERIFY_WITH_TIMEOUT(holdsVersion(kAgentC, id, 1), kConvergeMs);
 
@@ -485,6 +509,15 @@ void ReplicasTest::redisKilledMidRun()
             kSwitchHoldMs + 15000);
         QCOMPARE(m_cluster->coordinationStatus(index).value(u"degraded"_s).toBool(true), false);
     }
+    // Redis came back empty, so each replica must publish its agents'
+    // presence again before the others see them.
+    QElapsedTimer presence;
+    presence.start();
+    for (int index = 0; index < m_cluster->replicaCount(); ++index) {
+        QTRY_VERIFY_WITH_TIMEOUT(seesOnline(index, { kAgentA, kAgentB, kAgentC }), 25000);
+        qInfo("replica %d sees every agent online %lld ms after Redis was back", index,
+              presence.elapsed());
+    }
     for (int index = 0; index < m_cluster->replicaCount(); ++index)
         QTRY_VERIFY2_WITH_TIMEOUT(listsEveryReplicaOn(index, u"redis"_s, false),
                                   shownStatus(index).constData(), 15000);
@@ -515,10 +548,12 @@ void ReplicasTest::replicaKilledMidDispatch()
         kConvergeMs);
     while (peer.waitFor<RewrapRequest>(0)) { }
     const qsizetype rowsBefore = dispatchRows(id, kAgentC).size();
+    // Replica 0 must see both agents, which are connected to other replicas.
+    QTRY_VERIFY_WITH_TIMEOUT(seesOnline(0, { u"peer-p"_s, kAgentC }), 25000);
 
     // Replica 0 starts a dispatch; the peer gets the request and stays silent.
     // NOTE: as in responseOnOtherReplica, a sweep of another replica may
-    // start it first, and then its timeout makes the test fail.
+    // start it first; the trigger check below then fails.
     QCOMPARE(m_cluster->request(0, "POST", retryPath(id)).status, 200);
     const std::optional<RewrapRequest> request = peer.waitFor<RewrapRequest>(10000);
     QVERIFY(request.has_value());
@@ -526,6 +561,9 @@ void ReplicasTest::replicaKilledMidDispatch()
     const QList<QJsonObject> started = dispatchRows(id, kAgentC).mid(rowsBefore);
     QCOMPARE(started.size(), 1);
     QCOMPARE(started.first().value(u"outcome"_s).toString(), u"pending"_s);
+    // Only replica 0 got a retry; a reconciler sweep would record "reconciler".
+    QCOMPARE(started.first().value(u"details"_s).toObject().value(u"trigger"_s).toString(),
+             u"retry"_s);
     const QJsonValue orphanId = started.first().value(u"dispatch_audit_id"_s);
 
     QVERIFY2(m_cluster->killReplica(0), qPrintable(m_cluster->lastError()));
