@@ -31,6 +31,13 @@ bool versionBefore(qint64 version, qint64 revision, qint64 otherVersion, qint64 
 // claimed and routes here.
 constexpr std::chrono::milliseconds kRoutedReplyGrace { 5'000 };
 
+// Interval between tries of a lock that another replica holds: a twelfth of
+// the lock TTL (5 s for the default 60 s), at least 250 ms.
+std::chrono::milliseconds lockRetryInterval(const SyncOptions &options)
+{
+    return std::max(options.lockTtl / 12, std::chrono::milliseconds(250));
+}
+
 bool isAttributedReason(Reason reason)
 {
     return reason == Reason::DecryptFailed || reason == Reason::PayloadMismatch
@@ -47,6 +54,11 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
     , m_targetId(std::move(targetId))
     , m_trigger(trigger)
 {
+    m_lockRetry.setSingleShot(true);
+    connect(&m_lockRetry, &QTimer::timeout, this, [this] {
+        if (m_step == Step::Locking && m_lease)
+            m_lease->acquire();
+    });
     m_timer.setSingleShot(true);
     connect(&m_timer, &QTimer::timeout, this, [this] {
         switch (m_step) {
@@ -131,13 +143,24 @@ void SyncTask::abandon()
 
 void SyncTask::onLockResult(bool acquired)
 {
-    if (m_step != Step::Locking)
-        return;
-    if (!acquired) {
-        // Another replica syncs this pair; wait for the outcome it publishes.
-        m_timer.start(m_engine.options().remoteWait());
+    if (m_step != Step::Locking) {
+        // A retried lock that came back after another replica's outcome
+        // ended this sync is not kept.
+        if (acquired)
+            m_lease->release();
         return;
     }
+    if (!acquired) {
+        // Another replica syncs this pair, so wait for the outcome it
+        // publishes. The lock is tried again meanwhile: during the hold after
+        // a store switch nobody holds it, and a replica that died holds it
+        // only until its TTL runs out.
+        if (!m_timer.isActive())
+            m_timer.start(m_engine.options().remoteWait());
+        m_lockRetry.start(lockRetryInterval(m_engine.options()));
+        return;
+    }
+    m_lockRetry.stop();
     m_outcomeSubscription.cancel();
     plan();
 }
@@ -809,6 +832,7 @@ void SyncTask::finish(SyncOutcome outcome)
         return;
     m_step = Step::Finished;
     m_timer.stop();
+    m_lockRetry.stop();
     if (!m_requestId.isEmpty())
         releasePendingDispatch();
     m_outcomeSubscription.cancel();

@@ -117,6 +117,7 @@ private:
     std::unique_ptr<Lease> m_lease;
     Subscription m_outcomeSubscription;
     QTimer m_timer;
+    QTimer m_lockRetry; // tries the lock again while another replica holds it
 
     // State read from storage once the lock is held.
     CredentialRow m_credential;
