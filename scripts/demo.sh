@@ -124,6 +124,7 @@ done
 echo "4. Import of a sample KeePassXC export (${SAMPLE#"$ROOT"/})"
 "$CTL" import --format keepassxc-csv "$SAMPLE" > "$DEMO_DIR/import.log" 2>&1 \
     || fail "the import failed (see $DEMO_DIR/import.log)"
+grep '^skipped' "$DEMO_DIR/import.log" | sed 's/^/   /' || true
 tail -n 1 "$DEMO_DIR/import.log"
 
 cat <<EOF
