@@ -152,9 +152,9 @@ void SyncTask::onLockResult(bool acquired)
     }
     if (!acquired) {
         // Another replica syncs this pair, so wait for the outcome it
-        // publishes. The lock is tried again meanwhile: during the hold after
-        // a store switch nobody holds it, and a replica that died holds it
-        // only until its TTL runs out.
+        // publishes, and try the lock again meanwhile. During the hold after
+        // a store switch no replica has the lock, and a replica that died
+        // keeps it only until its TTL runs out.
         if (!m_timer.isActive())
             m_timer.start(m_engine.options().remoteWait());
         m_lockRetry.start(lockRetryInterval(m_engine.options()));
