@@ -275,23 +275,30 @@ SqlTransaction::~SqlTransaction()
 
 Result<void> SqlTransaction::begin(QStringView purpose)
 {
-    auto begun = m_connection.exec(u"begin a transaction to %1"_s.arg(purpose),
-                                   m_connection.beginWriteStatement());
+    const int depth = m_connection.m_transactionDepth;
+    m_savepoint = depth == 0 ? QString() : u"sealrelay_%1"_s.arg(depth);
+    const QString statement =
+        m_savepoint.isEmpty() ? m_connection.beginWriteStatement() : u"SAVEPOINT "_s + m_savepoint;
+    auto begun = m_connection.exec(u"begin a transaction to %1"_s.arg(purpose), statement);
     if (!begun) {
         return begun.error();
     }
     m_open = true;
+    ++m_connection.m_transactionDepth;
     return {};
 }
 
 Result<void> SqlTransaction::commit(QStringView purpose)
 {
-    auto committed = m_connection.exec(u"commit the transaction to %1"_s.arg(purpose), u"COMMIT"_s);
+    const QString statement =
+        m_savepoint.isEmpty() ? u"COMMIT"_s : u"RELEASE SAVEPOINT "_s + m_savepoint;
+    auto committed = m_connection.exec(u"commit the transaction to %1"_s.arg(purpose), statement);
     if (!committed) {
         rollback();
         return committed.error();
     }
     m_open = false;
+    --m_connection.m_transactionDepth;
     return {};
 }
 
@@ -301,8 +308,15 @@ void SqlTransaction::rollback()
         return;
     }
     m_open = false;
+    --m_connection.m_transactionDepth;
     QSqlQuery query(m_connection.database());
-    query.exec(u"ROLLBACK"_s);
+    if (m_savepoint.isEmpty()) {
+        query.exec(u"ROLLBACK"_s);
+        return;
+    }
+    // A savepoint rolled back stays open until it is released.
+    query.exec(u"ROLLBACK TO SAVEPOINT "_s + m_savepoint);
+    query.exec(u"RELEASE SAVEPOINT "_s + m_savepoint);
 }
 
 } // namespace sealrelay::backend

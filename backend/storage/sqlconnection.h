@@ -59,7 +59,13 @@ public:
     // constraint.
     bool lastErrorWasUniqueViolation() const;
 
+    // Open SqlTransactions on this connection; the outermost one owns the
+    // database transaction and the inner ones are savepoints in it.
+    int transactionDepth() const { return m_transactionDepth; }
+
 private:
+    friend class SqlTransaction;
+
     SqlConnection(SqlEngine engine, QString name);
 
     Result<void> applySqlitePragmas(int busyTimeoutMs);
@@ -67,9 +73,13 @@ private:
     SqlEngine m_engine;
     QString m_name;
     QSqlError m_lastError;
+    int m_transactionDepth = 0;
 };
 
-// A write transaction that rolls back unless committed.
+// A write transaction that rolls back unless committed. Inside another
+// SqlTransaction of the same connection it is a savepoint: its commit keeps
+// its changes in the outer transaction, its rollback undoes only them, and
+// nothing is durable before the outermost commit.
 class SqlTransaction {
 public:
     explicit SqlTransaction(SqlConnection &connection)
@@ -87,6 +97,7 @@ public:
 private:
     SqlConnection &m_connection;
     bool m_open = false;
+    QString m_savepoint; // empty for the outermost transaction
 };
 
 // The driver's primary error line with its code; detail lines, which may

@@ -149,6 +149,19 @@ Result<void> SqlStorage::ping()
     return {};
 }
 
+Result<void> SqlStorage::inTransaction(QStringView purpose,
+                                       const std::function<Result<void>()> &work)
+{
+    SqlTransaction transaction(*m_connection);
+    if (auto begun = transaction.begin(purpose); !begun) {
+        return begun.error();
+    }
+    if (auto done = work(); !done) {
+        return done.error();
+    }
+    return transaction.commit(purpose);
+}
+
 Result<bool> SqlStorage::connectedRoleOwnsAuditLog()
 {
     if (engine() == SqlEngine::Sqlite) {

@@ -28,6 +28,8 @@ public:
     Result<void> migrate() override;
     Result<int> schemaVersion() override;
     Result<void> ping() override;
+    Result<void> inTransaction(QStringView purpose,
+                               const std::function<Result<void>()> &work) override;
     Result<bool> connectedRoleOwnsAuditLog() override;
 
     Result<void> createOrg(const OrgRow &org) override;

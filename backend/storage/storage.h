@@ -40,6 +40,13 @@ public:
     // Cheap round trip for readiness checks.
     virtual Result<void> ping() = 0;
 
+    // Runs `work` inside one write transaction, so the writes it makes
+    // through this Storage become durable with one commit, or not at all when
+    // `work` or the commit fails. Each write method called inside keeps its
+    // own atomicity; calls nest.
+    virtual Result<void> inTransaction(QStringView purpose,
+                                       const std::function<Result<void>()> &work) = 0;
+
     // True when the connected role could alter or drop audit_log or its
     // triggers: on PostgreSQL it owns the table, is a member of its owner
     // role, or is a superuser. Always false on SQLite, which has no roles.

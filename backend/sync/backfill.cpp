@@ -44,9 +44,11 @@ Backfill::Backfill(SyncEngine &engine, QString orgId, QString agentId)
 
 void Backfill::resume(const QStringList &gap)
 {
+    QSet<QString> queued(m_queue.cbegin(), m_queue.cend());
     for (const QString &credentialId : gap) {
-        if (m_inFlight.contains(credentialId) || m_queue.contains(credentialId))
+        if (m_inFlight.contains(credentialId) || queued.contains(credentialId))
             continue;
+        queued.insert(credentialId);
         m_done.remove(credentialId);
         m_failed.remove(credentialId);
         m_queue.append(credentialId);
@@ -144,51 +146,54 @@ void SyncEngine::startBackfill(const QString &orgId, const QString &agentId,
 
     QStringList gap;
     const QDateTime now = this->now();
-    for (const CredentialDetail &detail : details.value()) {
-        const CredentialRow &credential = detail.credential;
-        const auto found =
-            std::find_if(detail.agents.cbegin(), detail.agents.cend(),
-                         [&](const CredentialAgentRow &row) { return row.agentId == agentId; });
-        CredentialAgentRow row;
-        bool changed = false;
-        if (found != detail.agents.cend()) {
-            row = *found;
-        } else if (rowCovers(credential, agentId)) {
-            // An agent enrolled after the upload is in an auto_all scope.
-            row.orgId = orgId;
-            row.credentialId = credential.credentialId;
-            row.agentId = agentId;
-            row.nextAttemptAt = now;
-            changed = true;
-        } else {
-            continue;
-        }
+    // The rows of a large vault change in one commit, not one commit each.
+    writeTogether(u"record what the registering agent holds", [&] {
+        for (const CredentialDetail &detail : details.value()) {
+            const CredentialRow &credential = detail.credential;
+            const auto found =
+                std::find_if(detail.agents.cbegin(), detail.agents.cend(),
+                             [&](const CredentialAgentRow &row) { return row.agentId == agentId; });
+            CredentialAgentRow row;
+            bool changed = false;
+            if (found != detail.agents.cend()) {
+                row = *found;
+            } else if (rowCovers(credential, agentId)) {
+                // An agent enrolled after the upload is in an auto_all scope.
+                row.orgId = orgId;
+                row.credentialId = credential.credentialId;
+                row.agentId = agentId;
+                row.nextAttemptAt = now;
+                changed = true;
+            } else {
+                continue;
+            }
 
-        // What the agent lists is what its vault holds.
-        const auto entry = known.constFind(credential.credentialId);
-        if (entry != known.constEnd()) {
-            if (row.storedVersion != entry->version || row.storedRevision != entry->revision
-                || !row.secretStored) {
-                row.storedVersion = entry->version;
-                row.storedRevision = entry->revision;
-                row.secretStored = true;
+            // What the agent lists is what its vault holds.
+            const auto entry = known.constFind(credential.credentialId);
+            if (entry != known.constEnd()) {
+                if (row.storedVersion != entry->version || row.storedRevision != entry->revision
+                    || !row.secretStored) {
+                    row.storedVersion = entry->version;
+                    row.storedRevision = entry->revision;
+                    row.secretStored = true;
+                    changed = true;
+                }
+            } else if (row.secretStored && rowCovers(credential, agentId)) {
+                row.secretStored = false;
+                row.storedVersion.reset();
+                row.storedRevision.reset();
                 changed = true;
             }
-        } else if (row.secretStored && rowCovers(credential, agentId)) {
-            row.secretStored = false;
-            row.storedVersion.reset();
-            row.storedRevision.reset();
-            changed = true;
+            if (changed) {
+                if (auto written = m_storage.upsertCredentialAgent(row); !written)
+                    log()->error("cannot update the row of credential {} on agent {}: {}",
+                                 text(credential.credentialId), text(agentId),
+                                 text(written.error().message));
+            }
+            if (needsSync(credential, row))
+                gap.append(credential.credentialId);
         }
-        if (changed) {
-            if (auto written = m_storage.upsertCredentialAgent(row); !written)
-                log()->error("cannot update the row of credential {} on agent {}: {}",
-                             text(credential.credentialId), text(agentId),
-                             text(written.error().message));
-        }
-        if (needsSync(credential, row))
-            gap.append(credential.credentialId);
-    }
+    });
 
     Registered reply;
     reply.id = newUuid();

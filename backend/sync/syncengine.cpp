@@ -14,6 +14,8 @@
 
 #include <QJsonDocument>
 
+#include <utility>
+
 using namespace Qt::Literals::StringLiterals;
 using namespace sealrelay::backend::sync;
 
@@ -582,8 +584,34 @@ std::optional<AuditRecord> SyncEngine::audit(AuditEntry entry)
                      text(entry.orgId), text(record.error().message));
         return std::nullopt;
     }
-    Q_EMIT auditAppended(record.value());
+    if (m_writeTogetherDepth > 0)
+        m_unannouncedAudit.append(record.value());
+    else
+        Q_EMIT auditAppended(record.value());
     return record.value();
+}
+
+void SyncEngine::writeTogether(QStringView purpose, const std::function<void()> &work)
+{
+    bool ran = false;
+    ++m_writeTogetherDepth;
+    auto written = m_storage.inTransaction(purpose, [&]() -> Result<void> {
+        ran = true;
+        work();
+        return {};
+    });
+    if (!ran)
+        work();
+    if (--m_writeTogetherDepth > 0)
+        return;
+    const QList<AuditRecord> records = std::exchange(m_unannouncedAudit, {});
+    if (!written && ran) {
+        log()->error("cannot commit the writes to {}: {}", text(purpose.toString()),
+                     text(written.error().message));
+        return;
+    }
+    for (const AuditRecord &record : records)
+        Q_EMIT auditAppended(record);
 }
 
 std::optional<AlertRow> SyncEngine::raiseAlert(const QString &orgId, const QString &type,
@@ -621,8 +649,8 @@ void SyncEngine::recordFailure(const QString &orgId, const QString &credentialId
     const QDateTime next = delay ? now.addMSecs(delay->count()) : now;
     // An agent whose copy failed an integrity check keeps that marker until
     // it stores the credential again, so the console's badge survives retries.
-    const QString error = before.value()->lastError == kSourceMismatchError ? kSourceMismatchError
-                                                                              : outcome.error;
+    const QString error =
+        before.value()->lastError == kSourceMismatchError ? kSourceMismatchError : outcome.error;
     auto after = m_storage.recordDeliveryFailure(orgId, credentialId, agentId, error, next,
                                                  m_options.backoff.retireAtFailure());
     if (!after || !after.value()) {

@@ -195,8 +195,14 @@ private:
     void actOnIntegrityReport(const IntegrityReport &report);
 
     // ---- Shared services (syncengine.cpp) ---------------------------------
-    // Appends an audit row and announces it; logs a storage failure.
+    // Appends an audit row and announces it, or logs a storage failure.
+    // Inside writeTogether() the announcement waits for the commit.
     std::optional<AuditRecord> audit(AuditEntry entry);
+    // Runs `work` so that the writes it makes commit in one transaction, with
+    // one disk sync instead of one per write. A failed commit is logged and
+    // loses those writes, as a failed single write does. When the
+    // transaction cannot begin, `work` still runs and each write commits alone.
+    void writeTogether(QStringView purpose, const std::function<void()> &work);
     // Raises (or bumps) an alert and announces it.
     std::optional<AlertRow> raiseAlert(const QString &orgId, const QString &type,
                                        AlertSeverity severity, const QString &subject,
@@ -230,6 +236,9 @@ private:
     SyncOptions m_options;
     std::unique_ptr<Reconciler> m_reconciler;
     bool m_stopped = false;
+    // Nesting of writeTogether(), and the audit rows it has not announced.
+    int m_writeTogetherDepth = 0;
+    QList<AuditRecord> m_unannouncedAudit;
     // True while a reply routed from another replica is handled.
     bool m_handlingRoutedReply = false;
 

@@ -377,22 +377,30 @@ void SyncTask::startDispatch()
         // Another agent is receiving the creator's envelope and will be a
         // peer soon: this is no failed attempt, and the engine runs the sync
         // again once that delivery ends.
-        finish({ SyncResult::Failed, {}, Reason::NoEligiblePeer, kAwaitingCreatorDelivery,
-                 false });
+        finish({ SyncResult::Failed, {}, Reason::NoEligiblePeer, kAwaitingCreatorDelivery, false });
         return;
     }
     if (m_dispatchAuditId.isEmpty()) {
+        // Written with the first attempt's pending dispatch row, or with the
+        // final row when no peer is asked.
         m_dispatchAuditId = newUuid();
-        m_engine.audit(AuditEntry {
-            m_orgId, u"dispatch"_s, u"backend"_s, m_credentialId, m_targetId, m_dispatchAuditId,
-            u"pending"_s, std::nullopt,
-            QString::fromUtf8(
-                QJsonDocument(QJsonObject { { u"source"_s, u"peer"_s },
-                                            { u"trigger"_s, syncTriggerName(m_trigger) },
-                                            { u"version"_s, m_credential.version } })
-                    .toJson(QJsonDocument::Compact)) });
+        m_pendingAuditDue = true;
     }
     tryNextPeer();
+}
+
+void SyncTask::writePendingAudit()
+{
+    if (!m_pendingAuditDue)
+        return;
+    m_pendingAuditDue = false;
+    m_engine.audit(AuditEntry {
+        m_orgId, u"dispatch"_s, u"backend"_s, m_credentialId, m_targetId, m_dispatchAuditId,
+        u"pending"_s, std::nullopt,
+        QString::fromUtf8(QJsonDocument(QJsonObject { { u"source"_s, u"peer"_s },
+                                                      { u"trigger"_s, syncTriggerName(m_trigger) },
+                                                      { u"version"_s, m_credential.version } })
+                              .toJson(QJsonDocument::Compact)) });
 }
 
 QStringList SyncTask::eligiblePeers()
@@ -452,7 +460,13 @@ void SyncTask::tryNextPeer()
         pending.dispatchAuditId = m_dispatchAuditId;
         pending.startedAt = m_engine.now();
         pending.deadline = pending.startedAt.addMSecs(options.peerTimeout.count());
-        if (auto added = m_engine.m_storage.addPendingDispatch(pending); !added) {
+        // The pending rows are durable before the request leaves.
+        Result<void> added;
+        m_engine.writeTogether(u"record a rewrap dispatch", [&] {
+            writePendingAudit();
+            added = m_engine.m_storage.addPendingDispatch(pending);
+        });
+        if (!added) {
             log()->error("cannot record the dispatch of credential {} to peer {}: {}",
                          text(m_credentialId), text(peer), text(added.error().message));
             finishDispatch(u"exhausted"_s, SyncResult::Failed, u"STORAGE_ERROR"_s,
@@ -507,6 +521,7 @@ void SyncTask::releasePendingDispatch()
         return;
     m_engine.m_byRequestId.remove(m_requestId);
     claimPendingDispatch();
+    m_requestId.clear();
 }
 
 void SyncTask::peerFailed(const QString &result, const QString &error)
@@ -668,16 +683,19 @@ void SyncTask::onCredentialStored(const CredentialStored &stored)
         return;
     }
 
-    recordReceipt(stored.receipt, true);
-    if (m_creatorDelivery)
-        logIfFailed(
-            m_engine.m_storage.deletePendingDelivery(m_orgId, m_creatorDelivery->deliveryId),
-            "delete a used creator envelope");
+    m_engine.writeTogether(u"record a delivered credential", [&] {
+        recordReceipt(stored.receipt, true);
+        if (m_creatorDelivery)
+            logIfFailed(
+                m_engine.m_storage.deletePendingDelivery(m_orgId, m_creatorDelivery->deliveryId),
+                "delete a used creator envelope");
+        auditDispatchOutcome(u"success"_s, SyncResult::Delivered, {});
+    });
     m_engine.publishSyncChange(
         m_orgId, m_credentialId, m_targetId, u"delivered"_s,
         QJsonObject { { u"receipt"_s, stored.receipt.toJson() },
                       { u"source"_s, m_creatorDelivery ? u"creator"_s : u"peer"_s } });
-    finishDispatch(u"success"_s, SyncResult::Delivered, {}, Reason::NoEligiblePeer);
+    finish({ SyncResult::Delivered, u"success"_s, Reason::NoEligiblePeer, {}, true });
 }
 
 void SyncTask::onIntegrityFailure(const CredentialIntegrityFailure &failure)
@@ -809,6 +827,19 @@ void SyncTask::finishDispatch(const QString &auditOutcome, SyncResult result, co
 {
     if (m_step == Step::Finished)
         return;
+    m_engine.writeTogether(u"record a dispatch outcome",
+                           [&] { auditDispatchOutcome(auditOutcome, result, error); });
+    // A target that went away is not a failed delivery attempt: it is
+    // backfilled when it registers again.
+    const bool counts = error != u"AGENT_OFFLINE"_s;
+    finish({ result, auditOutcome, publicReason, error, counts });
+}
+
+void SyncTask::auditDispatchOutcome(const QString &auditOutcome, SyncResult result,
+                                    const QString &error)
+{
+    // A dispatch that asked no peer still has its pending row first.
+    writePendingAudit();
     QJsonObject details { { u"source"_s, m_creatorDelivery ? u"creator"_s : u"peer"_s },
                           { u"trigger"_s, syncTriggerName(m_trigger) },
                           { u"version"_s, m_credential.version },
@@ -820,10 +851,6 @@ void SyncTask::finishDispatch(const QString &auditOutcome, SyncResult result, co
         auditOutcome, error.isEmpty() ? std::nullopt : std::optional<QString>(error),
         QString::fromUtf8(QJsonDocument(details).toJson(QJsonDocument::Compact)) });
     m_engine.m_metrics.countDispatch(auditOutcome);
-    // A target that went away is not a failed delivery attempt: it is
-    // backfilled when it registers again.
-    const bool counts = error != u"AGENT_OFFLINE"_s;
-    finish({ result, auditOutcome, publicReason, error, counts });
 }
 
 void SyncTask::finish(SyncOutcome outcome)

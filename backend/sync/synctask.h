@@ -90,6 +90,12 @@ private:
     void peerFailed(const QString &result, const QString &error);
     void finishDispatch(const QString &auditOutcome, SyncResult result, const QString &error,
                         Reason publicReason);
+    // Writes the dispatch's final audit row, preceded by its pending row when
+    // that is still due, and counts the dispatch metric.
+    void auditDispatchOutcome(const QString &auditOutcome, SyncResult result,
+                              const QString &error);
+    // Writes the pending audit row of a peer dispatch, once.
+    void writePendingAudit();
     void finish(SyncOutcome outcome);
     void armTimer();
     // Ends the current wait for a peer: claims the pending_dispatches row.
@@ -134,6 +140,7 @@ private:
     QStringList m_peers; // candidates not tried yet
     int m_attempt = 0;
     QString m_dispatchAuditId;
+    bool m_pendingAuditDue = false; // m_dispatchAuditId has no pending row yet
     QJsonArray m_attempts; // per-peer results for the final audit row
     bool m_anyTimeout = false;
     bool m_claimGraceUsed = false; // the current peer got its routed-reply grace

@@ -207,6 +207,8 @@ private Q_SLOTS:
     void resetAgentDeliveries();
     void credentialAgentsOfAgent_data() { addEngineRows(); }
     void credentialAgentsOfAgent();
+    void transactionsNest_data() { addEngineRows(); }
+    void transactionsNest();
     void pendingDeliveries_data() { addEngineRows(); }
     void pendingDeliveries();
     void staleDeliveriesDeleted_data() { addEngineRows(); }
@@ -1482,6 +1484,65 @@ void TestStorage::resetAgentDeliveries()
     auto unknown = storage->resetAgentDeliveries(orgId, newUuid());
     STORAGE_OK(unknown);
     QCOMPARE(unknown.value(), 0);
+}
+
+void TestStorage::transactionsNest()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow first = agentRow(orgId, newUuid(), u"first"_s);
+    const AgentRow second = agentRow(orgId, newUuid(), u"second"_s);
+    const AgentRow third = agentRow(orgId, newUuid(), u"third"_s);
+    const auto stored = [&](const AgentRow &agent) {
+        auto row = storage->agent(orgId, agent.agentId);
+        return row && row.value().has_value();
+    };
+
+    // An inner failure undoes only the inner writes; the outer ones and a
+    // write after it commit together.
+    Result<void> outer = storage->inTransaction(u"test the outer transaction", [&] {
+        if (auto written = storage->upsertAgent(first); !written)
+            return written;
+        Result<void> inner = storage->inTransaction(u"test the inner transaction", [&] {
+            if (auto written = storage->upsertAgent(second); !written)
+                return written;
+            return Result<void>(makeError(Reason::IoError, u"inner failure"_s));
+        });
+        if (inner)
+            return Result<void>(makeError(Reason::Internal, u"the inner failure was lost"_s));
+        auto audited = storage->appendAudit(AuditEntry { orgId, u"nested"_s, u"backend"_s });
+        if (!audited)
+            return Result<void>(audited.error());
+        return Result<void>();
+    });
+    STORAGE_OK(outer);
+    QVERIFY(stored(first));
+    QVERIFY(!stored(second));
+    auto verified = storage->verifyAuditChain(orgId);
+    STORAGE_OK(verified);
+    QCOMPARE(verified->rowsVerified, 1);
+    QVERIFY(verified->intact());
+
+    // A failed outer transaction keeps nothing, committed inner ones
+    // included.
+    Result<void> failed = storage->inTransaction(u"test a failing transaction", [&] {
+        Result<void> inner = storage->inTransaction(u"test a committed inner transaction", [&] {
+            return storage->upsertAgent(third);
+        });
+        if (!inner)
+            return inner;
+        return Result<void>(makeError(Reason::IoError, u"outer failure"_s));
+    });
+    QVERIFY(!failed);
+    QVERIFY(!stored(third));
+
+    // The connection is usable, outside any transaction, afterwards.
+    STORAGE_OK(storage->upsertAgent(third));
+    QVERIFY(stored(third));
 }
 
 void TestStorage::credentialAgentsOfAgent()
