@@ -660,11 +660,34 @@ void AgentService::handleCredentialStore(const CredentialStore &message)
     if (!std::holds_alternative<CredentialStored>(reply.value()))
         return;
 
-    // A stored credential completes every fetch that waits for it.
-    const QStringList waiting = m_fetches.keys();
-    for (const QString &requestId : waiting) {
-        const PendingFetch &fetch = m_fetches.value(requestId);
-        std::optional<CredentialAnswer> answer = answerFromVault(fetch.nameOrId, fetch.field);
+    completeFetchesFor(std::get<CredentialStored>(reply.value()).credentialId);
+}
+
+void AgentService::completeFetchesFor(const QString &credentialId)
+{
+    if (m_fetches.isEmpty())
+        return;
+    Result<std::optional<HeldCredential>> stored = m_vault->findCredential(credentialId);
+    if (!stored || !stored->has_value()) {
+        log()->error("could not read credential {} after storing it: {}", text(credentialId),
+                     text(stored ? u"not in the vault"_s : stored.error().message));
+        return;
+    }
+
+    // Only a fetch that names the stored credential by id or name can be
+    // completed by it. finishFetch() removes entries, so the matching request
+    // ids are collected first.
+    const QString &name = stored->value().name;
+    QStringList matching;
+    for (const PendingFetch &fetch : std::as_const(m_fetches)) {
+        if (fetch.nameOrId == credentialId || fetch.nameOrId == name)
+            matching.append(fetch.requestId);
+    }
+    for (const QString &requestId : std::as_const(matching)) {
+        const auto found = m_fetches.constFind(requestId);
+        if (found == m_fetches.cend())
+            continue;
+        std::optional<CredentialAnswer> answer = answerFromVault(found->nameOrId, found->field);
         if (answer)
             finishFetch(requestId, std::move(*answer));
     }
@@ -722,19 +745,12 @@ std::optional<CredentialAnswer> AgentService::answerFromVault(const QString &nam
                                                               const QString &field)
 {
     CredentialAnswer answer;
-    Result<QList<HeldCredential>> held = m_vault->credentials();
+    Result<std::optional<HeldCredential>> held = m_vault->findCredentialByNameOrId(nameOrId);
     if (!held) {
         answer.message = u"cannot read the vault: %1"_s.arg(held.error().message);
         return answer;
     }
-    const HeldCredential *match = nullptr;
-    for (const HeldCredential &credential : held.value()) {
-        if (credential.credentialId == nameOrId || credential.name == nameOrId) {
-            match = &credential;
-            if (credential.state == HeldState::Stored)
-                break;
-        }
-    }
+    const std::optional<HeldCredential> &match = held.value();
     if (!match || match->state == HeldState::Pending)
         return std::nullopt;
     if (match->state == HeldState::Tombstone) {

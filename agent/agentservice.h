@@ -156,6 +156,9 @@ private:
     // Builds the result from the vault alone; std::nullopt when the vault lacks
     // the credential.
     std::optional<CredentialAnswer> answerFromVault(const QString &nameOrId, const QString &field);
+    // Completes the waiting fetches that name `credentialId` or its name,
+    // after a credential_store stored it.
+    void completeFetchesFor(const QString &credentialId);
     void sendMissing(PendingFetch &fetch);
     void finishFetch(const QString &requestId, CredentialAnswer answer);
 

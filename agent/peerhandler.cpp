@@ -54,10 +54,10 @@ Result<RewrapReply> PeerHandler::handleRewrapRequest(const RewrapRequest &reques
                       u"the stored payload cannot be used: %1"_s.arg(payload.error().message)));
     }
 
-    Result<RsaPublicKey> targetKey = RsaPublicKey::fromSpkiDer(target.encryptionKey);
+    Result<const TargetKey *> targetKey = this->targetKey(target.encryptionKey);
     if (!targetKey)
         return targetKey.error();
-    Result<Envelope> envelope = sealEnvelope(targetKey.value(), payload->view());
+    Result<Envelope> envelope = sealEnvelope(targetKey.value()->key, payload->view());
     payload->clear();
     if (!envelope)
         return envelope.error();
@@ -70,7 +70,7 @@ Result<RewrapReply> PeerHandler::handleRewrapRequest(const RewrapRequest &reques
     attestation.revision = statement->revision;
     attestation.statementSha256 = request.statement.sha256();
     attestation.targetAgentId = target.agentId;
-    attestation.targetKeyFingerprint = targetKey->fingerprint();
+    attestation.targetKeyFingerprint = targetKey.value()->fingerprint;
     attestation.sourceKind = AttestationSource::Peer;
     attestation.sourceId = m_identity.agentId;
     attestation.envelopeSha256 = envelope->sha256();
@@ -105,6 +105,20 @@ Result<RewrapReply> PeerHandler::handleRewrapRequest(const RewrapRequest &reques
     response.envelope = std::move(envelope).value();
     response.attestation = std::move(signedAttestation).value();
     return RewrapReply(std::move(response));
+}
+
+Result<const PeerHandler::TargetKey *> PeerHandler::targetKey(const QByteArray &spkiDer)
+{
+    if (m_lastTargetKey && m_lastTargetKey->spkiDer == spkiDer)
+        return &*m_lastTargetKey;
+
+    m_lastTargetKey.reset();
+    Result<RsaPublicKey> key = RsaPublicKey::fromSpkiDer(spkiDer);
+    if (!key)
+        return key.error();
+    const QString fingerprint = key->fingerprint();
+    m_lastTargetKey = TargetKey { spkiDer, std::move(key).value(), fingerprint };
+    return &*m_lastTargetKey;
 }
 
 Result<CredentialStatement> PeerHandler::checkRequest(const RewrapRequest &request,

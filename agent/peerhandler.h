@@ -19,9 +19,14 @@
 #include "clock.h"
 #include "credentiallocks.h"
 #include "error.h"
+#include "keys.h"
 #include "messages.h"
 
+#include <QByteArray>
+#include <QString>
+
 #include <memory>
+#include <optional>
 #include <variant>
 
 namespace sealrelay::agent {
@@ -42,15 +47,29 @@ public:
     Result<RewrapReply> handleRewrapRequest(const RewrapRequest &request);
 
 private:
+    // A target's encryption key decoded from the SPKI DER of its certificate,
+    // with its fingerprint.
+    struct TargetKey {
+        QByteArray spkiDer;
+        RsaPublicKey key;
+        QString fingerprint;
+    };
+
     // Runs the five checks and returns the statement that passed them.
     Result<CredentialStatement> checkRequest(const RewrapRequest &request,
                                              AgentCertificate &target);
     Result<RewrapReply> refuse(const RewrapRequest &request, const Error &refusal);
+    // Decodes `spkiDer`, or returns the key of the previous call when it had
+    // the same bytes. A backfill rewraps every credential for one target,
+    // and decoding the key and computing its fingerprint cost more than
+    // sealing to it.
+    Result<const TargetKey *> targetKey(const QByteArray &spkiDer);
 
     Vault &m_vault;
     TrustStore &m_trust;
     AgentIdentity m_identity;
     std::shared_ptr<CredentialLocks> m_locks;
+    std::optional<TargetKey> m_lastTargetKey;
 };
 
 } // namespace sealrelay::agent

@@ -15,17 +15,14 @@ namespace sealrelay::agent {
 
 namespace {
 
-// Reads the attestation's fields without checking its signature, for the
-// id comparison of check 3; check 7 verifies it.
-std::optional<Attestation> readUnverifiedAttestation(const SignedStatement &attestation)
+// Reads the attestation's fields without checking its signature. Check 3
+// compares their ids, and check 7 verifies the signature over the same bytes.
+Result<Attestation> readUnverifiedAttestation(const SignedStatement &attestation)
 {
     Result<QJsonObject> fields = parseStatement(StatementContext::Attestation, attestation.bytes);
     if (!fields)
-        return std::nullopt;
-    Result<Attestation> parsed = Attestation::fromFields(fields.value());
-    if (!parsed)
-        return std::nullopt;
-    return std::move(parsed).value();
+        return fields.error();
+    return Attestation::fromFields(fields.value());
 }
 
 } // namespace
@@ -40,8 +37,12 @@ Result<CheckedDelivery> TargetHandler::checkDelivery(const CredentialStore &mess
         return statement.error();
 
     // 3. ID_MISMATCH.
-    if (Result<void> ids = checkIds(message, statement.value()); !ids)
+    const Result<Attestation> attestation = readUnverifiedAttestation(message.attestation);
+    if (Result<void> ids =
+            checkIds(message, statement.value(), attestation ? &attestation.value() : nullptr);
+        !ids) {
         return ids.error();
+    }
 
     // 4. SUPERSEDED and 5. EQUIVOCATION.
     if (Result<void> order = checkOrder(message.statement, statement.value()); !order)
@@ -58,8 +59,10 @@ Result<CheckedDelivery> TargetHandler::checkDelivery(const CredentialStore &mess
     }
 
     // 7. BAD_ATTESTATION.
-    if (Result<void> attested = checkAttestation(message, statement.value()); !attested)
+    if (Result<void> attested = checkAttestation(message, statement.value(), attestation);
+        !attested) {
         return attested.error();
+    }
 
     // 8. DECRYPT_FAILED.
     Result<SecureBuffer> payloadBytes = openEnvelope(m_identity.encryptionKey, message.envelope);
@@ -94,7 +97,8 @@ Result<CheckedDelivery> TargetHandler::checkDelivery(const CredentialStore &mess
 }
 
 Result<void> TargetHandler::checkIds(const CredentialStore &message,
-                                     const CredentialStatement &statement) const
+                                     const CredentialStatement &statement,
+                                     const Attestation *attestation) const
 {
     const auto mismatch = [](const QString &what) {
         return makeError(Reason::IdMismatch, what);
@@ -110,7 +114,6 @@ Result<void> TargetHandler::checkIds(const CredentialStore &message,
     }
 
     // An attestation that does not parse is left to check 7.
-    const std::optional<Attestation> attestation = readUnverifiedAttestation(message.attestation);
     if (!attestation)
         return {};
     if (attestation->orgId != m_identity.orgId) {
@@ -161,17 +164,13 @@ Result<void> TargetHandler::checkOrder(const SignedStatement &signedStatement,
 }
 
 Result<void> TargetHandler::checkAttestation(const CredentialStore &message,
-                                             const CredentialStatement &statement)
+                                             const CredentialStatement &statement,
+                                             const Result<Attestation> &attestation)
 {
     const auto bad = [](const QString &what) {
         return makeError(Reason::BadAttestation, what);
     };
 
-    Result<QJsonObject> fields =
-        parseStatement(StatementContext::Attestation, message.attestation.bytes);
-    if (!fields)
-        return bad(fields.error().message);
-    Result<Attestation> attestation = Attestation::fromFields(fields.value());
     if (!attestation)
         return bad(attestation.error().message);
 
@@ -213,8 +212,8 @@ Result<void> TargetHandler::checkAttestation(const CredentialStore &message,
         signer = operatorKey.value();
     }
 
-    if (Result<QJsonObject> verified =
-            verifyStatement(StatementContext::Attestation, message.attestation, *signer);
+    if (Result<void> verified =
+            verifyParsedStatement(StatementContext::Attestation, message.attestation, *signer);
         !verified) {
         return bad(u"the attestation does not verify under the source's key: %1"_s.arg(
             verified.error().message));
@@ -234,7 +233,7 @@ Result<void> TargetHandler::checkAttestation(const CredentialStore &message,
         return differs(u"statement_sha256"_s);
     if (attestation->targetAgentId != m_identity.agentId)
         return differs(u"target_agent_id"_s);
-    if (attestation->targetKeyFingerprint != m_identity.encryptionKeyFingerprint())
+    if (attestation->targetKeyFingerprint != m_encryptionKeyFingerprint)
         return differs(u"target_key_fingerprint (this agent's encryption key)"_s);
     if (attestation->envelopeSha256 != message.envelope.sha256())
         return differs(u"envelope_sha256"_s);

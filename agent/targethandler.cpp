@@ -60,6 +60,7 @@ TargetHandler::TargetHandler(Vault &vault, TrustStore &trust, AgentIdentity iden
     : m_vault(vault)
     , m_trust(trust)
     , m_identity(std::move(identity))
+    , m_encryptionKeyFingerprint(m_identity.encryptionKeyFingerprint())
     , m_clock(std::move(clock))
     , m_locks(locks ? std::move(locks) : std::make_shared<CredentialLocks>())
 {

@@ -85,12 +85,16 @@ public:
     Result<StatementApplied> handleStatementUpdate(const StatementUpdate &message);
 
 private:
-    Result<void> checkIds(const CredentialStore &message,
-                          const CredentialStatement &statement) const;
+    // `attestation` is the delivery's attestation parsed without its
+    // signature, or nullptr when it does not parse, which check 7 reports.
+    Result<void> checkIds(const CredentialStore &message, const CredentialStatement &statement,
+                          const Attestation *attestation) const;
     Result<void> checkOrder(const SignedStatement &signedStatement,
                             const CredentialStatement &statement) const;
+    // `attestation` is the result of parsing the delivery's attestation.
     Result<void> checkAttestation(const CredentialStore &message,
-                                  const CredentialStatement &statement);
+                                  const CredentialStatement &statement,
+                                  const Result<Attestation> &attestation);
     // Records a refused statement_update and returns statement_applied with a
     // `refused` receipt. A reason outside the ten is returned as the error.
     Result<StatementApplied> refuseStatementUpdate(const StatementUpdate &message,
@@ -105,6 +109,10 @@ private:
     Vault &m_vault;
     TrustStore &m_trust;
     AgentIdentity m_identity;
+    // The fingerprint of this agent's encryption key, computed once because
+    // check 7 compares it on every delivery and computing it DER-encodes the
+    // public key.
+    QString m_encryptionKeyFingerprint;
     Clock m_clock;
     std::shared_ptr<CredentialLocks> m_locks;
 };

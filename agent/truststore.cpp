@@ -13,6 +13,25 @@ using namespace Qt::Literals::StringLiterals;
 
 namespace sealrelay::agent {
 
+namespace {
+
+// Maximum number of certificates that TrustStore::parseSignedCertificate()
+// keeps. An agent checks one certificate per peer or target agent, and the
+// cache is cleared when full.
+constexpr qsizetype kMaxCachedCertificates = 256;
+
+} // namespace
+
+Result<void> verifyParsedStatement(StatementContext context, const SignedStatement &statement,
+                                   const Ed25519PublicKey &signer)
+{
+    if (signer.verify(signingInput(context, statement.bytes), statement.signature))
+        return {};
+    return makeError(Reason::BadStatement,
+                     u"%1 statement: signature does not verify under the key %2"_s.arg(
+                         contextName(context), signer.rawBase64()));
+}
+
 TrustStore::TrustStore(QList<Ed25519PublicKey> trustedOperators, QString orgId, Vault &vault,
                        Clock clock)
     : m_trustedOperators(std::move(trustedOperators))
@@ -60,8 +79,8 @@ TrustStore::verifyCredentialStatement(const SignedStatement &statement) const
     Result<Ed25519PublicKey> signer = Ed25519PublicKey::fromRaw(parsed->operatorKey);
     if (!signer)
         return makeError(Reason::BadStatement, signer.error().message);
-    if (Result<QJsonObject> verified =
-            verifyStatement(StatementContext::Credential, statement, signer.value());
+    if (Result<void> verified =
+            verifyParsedStatement(StatementContext::Credential, statement, signer.value());
         !verified) {
         return verified.error();
     }
@@ -81,11 +100,7 @@ Result<AgentCertificate> TrustStore::verifyCertificate(const SignedStatement &ce
         return makeError(failureReason, message);
     };
 
-    Result<QJsonObject> fields =
-        parseStatement(StatementContext::AgentCertificate, certificate.bytes);
-    if (!fields)
-        return fail(fields.error().message);
-    Result<AgentCertificate> parsed = AgentCertificate::fromFields(fields.value());
+    Result<AgentCertificate> parsed = parseSignedCertificate(certificate);
     if (!parsed)
         return fail(parsed.error().message);
     const AgentCertificate &fieldsRead = parsed.value();
@@ -93,11 +108,6 @@ Result<AgentCertificate> TrustStore::verifyCertificate(const SignedStatement &ce
     Result<Ed25519PublicKey> signer = Ed25519PublicKey::fromRaw(fieldsRead.operatorKey);
     if (!signer)
         return fail(signer.error().message);
-    if (Result<QJsonObject> verified =
-            verifyStatement(StatementContext::AgentCertificate, certificate, signer.value());
-        !verified) {
-        return fail(verified.error().message);
-    }
     if (!isTrustedOperator(signer.value())) {
         return fail(u"the certificate of agent %1 is signed by operator key %2, which is not in "
                     u"the trusted-operators file"_s.arg(fieldsRead.agentId, signer->rawBase64()));
@@ -131,6 +141,39 @@ Result<AgentCertificate> TrustStore::verifyCertificate(const SignedStatement &ce
             ->info("agent {} is now at certificate generation {}", fieldsRead.agentId.toStdString(),
                    fieldsRead.generation);
     }
+    return parsed;
+}
+
+Result<AgentCertificate> TrustStore::parseSignedCertificate(const SignedStatement &certificate)
+{
+    const QByteArray key = certificate.signature + certificate.bytes;
+    if (const auto cached = m_signedCertificates.constFind(key);
+        cached != m_signedCertificates.cend()) {
+        return cached.value();
+    }
+
+    Result<QJsonObject> fields =
+        parseStatement(StatementContext::AgentCertificate, certificate.bytes);
+    if (!fields)
+        return fields.error();
+    Result<AgentCertificate> parsed = AgentCertificate::fromFields(fields.value());
+    if (!parsed)
+        return parsed.error();
+    Result<Ed25519PublicKey> signer = Ed25519PublicKey::fromRaw(parsed->operatorKey);
+    if (!signer)
+        return signer.error();
+    if (Result<void> verified =
+            verifyParsedStatement(StatementContext::AgentCertificate, certificate, signer.value());
+        !verified) {
+        return verified.error();
+    }
+
+    // Only a certificate whose signature verified is kept. A signature of
+    // another size than 64 bytes never verifies, so every key starts with
+    // exactly 64 signature bytes.
+    if (m_signedCertificates.size() >= kMaxCachedCertificates)
+        m_signedCertificates.clear();
+    m_signedCertificates.insert(key, parsed.value());
     return parsed;
 }
 

@@ -11,6 +11,8 @@
 #include "keys.h"
 #include "statement.h"
 
+#include <QByteArray>
+#include <QHash>
 #include <QList>
 #include <QString>
 
@@ -19,6 +21,14 @@ namespace sealrelay::agent {
 struct AgentIdentity;
 class Vault;
 
+// Checks the signature of a statement whose bytes the caller has already
+// parsed with parseStatement(statement.bytes) in `context`. It is
+// verifyStatement() without the second parse and fails with the same
+// Reason::BadStatement and message.
+Result<void> verifyParsedStatement(StatementContext context, const SignedStatement &statement,
+                                   const Ed25519PublicKey &signer);
+
+// A trust store belongs to the thread of its vault, like the vault itself.
 class TrustStore {
 public:
     // `vault` records the highest certificate generation per agent_id and
@@ -48,7 +58,9 @@ public:
     // for its agent_id. A higher generation is recorded in the vault. Every
     // failure is reported with `failureReason`, because the reason depends on
     // what the certificate is for (UNTRUSTED_TARGET_KEY for a rewrap target,
-    // BAD_ATTESTATION for a delivery's source).
+    // BAD_ATTESTATION for a delivery's source). The parse and the signature
+    // check are cached per exact certificate bytes and signature, and every
+    // other check runs on each call.
     Result<AgentCertificate> verifyCertificate(const SignedStatement &certificate,
                                                Reason failureReason);
 
@@ -58,10 +70,21 @@ public:
                                                   const AgentIdentity &identity);
 
 private:
+    // Parses `certificate` and checks its signature under its own
+    // operator_key, or returns the fields of an earlier call with the same
+    // bytes and signature.
+    Result<AgentCertificate> parseSignedCertificate(const SignedStatement &certificate);
+
     QList<Ed25519PublicKey> m_trustedOperators;
     QString m_orgId;
     Vault &m_vault;
     Clock m_clock;
+    // Fields of certificates whose strict parse and signature passed, keyed
+    // by signature || bytes. The signature has a fixed size of 64 bytes, so
+    // two different certificates never share a key. A source peer sends the
+    // same certificate with every delivery, and its parse (which decodes the
+    // RSA key) and signature check are the larger part of checking it.
+    QHash<QByteArray, AgentCertificate> m_signedCertificates;
 };
 
 } // namespace sealrelay::agent

@@ -21,7 +21,12 @@ namespace sealrelay::agent {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// Version 1 is the first schema. Version 2 adds the index credentials_name,
+// which the lookup of a credential by name uses.
+constexpr int kSchemaVersion = 2;
+
+const QString kCreateNameIndex =
+    u"CREATE INDEX IF NOT EXISTS credentials_name ON credentials (name)"_s;
 
 // The plaintext of the key check value. It is public: opening it proves the
 // master key and reveals nothing.
@@ -52,6 +57,22 @@ Error wrongMasterKey(const QString &path)
         u"not open under the key supplied. Supply the key this vault was created with (systemd "
         u"credential sealrelay-vault-key, the key file or the keychain entry); the vault was not "
         u"changed"_s.arg(path));
+}
+
+Error invalidSchemaVersion(const QString &path)
+{
+    return makeError(Reason::Malformed,
+                     u"the vault %1 lacks a valid schema_version in its metadata"_s.arg(path));
+}
+
+Error newerSchema(const QString &path, int schemaVersion)
+{
+    return makeError(
+        Reason::Malformed,
+        u"the vault %1 has schema version %2, but this build of sealrelay-agent reads schema "
+        u"versions up to %3; run the sealrelay-agent release that wrote it, or a newer one. "
+        u"The vault was not changed"_s.arg(path, QString::number(schemaVersion),
+                                           QString::number(kSchemaVersion)));
 }
 
 } // namespace
@@ -135,9 +156,9 @@ Result<std::unique_ptr<Vault>> Vault::open(const QString &path, QByteArrayView m
 
     // The key is checked before any connection that could write exists, so
     // a wrong key changes no byte of the file.
-    Result<QString> vaultId = checkMasterKey(path, cipher.value(), options);
-    if (!vaultId)
-        return vaultId.error();
+    Result<VaultMeta> meta = checkMasterKey(path, cipher.value(), options);
+    if (!meta)
+        return meta.error();
 
     Result<std::unique_ptr<VaultDatabase>> database =
         VaultDatabase::open(path, options.busyTimeoutMs);
@@ -145,12 +166,18 @@ Result<std::unique_ptr<Vault>> Vault::open(const QString &path, QByteArrayView m
         return database.error();
     if (Result<void> wal = database.value()->enableWriteAheadLog(); !wal)
         return wal.error();
-    return std::unique_ptr<Vault>(new Vault(std::move(database).value(), std::move(cipher).value(),
-                                            std::move(vaultId).value(), options.clock));
+    std::unique_ptr<Vault> vault(new Vault(std::move(database).value(), std::move(cipher).value(),
+                                           meta->vaultId, options.clock));
+
+    if (meta->schemaVersion < kSchemaVersion) {
+        if (Result<void> upgraded = vault->upgradeSchema(); !upgraded)
+            return upgraded.error();
+    }
+    return vault;
 }
 
-Result<QString> Vault::checkMasterKey(const QString &path, const RowCipher &cipher,
-                                      const VaultOptions &options)
+Result<Vault::VaultMeta> Vault::checkMasterKey(const QString &path, const RowCipher &cipher,
+                                               const VaultOptions &options)
 {
     Result<std::unique_ptr<VaultDatabase>> database =
         VaultDatabase::open(path, options.busyTimeoutMs, VaultDatabase::Access::ReadOnly);
@@ -184,12 +211,10 @@ Result<QString> Vault::checkMasterKey(const QString &path, const RowCipher &ciph
         else if (key == "schema_version"_L1)
             schemaVersion = meta->value(1).toByteArray().toInt();
     }
-    if (schemaVersion != kSchemaVersion) {
-        return makeError(
-            Reason::Malformed,
-            u"the vault %1 has schema version %2; this build reads version %3"_s.arg(
-                path, QString::number(schemaVersion), QString::number(kSchemaVersion)));
-    }
+    if (schemaVersion > kSchemaVersion)
+        return newerSchema(path, schemaVersion);
+    if (schemaVersion < 1)
+        return invalidSchemaVersion(path);
     if (!isCanonicalUuid(vaultId) || keyCheck.isEmpty()) {
         return makeError(Reason::Malformed,
                          u"the vault %1 lacks its vault_id or key_check metadata"_s.arg(path));
@@ -199,7 +224,7 @@ Result<QString> Vault::checkMasterKey(const QString &path, const RowCipher &ciph
         cipher.open(RowBinding { RowPurpose::KeyCheck, vaultId, 0 }, keyCheck);
     if (!opened || opened->view() != kKeyCheckPlaintext)
         return wrongMasterKey(path);
-    return vaultId;
+    return VaultMeta { vaultId, schemaVersion };
 }
 
 Result<void> Vault::createSchema()
@@ -237,6 +262,7 @@ Result<void> Vault::createSchema()
         u" sealed_payload BLOB,"
         u" updated_at TEXT NOT NULL,"
         u" CHECK ((state = 'stored') = (sealed_payload IS NOT NULL)))"_s,
+        kCreateNameIndex,
     };
     for (const QString &statement : statements) {
         if (Result<QSqlQuery> created = m_database->exec(u"create the vault schema", statement);
@@ -266,6 +292,49 @@ Result<void> Vault::createSchema()
             return inserted.error();
     }
     return transaction.commit(u"create the vault schema");
+}
+
+Result<void> Vault::upgradeSchema()
+{
+    WriteTransaction transaction(*m_database);
+    if (Result<void> begun = transaction.begin(u"upgrade the vault schema"); !begun)
+        return begun;
+
+    // Another process may have upgraded the file since checkMasterKey() read
+    // the version, so it is read again under the write lock.
+    Result<QVariant> stored =
+        m_database->queryValue(u"read the vault schema version",
+                               u"SELECT value FROM vault_meta WHERE key = 'schema_version'"_s);
+    if (!stored)
+        return stored.error();
+    const int version = stored->toByteArray().toInt();
+    if (version > kSchemaVersion)
+        return newerSchema(path(), version);
+    if (version < 1)
+        return invalidSchemaVersion(path());
+    if (version == kSchemaVersion)
+        return {};
+
+    if (version < 2) {
+        if (Result<QSqlQuery> indexed =
+                m_database->exec(u"add the index of credential names", kCreateNameIndex);
+            !indexed) {
+            return indexed.error();
+        }
+    }
+    Result<QSqlQuery> written =
+        m_database->exec(u"write the vault schema version",
+                         u"UPDATE vault_meta SET value = :value WHERE key = 'schema_version'"_s,
+                         { { u":value"_s, QByteArray::number(kSchemaVersion) } });
+    if (!written)
+        return written.error();
+    if (Result<void> committed = transaction.commit(u"upgrade the vault schema"); !committed)
+        return committed;
+
+    logger("agent.vault")
+        ->info("upgraded the vault {} from schema version {} to {}", path().toStdString(), version,
+               kSchemaVersion);
+    return {};
 }
 
 } // namespace sealrelay::agent

@@ -72,7 +72,9 @@ public:
 
     // Opens an existing vault. The master key is checked against the sealed
     // check value before anything is written, so a wrong key changes no byte
-    // of the file.
+    // of the file. A vault of an older schema version is then upgraded in
+    // one write transaction. A newer schema version than this build reads is
+    // rejected with Reason::Malformed, and the file is left unchanged.
     static Result<std::unique_ptr<Vault>> open(const QString &path, QByteArrayView masterKey,
                                                const VaultOptions &options = {});
 
@@ -117,6 +119,12 @@ public:
     // ---- Credentials -------------------------------------------------------
 
     Result<std::optional<HeldCredential>> findCredential(const QString &credentialId) const;
+    // Finds the credential that a local `get` names: the row whose
+    // credential_id is `nameOrId`, else a row with that name. Among several
+    // rows of one name, a Stored row comes before a Pending one and a Pending
+    // one before a Tombstone, and then the lowest credential_id wins. Both
+    // lookups use an index instead of reading every row.
+    Result<std::optional<HeldCredential>> findCredentialByNameOrId(const QString &nameOrId) const;
     Result<QList<HeldCredential>> credentials() const;
 
     // Stores a verified statement with its payload. Inside the write
@@ -146,11 +154,19 @@ public:
 private:
     Vault(std::unique_ptr<VaultDatabase> database, RowCipher cipher, QString vaultId, Clock clock);
 
-    // Reads the vault id and checks the master key on a read-only
-    // connection, and returns the vault id.
-    static Result<QString> checkMasterKey(const QString &path, const RowCipher &cipher,
-                                          const VaultOptions &options);
+    struct VaultMeta {
+        QString vaultId;
+        int schemaVersion = 0;
+    };
+
+    // Reads the vault id and schema version and checks the master key on a
+    // read-only connection.
+    static Result<VaultMeta> checkMasterKey(const QString &path, const RowCipher &cipher,
+                                            const VaultOptions &options);
     Result<void> createSchema();
+    // Brings a vault of an older schema version to the version this build
+    // creates.
+    Result<void> upgradeSchema();
     Result<std::optional<HeldCredential>>
     findCredentialInTransaction(const QString &credentialId) const;
     Result<StatementWriteResult> writeStatement(const SignedStatement &statement,

@@ -79,6 +79,29 @@ Vault::findCredentialInTransaction(const QString &credentialId) const
     return std::optional<HeldCredential>(std::move(held).value());
 }
 
+Result<std::optional<HeldCredential>> Vault::findCredentialByNameOrId(const QString &nameOrId) const
+{
+    Result<std::optional<HeldCredential>> byId = findCredentialInTransaction(nameOrId);
+    if (!byId || byId->has_value())
+        return byId;
+
+    // The index credentials_name finds the rows of the name.
+    Result<QSqlQuery> query =
+        m_database->exec(u"find a credential by name",
+                         kSelectCredential
+                             + u" WHERE name = :name ORDER BY CASE state WHEN 'stored' THEN 0"
+                               u" WHEN 'pending' THEN 1 ELSE 2 END, credential_id LIMIT 1"_s,
+                         { { u":name"_s, nameOrId } });
+    if (!query)
+        return query.error();
+    if (!query->next())
+        return std::optional<HeldCredential>();
+    Result<HeldCredential> held = readHeldCredential(query.value());
+    if (!held)
+        return held.error();
+    return std::optional<HeldCredential>(std::move(held).value());
+}
+
 Result<QList<HeldCredential>> Vault::credentials() const
 {
     Result<QSqlQuery> query =

@@ -1,7 +1,7 @@
 // Vault: identity and certificate records, the master key check, sealed rows
 // that cannot be swapped, compare-and-set writes, tombstones, the rekey
-// purge, the durability settings, and survival of SIGKILL in the middle of a
-// burst of stores.
+// purge, the durability settings, survival of SIGKILL in the middle of a
+// burst of stores, the lookup by name or id, and schema upgrades.
 #include "agenttestsupport.h"
 #include "digest.h"
 #include "ids.h"
@@ -63,6 +63,42 @@ QVariant pragmaOf(const Vault &vault, const QString &pragma)
     return query.value(0);
 }
 
+QByteArray schemaVersionOf(const QString &path)
+{
+    return runSql(path, u"SELECT value FROM vault_meta WHERE key = 'schema_version'"_s)
+        .toByteArray();
+}
+
+int nameIndexCount(const QString &path)
+{
+    return runSql(path,
+                  u"SELECT count(*) FROM sqlite_master"
+                  u" WHERE type = 'index' AND name = 'credentials_name'"_s)
+        .toInt();
+}
+
+// The query plan SQLite picks for the lookup by name, one step a line.
+QString nameLookupPlan(const QString &path)
+{
+    const QString connection = u"plan."_s + newUuid();
+    QString plan;
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(u"QSQLITE"_s, connection);
+        db.setDatabaseName(path);
+        if (!db.open())
+            qFatal("cannot open %s", qPrintable(path));
+        QSqlQuery query(db);
+        if (!query.exec(u"EXPLAIN QUERY PLAN SELECT credential_id FROM credentials"
+                        u" WHERE name = 'core-router'"_s)) {
+            qFatal("EXPLAIN QUERY PLAN failed: %s", qPrintable(query.lastError().text()));
+        }
+        while (query.next())
+            plan += query.value(3).toString() + u'\n';
+    }
+    QSqlDatabase::removeDatabase(connection);
+    return plan;
+}
+
 } // namespace
 
 class TestVault : public QObject {
@@ -99,6 +135,13 @@ private Q_SLOTS:
     void storesCertificate();
     void purgeForRekey();
     void survivesKillDuringBurst();
+    void findsCredentialById();
+    void findsCredentialByName();
+    void nameLookupPrefersStored();
+    void unknownNameOrIdNotFound();
+    void createsCurrentSchema();
+    void upgradesSchemaVersion1();
+    void rejectsNewerSchema();
 
 private:
     std::unique_ptr<Vault> createVault();
@@ -109,6 +152,11 @@ private:
     LocalAuditEntry auditEntry(const QString &credentialId) const;
     Result<StatementWriteResult> store(Vault &vault, const QString &credentialId, qint64 version,
                                        qint64 revision, const QByteArray &payload);
+    // Writes credential `credentialId` named `name` in `state`: Stored with
+    // a payload, Pending as a statement without one, Tombstone as a deleted
+    // statement.
+    void storeNamed(Vault &vault, const QString &credentialId, const QString &name,
+                    HeldState state);
 
     TestOrg m_org;
     AgentIdentity m_identity;
@@ -159,6 +207,31 @@ Result<StatementWriteResult> TestVault::store(Vault &vault, const QString &crede
     const CredentialStatement fields =
         m_org.statementFields(credentialId, version, revision, m_secret.commitment);
     return vault.storeCredential(m_org.sign(fields), fields, payload, auditEntry(credentialId));
+}
+
+void TestVault::storeNamed(Vault &vault, const QString &credentialId, const QString &name,
+                           HeldState state)
+{
+    CredentialStatement fields = m_org.statementFields(credentialId, 1, 1, m_secret.commitment);
+    fields.name = name;
+    Result<StatementWriteResult> written = makeError(Reason::Internal, u"not written"_s);
+    switch (state) {
+    case HeldState::Stored:
+        written =
+            vault.storeCredential(m_org.sign(fields), fields,
+                                  makePayload(credentialId, 1, m_secret), auditEntry(credentialId));
+        break;
+    case HeldState::Pending:
+        written = vault.storeStatement(m_org.sign(fields), fields, false, auditEntry(credentialId));
+        break;
+    case HeldState::Tombstone:
+        fields.deleted = true;
+        written = vault.storeStatement(m_org.sign(fields), fields, true, auditEntry(credentialId));
+        break;
+    }
+    QVERIFY2(written.ok(), written.ok() ? "" : qPrintable(written.error().message));
+    QCOMPARE(written->outcome, VaultWrite::Written);
+    QCOMPARE(written->state, state);
 }
 
 void TestVault::reopensWithIdentity()
@@ -569,6 +642,173 @@ void TestVault::survivesKillDuringBurst()
     Result<LocalAuditVerification> chain = reopened.value()->audit().verify();
     QVERIFY(chain.ok());
     QVERIFY(chain->intact);
+}
+
+void TestVault::findsCredentialById()
+{
+    std::unique_ptr<Vault> vault = createVault();
+    QVERIFY(vault);
+    const QString deletedId = newUuid();
+    const QString storedId = newUuid();
+    storeNamed(*vault, deletedId, u"old-router"_s, HeldState::Tombstone);
+    // A name equal to another credential's id does not hide that credential.
+    storeNamed(*vault, storedId, deletedId, HeldState::Stored);
+
+    Result<std::optional<HeldCredential>> stored = vault->findCredentialByNameOrId(storedId);
+    QVERIFY(stored.ok());
+    QVERIFY(stored->has_value());
+    QCOMPARE(stored->value().credentialId, storedId);
+    QCOMPARE(stored->value().state, HeldState::Stored);
+
+    Result<std::optional<HeldCredential>> deleted = vault->findCredentialByNameOrId(deletedId);
+    QVERIFY(deleted.ok());
+    QVERIFY(deleted->has_value());
+    QCOMPARE(deleted->value().credentialId, deletedId);
+    QCOMPARE(deleted->value().state, HeldState::Tombstone);
+}
+
+void TestVault::findsCredentialByName()
+{
+    std::unique_ptr<Vault> vault = createVault();
+    QVERIFY(vault);
+    const QString routerId = newUuid();
+    const QString switchId = newUuid();
+    storeNamed(*vault, routerId, u"core-router"_s, HeldState::Stored);
+    storeNamed(*vault, switchId, u"core-switch"_s, HeldState::Stored);
+
+    Result<std::optional<HeldCredential>> held = vault->findCredentialByNameOrId(u"core-switch"_s);
+    QVERIFY(held.ok());
+    QVERIFY(held->has_value());
+    QCOMPARE(held->value().credentialId, switchId);
+    QCOMPARE(held->value().name, u"core-switch"_s);
+    QCOMPARE(held->value().version, 1);
+    QCOMPARE(held->value().commitment, m_secret.commitment);
+
+    // Names are compared exactly.
+    Result<std::optional<HeldCredential>> otherCase =
+        vault->findCredentialByNameOrId(u"Core-Switch"_s);
+    QVERIFY(otherCase.ok());
+    QVERIFY(!otherCase->has_value());
+}
+
+void TestVault::nameLookupPrefersStored()
+{
+    std::unique_ptr<Vault> vault = createVault();
+    QVERIFY(vault);
+    // The Stored row gets the highest id, so the order of ids alone would
+    // not pick it.
+    QStringList ids = { newUuid(), newUuid(), newUuid() };
+    ids.sort();
+    const QString name = u"shared-name"_s;
+    storeNamed(*vault, ids.at(0), name, HeldState::Tombstone);
+    storeNamed(*vault, ids.at(1), name, HeldState::Pending);
+    storeNamed(*vault, ids.at(2), name, HeldState::Stored);
+
+    Result<std::optional<HeldCredential>> stored = vault->findCredentialByNameOrId(name);
+    QVERIFY(stored.ok());
+    QVERIFY(stored->has_value());
+    QCOMPARE(stored->value().credentialId, ids.at(2));
+    QCOMPARE(stored->value().state, HeldState::Stored);
+
+    // Without a Stored row, the Pending one comes before the Tombstone.
+    CredentialStatement deleted = m_org.statementFields(ids.at(2), 1, 2, m_secret.commitment);
+    deleted.name = name;
+    deleted.deleted = true;
+    QVERIFY(vault->storeStatement(m_org.sign(deleted), deleted, true, auditEntry(ids.at(2))).ok());
+    Result<std::optional<HeldCredential>> pending = vault->findCredentialByNameOrId(name);
+    QVERIFY(pending.ok());
+    QVERIFY(pending->has_value());
+    QCOMPARE(pending->value().credentialId, ids.at(1));
+    QCOMPARE(pending->value().state, HeldState::Pending);
+}
+
+void TestVault::unknownNameOrIdNotFound()
+{
+    std::unique_ptr<Vault> vault = createVault();
+    QVERIFY(vault);
+    storeNamed(*vault, newUuid(), u"core-router"_s, HeldState::Stored);
+
+    for (const QString &unknown : { newUuid(), u"core-route"_s, QString(u""_s) }) {
+        Result<std::optional<HeldCredential>> held = vault->findCredentialByNameOrId(unknown);
+        QVERIFY(held.ok());
+        QVERIFY2(!held->has_value(), qPrintable(unknown));
+    }
+}
+
+void TestVault::createsCurrentSchema()
+{
+    std::unique_ptr<Vault> vault = createVault();
+    QVERIFY(vault);
+    QCOMPARE(schemaVersionOf(m_path), QByteArray("2"));
+    QCOMPARE(nameIndexCount(m_path), 1);
+    const QString plan = nameLookupPlan(m_path);
+    QVERIFY2(plan.contains(u"credentials_name"_s), qPrintable(plan));
+}
+
+void TestVault::upgradesSchemaVersion1()
+{
+    const QString routerId = newUuid();
+    {
+        std::unique_ptr<Vault> vault = createVault();
+        QVERIFY(vault);
+        storeNamed(*vault, routerId, u"core-router"_s, HeldState::Stored);
+        storeNamed(*vault, newUuid(), u"core-switch"_s, HeldState::Tombstone);
+    }
+    // Schema version 1 is version 2 without the index, so removing it and
+    // writing the old version makes the file a version 1 vault.
+    runSql(m_path,
+           { u"DROP INDEX credentials_name"_s,
+             u"UPDATE vault_meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version'"_s });
+    QCOMPARE(schemaVersionOf(m_path), QByteArray("1"));
+    QCOMPARE(nameIndexCount(m_path), 0);
+    const QByteArray rowsBefore = credentialRowsDigest(m_path);
+
+    Result<std::unique_ptr<Vault>> opened = Vault::open(m_path, testMasterKey());
+    QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
+    QCOMPARE(schemaVersionOf(m_path), QByteArray("2"));
+    QCOMPARE(nameIndexCount(m_path), 1);
+    const QString plan = nameLookupPlan(m_path);
+    QVERIFY2(plan.contains(u"credentials_name"_s), qPrintable(plan));
+    QCOMPARE(credentialRowsDigest(m_path), rowsBefore);
+
+    Result<std::optional<HeldCredential>> held =
+        opened.value()->findCredentialByNameOrId(u"core-router"_s);
+    QVERIFY(held.ok());
+    QVERIFY(held->has_value());
+    QCOMPARE(held->value().credentialId, routerId);
+    QVERIFY(opened.value()->loadPayload(routerId).ok());
+    Result<LocalAuditVerification> chain = opened.value()->audit().verify();
+    QVERIFY(chain.ok());
+    QVERIFY(chain->intact);
+    opened.value().reset();
+
+    // A second open finds the current version and changes nothing.
+    const QByteArray upgradedDigest = fileDigest(m_path);
+    QVERIFY(Vault::open(m_path, testMasterKey()).ok());
+    QCOMPARE(schemaVersionOf(m_path), QByteArray("2"));
+    QCOMPARE(fileDigest(m_path), upgradedDigest);
+}
+
+void TestVault::rejectsNewerSchema()
+{
+    {
+        std::unique_ptr<Vault> vault = createVault();
+        QVERIFY(vault);
+        storeNamed(*vault, newUuid(), u"core-router"_s, HeldState::Stored);
+    }
+    runSql(m_path,
+           u"UPDATE vault_meta SET value = CAST('3' AS BLOB) WHERE key = 'schema_version'"_s);
+    const QByteArray digestBefore = fileDigest(m_path);
+
+    Result<std::unique_ptr<Vault>> opened = Vault::open(m_path, testMasterKey());
+    QVERIFY(!opened.ok());
+    QCOMPARE(opened.error().reason, Reason::Malformed);
+    const QString &message = opened.error().message;
+    QVERIFY2(message.contains(m_path), qPrintable(message));
+    QVERIFY2(message.contains(u"schema version 3"_s), qPrintable(message));
+    QVERIFY2(message.contains(u"up to 2"_s), qPrintable(message));
+    QCOMPARE(fileDigest(m_path), digestBefore);
+    QCOMPARE(schemaVersionOf(m_path), QByteArray("3"));
 }
 
 QTEST_GUILESS_MAIN(TestVault)
