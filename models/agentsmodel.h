@@ -95,8 +95,8 @@ public:
     void setBatchInterval(std::chrono::milliseconds interval);
 
     // Sets the "N of M credentials held" counts. The model does not compute
-    // them: the console passes countHoldings() over the verifications of its
-    // credentials after each change. Agents missing from `holdings` show 0 of 0.
+    // them: the console passes CredentialsModel::holdings() after each
+    // change. Agents missing from `holdings` show 0 of 0.
     void setHoldings(const QHash<QString, AgentHoldings> &holdings);
 
     // Number of pending_approval agents, for the navigation badge.

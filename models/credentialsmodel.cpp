@@ -4,8 +4,10 @@
 
 #include "verificationworker.h"
 
+#include <QFutureWatcher>
 #include <QJsonArray>
 #include <QSet>
+#include <QtConcurrent/QtConcurrentRun>
 
 #include <algorithm>
 #include <iterator>
@@ -19,6 +21,18 @@ namespace {
 // Above this many new credentials in one batch a model reset is cheaper for
 // views than one insert per row.
 constexpr qsizetype kMaxInsertsPerBatch = 64;
+
+// Orders the rows of the table by problem rank (problems first), then by
+// name ignoring case, then by credential id.
+bool rowLess(const CredentialSyncState &a, const QString &aId, const CredentialSyncState &b,
+             const QString &bId)
+{
+    if (a.problemRank() != b.problemRank())
+        return a.problemRank() < b.problemRank();
+    if (const int byName = a.name.compare(b.name, Qt::CaseInsensitive); byName != 0)
+        return byName < 0;
+    return aId < bId;
+}
 
 // Applies the sync change of one agent, as `credential_sync_changed` reports
 // it, to that agent's row of the credential.
@@ -68,6 +82,10 @@ CredentialsModel::CredentialsModel(SyncVerifier &verifier, QObject *parent)
     });
     m_thread.setObjectName(u"credential-verification"_s);
     m_thread.start();
+
+    m_snapshotTimer.setSingleShot(true);
+    m_snapshotTimer.setInterval(0);
+    connect(&m_snapshotTimer, &QTimer::timeout, this, &CredentialsModel::applySnapshotStep);
 }
 
 CredentialsModel::~CredentialsModel()
@@ -204,13 +222,8 @@ void CredentialsModel::setBatchInterval(std::chrono::milliseconds interval)
 
 bool CredentialsModel::lessThan(const QString &left, const QString &right) const
 {
-    const CredentialSyncState &a = m_entries.constFind(left)->state;
-    const CredentialSyncState &b = m_entries.constFind(right)->state;
-    if (a.problemRank() != b.problemRank())
-        return a.problemRank() < b.problemRank();
-    if (const int byName = a.name.compare(b.name, Qt::CaseInsensitive); byName != 0)
-        return byName < 0;
-    return left < right;
+    return rowLess(m_entries.constFind(left)->state, left, m_entries.constFind(right)->state,
+                   right);
 }
 
 void CredentialsModel::sortRows()
@@ -219,43 +232,79 @@ void CredentialsModel::sortRows()
               [this](const QString &a, const QString &b) { return lessThan(a, b); });
 }
 
-Result<void> CredentialsModel::loadSnapshot(const QJsonObject &snapshot)
+PreparedSnapshot CredentialsModel::prepareSnapshot(const QJsonObject &snapshot)
 {
+    PreparedSnapshot prepared;
     const QJsonObject data = eventData(snapshot);
     Result<QList<client::AgentRow>> agents = client::parseAgentList(data);
-    if (!agents)
-        return agents.error();
+    if (!agents) {
+        prepared.error = agents.error();
+        return prepared;
+    }
+    prepared.agents = std::move(agents).value();
 
+    const QJsonArray credentials = data.value(u"credentials"_s).toArray();
+    prepared.credentials.reserve(credentials.size());
+    for (const QJsonValue &value : credentials) {
+        QJsonObject credential = value.toObject();
+        QString id = credential.value(u"credential_id"_s).toString();
+        if (id.isEmpty() || prepared.credentialIds.contains(id))
+            continue;
+        prepared.credentialIds.insert(id);
+        CredentialSyncState awaiting = CredentialSyncState::awaitingVerification(credential);
+        prepared.credentials.append(
+            PreparedCredential { std::move(id), std::move(credential), std::move(awaiting) });
+    }
+    std::sort(prepared.credentials.begin(), prepared.credentials.end(),
+              [](const PreparedCredential &a, const PreparedCredential &b) {
+                  return rowLess(a.awaiting, a.credentialId, b.awaiting, b.credentialId);
+              });
+    return prepared;
+}
+
+void CredentialsModel::setAgents(const QList<client::AgentRow> &agents)
+{
     m_agents.clear();
     QList<CheckedAgent> checked;
-    for (const client::AgentRow &agent : agents.value()) {
+    for (const client::AgentRow &agent : agents) {
         m_agents.insert(agent.agentId, agent);
         checked.append(m_verifier.checkAgent(agent));
     }
+    m_queue->setTrustedKeys(m_verifier.trustedKeys());
+    m_queue->setAgents(std::move(checked));
+    m_verifier.saveKnownAgents();
+    m_queue->setKnownAgents(m_verifier.knownAgents());
+}
+
+Result<void> CredentialsModel::loadSnapshot(const QJsonObject &snapshot)
+{
+    const PreparedSnapshot prepared = prepareSnapshot(snapshot);
+    if (prepared.error)
+        return *prepared.error;
+    cancelSnapshotSteps();
+    setAgents(prepared.agents);
 
     // A credential listed before keeps its verified state until the new
     // result arrives, so a reconnect does not flash every chip.
     QHash<QString, Entry> entries;
     QStringList order;
-    for (const QJsonValue &value : data.value(u"credentials"_s).toArray()) {
-        const QJsonObject credential = value.toObject();
-        const QString id = credential.value(u"credential_id"_s).toString();
-        if (id.isEmpty() || entries.contains(id))
-            continue;
+    entries.reserve(prepared.credentials.size());
+    order.reserve(prepared.credentials.size());
+    for (const PreparedCredential &credential : prepared.credentials) {
         Entry entry;
-        const auto previous = m_entries.constFind(id);
+        const auto previous = m_entries.constFind(credential.credentialId);
         if (previous != m_entries.constEnd() && previous->verified) {
             entry.verified = previous->verified;
             entry.state = previous->state;
             entry.shownSequence = previous->shownSequence;
         } else {
-            entry.state = CredentialSyncState::awaitingVerification(credential);
+            entry.state = credential.awaiting;
             entry.shownSequence = m_sequence;
         }
-        entry.credential = credential;
+        entry.credential = credential.credential;
         entry.listed = true;
-        entries.insert(id, std::move(entry));
-        order.append(id);
+        entries.insert(credential.credentialId, std::move(entry));
+        order.append(credential.credentialId);
     }
     QStringList removed;
     for (auto it = m_entries.cbegin(); it != m_entries.cend(); ++it) {
@@ -268,27 +317,174 @@ Result<void> CredentialsModel::loadSnapshot(const QJsonObject &snapshot)
     m_entries = std::move(entries);
     m_order = std::move(order);
     sortRows();
+    recountTotals();
     endResetModel();
 
-    m_queue->setTrustedKeys(m_verifier.trustedKeys());
-    m_queue->setAgents(std::move(checked));
-    m_verifier.saveKnownAgents();
-    m_queue->setKnownAgents(m_verifier.knownAgents());
     requestVerification(m_order);
     for (const QString &id : std::as_const(removed))
         Q_EMIT credentialRemoved(id);
     return {};
 }
 
+void CredentialsModel::loadSnapshotInSteps(const QJsonObject &snapshot)
+{
+    cancelSnapshotSteps();
+    const quint64 load = ++m_snapshotLoad;
+    m_snapshotLoading = true;
+    m_batch.clear();
+
+    auto *watcher = new QFutureWatcher<PreparedSnapshot>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, load] {
+        watcher->deleteLater();
+        // flush() may have taken the result already, or a newer load began.
+        if (load != m_snapshotLoad || !m_preparing)
+            return;
+        m_preparing.reset();
+        startSnapshotSteps(watcher->result());
+    });
+    m_preparing = QtConcurrent::run(&CredentialsModel::prepareSnapshot, snapshot);
+    watcher->setFuture(*m_preparing);
+}
+
+// Takes the agents and removes the rows the snapshot no longer lists, then
+// starts the steps that insert and update the others.
+void CredentialsModel::startSnapshotSteps(PreparedSnapshot snapshot)
+{
+    if (snapshot.error) {
+        m_snapshotLoading = false;
+        Q_EMIT snapshotRejected(snapshot.error->message);
+        applyQueuedEvents();
+        return;
+    }
+    setAgents(snapshot.agents);
+
+    QSet<QString> removed;
+    for (const QString &id : std::as_const(m_order)) {
+        if (!snapshot.credentialIds.contains(id))
+            removed.insert(id);
+    }
+    removeRows(removed);
+
+    m_snapshot = std::move(snapshot);
+    m_snapshotNext = 0;
+    m_snapshotTimer.start();
+}
+
+// Inserts or updates the next kSnapshotRowsPerStep credentials of the
+// snapshot and sends them for verification.
+void CredentialsModel::applySnapshotStep()
+{
+    if (!m_snapshot)
+        return;
+    const qsizetype end =
+        std::min(m_snapshotNext + kSnapshotRowsPerStep, m_snapshot->credentials.size());
+
+    // Listed rows without a verified state take the snapshot's state, so
+    // their rows are found before any state changes.
+    QStringList unverifiedIds;
+    for (qsizetype i = m_snapshotNext; i < end; ++i) {
+        const auto found = m_entries.constFind(m_snapshot->credentials.at(i).credentialId);
+        if (found != m_entries.constEnd() && !found->verified)
+            unverifiedIds.append(found.key());
+    }
+    const QHash<QString, int> previousRows = rowsOf(unverifiedIds);
+
+    QStringList added;
+    QStringList requested;
+    requested.reserve(end - m_snapshotNext);
+    for (qsizetype i = m_snapshotNext; i < end; ++i) {
+        const PreparedCredential &prepared = m_snapshot->credentials.at(i);
+        const QString &id = prepared.credentialId;
+        auto found = m_entries.find(id);
+        if (found == m_entries.end()) {
+            Entry entry;
+            entry.credential = prepared.credential;
+            entry.state = prepared.awaiting;
+            entry.shownSequence = m_sequence;
+            entry.listed = true;
+            found = m_entries.insert(id, std::move(entry));
+            countEntry(*found, 1);
+            added.append(id);
+        } else if (found->verified) {
+            // The row keeps its verified state until the new result arrives.
+            found->credential = prepared.credential;
+        } else {
+            countEntry(*found, -1);
+            found->credential = prepared.credential;
+            found->state = prepared.awaiting;
+            found->shownSequence = m_sequence;
+            countEntry(*found, 1);
+        }
+        requested.append(id);
+    }
+
+    // emitUpdated() re-sorts the listed rows first, because the inserts
+    // search the row order for their places.
+    emitUpdated(previousRows);
+    insertSortedRows(added);
+    requestVerification(requested);
+
+    m_snapshotNext = end;
+    if (m_snapshotNext < m_snapshot->credentials.size())
+        m_snapshotTimer.start();
+    else
+        finishSnapshotSteps();
+}
+
+void CredentialsModel::finishSnapshotSteps()
+{
+    m_snapshotTimer.stop();
+    m_snapshot.reset();
+    m_snapshotNext = 0;
+    m_snapshotLoading = false;
+    Q_EMIT snapshotLoaded();
+    applyQueuedEvents();
+}
+
+void CredentialsModel::cancelSnapshotSteps()
+{
+    m_snapshotTimer.stop();
+    m_preparing.reset();
+    m_snapshot.reset();
+    m_snapshotNext = 0;
+    m_snapshotLoading = false;
+}
+
+void CredentialsModel::countEntry(const Entry &entry, int sign)
+{
+    if (!entry.listed)
+        return;
+    const CredentialSyncState &state = entry.state;
+    const bool badged = state.integrityFailure || state.unprotected;
+    const bool problem = state.stalled || state.chip != SyncChip::Synced || badged;
+    m_stalledCount += state.stalled ? sign : 0;
+    m_problemCount += problem ? sign : 0;
+    if (!entry.verified)
+        return;
+    for (const AgentSyncResult &agent : entry.verified->verification.agents) {
+        auto holdings = m_holdings.find(agent.agentId);
+        if (holdings == m_holdings.end())
+            holdings = m_holdings.insert(agent.agentId, AgentHoldings {});
+        holdings->inScope += sign;
+        if (agent.status == AgentSyncStatus::Synced)
+            holdings->held += sign;
+        if (holdings->inScope == 0 && holdings->held == 0)
+            m_holdings.erase(holdings);
+    }
+}
+
+void CredentialsModel::recountTotals()
+{
+    m_stalledCount = 0;
+    m_problemCount = 0;
+    m_holdings.clear();
+    for (const Entry &entry : std::as_const(m_entries))
+        countEntry(entry, 1);
+}
+
 void CredentialsModel::reloadTrustedOperators()
 {
-    QList<CheckedAgent> checked;
-    for (const client::AgentRow &agent : std::as_const(m_agents))
-        checked.append(m_verifier.checkAgent(agent));
-    m_queue->setTrustedKeys(m_verifier.trustedKeys());
-    m_queue->setAgents(std::move(checked));
-    m_verifier.saveKnownAgents();
-    m_queue->setKnownAgents(m_verifier.knownAgents());
+    setAgents(m_agents.values());
     requestVerification(m_order);
 }
 
@@ -311,6 +507,9 @@ void CredentialsModel::enqueue(const QJsonObject &event)
 
 void CredentialsModel::applyQueuedEvents()
 {
+    // Events that arrived after a snapshot wait until it is loaded.
+    if (m_snapshotLoading)
+        return;
     const QList<QJsonObject> events = m_batch.take();
     if (events.isEmpty())
         return;
@@ -320,6 +519,13 @@ void CredentialsModel::applyQueuedEvents()
 
 void CredentialsModel::flush()
 {
+    if (m_preparing) {
+        PreparedSnapshot prepared = m_preparing->result();
+        m_preparing.reset();
+        startSnapshotSteps(std::move(prepared));
+    }
+    while (m_snapshot)
+        applySnapshotStep();
     applyQueuedEvents();
     m_queue->waitUntilIdle();
     applyResults();
@@ -413,6 +619,7 @@ void CredentialsModel::applyBatch(const QList<QJsonObject> &events)
         if (!entry.listed) {
             entry.state = CredentialSyncState::awaitingVerification(entry.credential);
             entry.listed = true;
+            countEntry(entry, 1);
             added.append(id);
         }
     }
@@ -434,99 +641,159 @@ void CredentialsModel::applyResults()
     if (results.isEmpty())
         return;
 
-    QSet<QString> updated;
+    // The rows of the credentials whose state changes are found while the
+    // rows are still sorted by the states they show.
+    QStringList changedIds;
+    for (const VerificationResult &result : results) {
+        const auto found = m_entries.constFind(result.credentialId);
+        if (found != m_entries.constEnd() && result.sequence > found->shownSequence
+            && !(result.state == found->state))
+            changedIds.append(result.credentialId);
+    }
+    const QHash<QString, int> previousRows = rowsOf(changedIds);
+
     QStringList applied;
     for (const VerificationResult &result : results) {
         const auto found = m_entries.find(result.credentialId);
         if (found == m_entries.end() || result.sequence <= found->shownSequence)
             continue;
         found->shownSequence = result.sequence;
-        if (!(result.state == found->state))
-            updated.insert(result.credentialId);
+        countEntry(*found, -1);
         found->state = result.state;
         found->verified = VerifiedCredential { result.credential, result.verification,
                                                result.state };
+        countEntry(*found, 1);
         applied.append(result.credentialId);
     }
 
-    emitUpdated(updated);
+    emitUpdated(previousRows);
     if (!applied.isEmpty())
         Q_EMIT verified(applied);
 }
 
-// Re-sorts the rows and emits one dataChanged over the span of rows whose
-// credential or state changed. Moved rows are reported as changed data, not
-// as a layout change, because QSortFilterProxyModel (Qt 6.4) forwards a
-// layout change without its VerticalSortHint, and QML's DelegateModel
-// handles that as a reset that recreates every delegate. With 10,000 rows
-// each such reset cost the GUI thread about 200 ms of CPU in bench/console.
+// Re-sorts the updated rows and emits one dataChanged from the first to the
+// last row that an updated credential left or took. Moved rows are reported
+// as changed data, not as a layout change, because QSortFilterProxyModel
+// (Qt 6.4) forwards a layout change without its VerticalSortHint, and QML's
+// DelegateModel handles that as a reset that recreates every delegate. With
+// 10,000 rows each such reset cost the GUI thread about 200 ms of CPU in
+// bench/console.
 // NOTE: a persistent index therefore keeps its row, not its credential, when
 // the rows are re-sorted.
-void CredentialsModel::emitUpdated(const QSet<QString> &updated)
+void CredentialsModel::emitUpdated(const QHash<QString, int> &previousRows)
 {
-    if (updated.isEmpty())
+    if (previousRows.isEmpty())
         return;
 
-    // Only the updated rows can be out of order, so the others stay sorted
-    // and one merge places the updated rows: O(n + k log k) comparisons
-    // instead of a full sort.
-    const auto isLess = [this](const QString &a, const QString &b) {
-        return lessThan(a, b);
-    };
-    QStringList unchanged;
-    QStringList changed;
-    unchanged.reserve(m_order.size());
-    for (const QString &id : std::as_const(m_order))
-        (updated.contains(id) ? changed : unchanged).append(id);
-    std::sort(changed.begin(), changed.end(), isLess);
+    // Only the updated rows can be out of order. The others stay sorted, so
+    // a binary search among them places each updated row. That costs O(n)
+    // list copies and O(k log n) comparisons, each of which looks up two
+    // entries. The scan it replaces looked up every row's entry, and it took
+    // about a third of the GUI thread's CPU time in a perf recording of
+    // bench/console with 10,000 rows.
+    const auto isLess = [this](const QString &a, const QString &b) { return lessThan(a, b); };
+    QList<int> oldRows = previousRows.values();
+    std::sort(oldRows.begin(), oldRows.end());
+    QStringList moved = previousRows.keys();
+    std::sort(moved.begin(), moved.end(), isLess);
+
+    QStringList others;
+    others.reserve(m_order.size() - oldRows.size());
+    qsizetype nextOld = 0;
+    for (qsizetype row = 0; row < m_order.size(); ++row) {
+        if (nextOld < oldRows.size() && oldRows.at(nextOld) == row)
+            ++nextOld;
+        else
+            others.append(m_order.at(row));
+    }
+
     QStringList sorted;
     sorted.reserve(m_order.size());
-    std::merge(unchanged.cbegin(), unchanged.cend(), changed.cbegin(), changed.cend(),
-               std::back_inserter(sorted), isLess);
-
-    int first = static_cast<int>(m_order.size());
-    int last = -1;
-    for (qsizetype row = 0; row < sorted.size(); ++row) {
-        const QString &id = sorted.at(row);
-        if (id != m_order.at(row) || updated.contains(id)) {
-            first = std::min(first, static_cast<int>(row));
-            last = std::max(last, static_cast<int>(row));
-        }
+    int first = oldRows.first();
+    int last = oldRows.last();
+    qsizetype copied = 0;
+    for (const QString &id : std::as_const(moved)) {
+        const auto position = std::lower_bound(others.cbegin() + copied, others.cend(), id, isLess);
+        const qsizetype end = position - others.cbegin();
+        for (; copied < end; ++copied)
+            sorted.append(others.at(copied));
+        const int newRow = static_cast<int>(sorted.size());
+        first = std::min(first, newRow);
+        last = std::max(last, newRow);
+        sorted.append(id);
     }
+    for (; copied < others.size(); ++copied)
+        sorted.append(others.at(copied));
+
+    // Every row between the first old or new place of an updated row and the
+    // last one may now show another credential.
     m_order = std::move(sorted);
-    if (last >= 0)
-        Q_EMIT dataChanged(index(first), index(last));
+    Q_EMIT dataChanged(index(first), index(last));
+}
+
+// Returns the row of each listed id of `ids`. Call it while the rows are
+// still sorted by the states they show, before any of those states changes.
+QHash<QString, int> CredentialsModel::rowsOf(const QStringList &ids) const
+{
+    QHash<QString, int> rows;
+    rows.reserve(ids.size());
+    const auto isLess = [this](const QString &a, const QString &b) { return lessThan(a, b); };
+    for (const QString &id : ids) {
+        if (rows.contains(id) || !m_entries.contains(id))
+            continue;
+        const auto position = std::lower_bound(m_order.cbegin(), m_order.cend(), id, isLess);
+        if (position != m_order.cend() && *position == id)
+            rows.insert(id, static_cast<int>(position - m_order.cbegin()));
+    }
+    return rows;
 }
 
 void CredentialsModel::removeRows(const QSet<QString> &removed)
 {
+    if (removed.isEmpty())
+        return;
     QList<int> rows;
     QStringList removedIds;
-    for (const QString &id : removed) {
-        const qsizetype row = m_order.indexOf(id);
-        if (row >= 0)
+    for (qsizetype row = 0; row < m_order.size(); ++row) {
+        if (removed.contains(m_order.at(row))) {
             rows.append(static_cast<int>(row));
-        else
-            m_entries.remove(id); // created and deleted within one batch
-    }
-    std::sort(rows.begin(), rows.end(), std::greater<>());
-
-    // Contiguous rows are removed together, from the bottom up.
-    qsizetype i = 0;
-    while (i < rows.size()) {
-        int last = rows.at(i);
-        int first = last;
-        while (i + 1 < rows.size() && rows.at(i + 1) == first - 1) {
-            ++i;
-            first = rows.at(i);
-        }
-        beginRemoveRows({}, first, last);
-        for (int row = last; row >= first; --row) {
             removedIds.append(m_order.at(row));
-            m_entries.remove(m_order.takeAt(row));
         }
-        endRemoveRows();
-        ++i;
+    }
+    // Credentials created and deleted within one batch have no row.
+    for (const QString &id : removed) {
+        const auto found = m_entries.constFind(id);
+        if (found != m_entries.constEnd() && !found->listed)
+            m_entries.erase(found);
+    }
+
+    // Contiguous rows are removed together, from the bottom up. Above
+    // kMaxInsertsPerBatch separate ranges one reset is cheaper for views.
+    QList<std::pair<int, int>> ranges; // first and last row, bottom range first
+    for (qsizetype i = rows.size() - 1; i >= 0; --i) {
+        if (!ranges.isEmpty() && ranges.last().first == rows.at(i) + 1)
+            ranges.last().first = rows.at(i);
+        else
+            ranges.append({ rows.at(i), rows.at(i) });
+    }
+    if (ranges.size() > kMaxInsertsPerBatch) {
+        beginResetModel();
+        for (const QString &id : std::as_const(removedIds)) {
+            countEntry(*m_entries.constFind(id), -1);
+            m_entries.remove(id);
+        }
+        m_order.removeIf([&removed](const QString &id) { return removed.contains(id); });
+        endResetModel();
+    } else {
+        for (const auto &[first, last] : std::as_const(ranges)) {
+            beginRemoveRows({}, first, last);
+            for (int row = last; row >= first; --row) {
+                const QString id = m_order.takeAt(row);
+                countEntry(*m_entries.constFind(id), -1);
+                m_entries.remove(id);
+            }
+            endRemoveRows();
+        }
     }
     for (const QString &id : std::as_const(removedIds))
         Q_EMIT credentialRemoved(id);
@@ -542,6 +809,34 @@ void CredentialsModel::insertRows(const QStringList &added)
         beginInsertRows({}, row, row);
         m_order.insert(row, id);
         endInsertRows();
+    }
+}
+
+// Inserts the rows of `added`, which must be sorted by lessThan(). Their
+// places in the row order never decrease, so ids that fall between the same
+// two rows are inserted with one beginInsertRows().
+void CredentialsModel::insertSortedRows(const QStringList &added)
+{
+    const auto isLess = [this](const QString &a, const QString &b) { return lessThan(a, b); };
+    qsizetype next = 0;
+    qsizetype searchFrom = 0;
+    while (next < added.size()) {
+        const auto position =
+            std::lower_bound(m_order.cbegin() + searchFrom, m_order.cend(), added.at(next), isLess);
+        const qsizetype row = position - m_order.cbegin();
+        qsizetype end = next + 1;
+        while (end < added.size() && (row == m_order.size() || lessThan(added.at(end), m_order.at(row))))
+            ++end;
+        const qsizetype count = end - next;
+
+        beginInsertRows({}, static_cast<int>(row), static_cast<int>(row + count - 1));
+        m_order.insert(row, count, QString());
+        for (qsizetype i = 0; i < count; ++i)
+            m_order[row + i] = added.at(next + i);
+        endInsertRows();
+
+        searchFrom = row + count;
+        next = end;
     }
 }
 

@@ -5,13 +5,16 @@
 
 #include "eventbatch.h"
 
+#include "agentsmodel.h"
 #include "credentialsyncstate.h"
 #include "syncverifier.h"
 
 #include <QAbstractListModel>
+#include <QFuture>
 #include <QHash>
 #include <QJsonObject>
 #include <QList>
+#include <QSet>
 #include <QThread>
 #include <QTimer>
 
@@ -33,11 +36,32 @@ struct VerifiedCredential {
     CredentialSyncState state;
 };
 
+// One credential of a snapshot frame, read by CredentialsModel::prepareSnapshot().
+struct PreparedCredential {
+    QString credentialId;
+    QJsonObject credential; // as from GET /api/credentials/{id}, with `agents`
+    CredentialSyncState awaiting; // the state shown until its first verification result
+};
+
+// A snapshot frame read into the model's terms. prepareSnapshot() builds it
+// on any thread, because it reads only the frame.
+struct PreparedSnapshot {
+    // Set when the frame is malformed, and then the other members are empty.
+    std::optional<Error> error;
+    QList<client::AgentRow> agents;
+    // One entry per credential id, sorted as the table sorts rows that await
+    // their first verification result.
+    QList<PreparedCredential> credentials;
+    QSet<QString> credentialIds; // the ids of `credentials`
+};
+
 // Threads: the model merges event JSON and checks agent certificates on its
 // own thread, because AgentCertificates and its GenerationRecord are not
 // thread-safe and the session uses them there too. Receipts and statements
 // are verified on a QThread that the model owns, by a ReceiptVerifier that
-// reads only raw key bytes and CheckedAgent copies. Rows are inserted and
+// reads only raw key bytes and CheckedAgent copies. loadSnapshotInSteps()
+// reads its frame on a thread of QThreadPool::globalInstance(), with
+// prepareSnapshot(), which reads nothing else. Rows are inserted and
 // removed when events are merged. Results come back queued, and each set
 // that arrives is applied with one dataChanged, which also covers the rows
 // it re-sorted. Every request carries a sequence number, and a result whose
@@ -86,23 +110,41 @@ public:
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QHash<int, QByteArray> roleNames() const override;
 
+    // Rows a step of loadSnapshotInSteps() inserts or updates.
+    static constexpr qsizetype kSnapshotRowsPerStep = 250;
+
     // Replaces every row from a `snapshot` frame of /api/events (the whole
     // frame or its `data`) with one model reset, drops queued events, which
     // the snapshot supersedes, and sends every credential for verification.
     // A credential listed before keeps its last verified state until its new
     // result arrives, and a new one shows "⏳ Verifying". A malformed agent
-    // list is Reason::Malformed and leaves the model unchanged.
+    // list is Reason::Malformed and leaves the model unchanged. It cancels a
+    // load that loadSnapshotInSteps() started.
     Result<void> loadSnapshot(const QJsonObject &snapshot);
+    // Loads a snapshot like loadSnapshot(), but reads the frame on a worker
+    // thread. It then removes and inserts rows instead of a reset, in steps
+    // of at most kSnapshotRowsPerStep rows, one step per turn of the event
+    // loop. Events queued before the call are dropped, and events queued
+    // after it are applied once the last step is done. Emits
+    // snapshotLoaded() at the end. When the frame is malformed it emits
+    // snapshotRejected() and applies the queued events. A later snapshot
+    // cancels the steps still left.
+    void loadSnapshotInSteps(const QJsonObject &snapshot);
+    // True from loadSnapshotInSteps() until its last step.
+    bool isLoadingSnapshot() const { return m_snapshotLoading; }
+    // Reads a snapshot frame into credentials sorted for the table. It
+    // touches no model, so it runs on any thread.
+    static PreparedSnapshot prepareSnapshot(const QJsonObject &snapshot);
 
     // Queues one event frame (`credential_sync_changed`,
     // `agent_status_changed`; other types are ignored). The batch timer
     // merges the queue, inserts and removes rows, and sends the changed
     // credentials for verification. Their results arrive later.
     void enqueue(const QJsonObject &event);
-    // Merges the queued events now, then blocks until the verification
-    // thread has verified everything sent so far and applies the results.
-    // It is meant for tests and shutdown, because the event loop applies
-    // results by itself.
+    // Finishes a snapshot load in steps, merges the queued events now, then
+    // blocks until the verification thread has verified everything sent so
+    // far and applies the results. It is meant for tests and shutdown,
+    // because the event loop does all of this by itself.
     void flush();
 
     // Re-reads the pinned operator keys from the SyncVerifier, checks every
@@ -122,6 +164,17 @@ public:
     // The verification of every listed credential that has a result, for
     // countHoldings().
     QList<CredentialVerification> verifications() const;
+
+    // Totals over the listed rows, updated as each row changes, so reading
+    // them costs nothing per row. A stalled row has an agent retired after
+    // the maximum attempts. A problem row is stalled, not synced on every
+    // agent (including rows still being verified) or carries a badge.
+    int stalledCount() const { return m_stalledCount; }
+    int problemCount() const { return m_problemCount; }
+    // Per agent id, the credentials with a verification result that list the
+    // agent, and those it holds: countHoldings(verifications()), kept up to
+    // date as results arrive. Agents that no credential lists are missing.
+    const QHash<QString, AgentHoldings> &holdings() const { return m_holdings; }
     // True while sent credentials have no result yet.
     bool isVerifying() const;
 
@@ -143,6 +196,11 @@ Q_SIGNALS:
     void verified(const QStringList &credentialIds);
     // A credential left the table, by a delete event or a snapshot.
     void credentialRemoved(const QString &credentialId);
+    // The last step of loadSnapshotInSteps() is done.
+    void snapshotLoaded();
+    // loadSnapshotInSteps() left the rows unchanged because the frame is
+    // malformed. `message` describes the error.
+    void snapshotRejected(const QString &message);
 
 private:
     struct Entry {
@@ -156,6 +214,14 @@ private:
 
     bool lessThan(const QString &left, const QString &right) const;
     void sortRows();
+    void setAgents(const QList<client::AgentRow> &agents);
+    void startSnapshotSteps(PreparedSnapshot snapshot);
+    void applySnapshotStep();
+    void finishSnapshotSteps();
+    void cancelSnapshotSteps();
+    // Adds (`sign` 1) or subtracts (-1) a listed entry's share of the totals.
+    void countEntry(const Entry &entry, int sign);
+    void recountTotals();
     void mergeCredentialEvent(const QJsonObject &data, QSet<QString> &changed,
                               QSet<QString> &removed);
     bool mergeAgentEvent(const QJsonObject &data);
@@ -165,7 +231,11 @@ private:
     void requestVerification(const QStringList &credentialIds);
     void removeRows(const QSet<QString> &removed);
     void insertRows(const QStringList &added);
-    void emitUpdated(const QSet<QString> &updated);
+    void insertSortedRows(const QStringList &added);
+    QHash<QString, int> rowsOf(const QStringList &ids) const;
+    // Re-sorts the rows of `previousRows` (credential id to its row before
+    // its state changed) and emits one dataChanged.
+    void emitUpdated(const QHash<QString, int> &previousRows);
 
     SyncVerifier &m_verifier;
     QHash<QString, client::AgentRow> m_agents; // rows from the snapshot and agent events
@@ -173,6 +243,20 @@ private:
     QStringList m_order; // credential ids in row order
     quint64 m_sequence = 0; // last sequence number handed out
     EventBatch m_batch { this, [this] { applyQueuedEvents(); } };
+
+    int m_stalledCount = 0;
+    int m_problemCount = 0;
+    QHash<QString, AgentHoldings> m_holdings;
+
+    // A snapshot load in steps: the frame is read on a worker thread
+    // (m_preparing), then m_snapshot is applied from m_snapshotNext on, one
+    // step per m_snapshotTimer timeout. Queued events wait while it runs.
+    bool m_snapshotLoading = false;
+    quint64 m_snapshotLoad = 0; // number of the latest load; older preparations are dropped
+    std::optional<QFuture<PreparedSnapshot>> m_preparing;
+    std::optional<PreparedSnapshot> m_snapshot;
+    qsizetype m_snapshotNext = 0;
+    QTimer m_snapshotTimer;
 
     std::unique_ptr<VerificationQueue> m_queue;
     VerificationWorker *m_worker = nullptr; // lives on m_thread, deleted after it stops

@@ -342,6 +342,15 @@ void ConsoleSession::connectWorkspace()
             &ConsoleSession::scheduleRefresh);
     connect(&workspace->credentials(), &QAbstractItemModel::modelReset, this,
             &ConsoleSession::scheduleRefresh);
+    connect(&workspace->credentials(), &QAbstractItemModel::rowsInserted, this,
+            &ConsoleSession::scheduleRefresh);
+    connect(&workspace->credentials(), &QAbstractItemModel::rowsRemoved, this,
+            &ConsoleSession::scheduleRefresh);
+    connect(&workspace->credentials(), &models::CredentialsModel::snapshotRejected, this,
+            [](const QString &message) {
+                logger("console")->warn("snapshot: the credentials were not loaded: {}",
+                                        message.toStdString());
+            });
     connect(&workspace->agents(), &models::AgentsModel::batchApplied, this,
             &ConsoleSession::scheduleRefresh);
     connect(&workspace->agents(), &QAbstractItemModel::modelReset, this,
@@ -512,10 +521,11 @@ void ConsoleSession::onFeedSnapshot(const QJsonObject &frame)
     if (!agents)
         logger("console")->warn("snapshot: the agents were not loaded: {}",
                                 agents.error().message.toStdString());
-    Result<void> credentials = workspace.credentials().loadSnapshot(frame);
-    if (!credentials)
-        logger("console")->warn("snapshot: the credentials were not loaded: {}",
-                                credentials.error().message.toStdString());
+    // The model reads the credentials on a worker thread and inserts them in
+    // steps, so a snapshot of thousands of credentials does not block the
+    // views. Events that follow the snapshot wait in the model's queue until
+    // the last step.
+    workspace.credentials().loadSnapshotInSteps(frame);
     workspace.alerts().loadSnapshot(data.value(u"alerts"_s).toArray());
 
     // Audit rows written while the feed was away come with a fresh first page.
@@ -609,17 +619,8 @@ void ConsoleSession::refreshCounts()
     using models::AlertsModel;
     using models::CredentialsModel;
     const CredentialsModel &credentials = m_workspace->credentials();
-    int stalled = 0;
-    int problems = 0;
-    for (int row = 0; row < credentials.rowCount(); ++row) {
-        const QModelIndex index = credentials.index(row);
-        const bool isStalled = index.data(CredentialsModel::StalledRole).toBool();
-        const bool synced =
-            index.data(CredentialsModel::ChipRole).toInt() == int(models::SyncChip::Synced);
-        const bool hasBadge = !index.data(CredentialsModel::BadgesRole).toStringList().isEmpty();
-        stalled += isStalled ? 1 : 0;
-        problems += (isStalled || !synced || hasBadge) ? 1 : 0;
-    }
+    const int stalled = credentials.stalledCount();
+    const int problems = credentials.problemCount();
 
     const AlertsModel &alerts = m_workspace->alerts();
     int highestRank = 0;
@@ -672,8 +673,7 @@ void ConsoleSession::refreshAgentChoices()
 
 void ConsoleSession::refreshHoldings()
 {
-    m_workspace->agents().setHoldings(
-        models::countHoldings(m_workspace->credentials().verifications()));
+    m_workspace->agents().setHoldings(m_workspace->credentials().holdings());
 }
 
 void ConsoleSession::refreshSelection()

@@ -5,6 +5,7 @@
 
 #include <QJsonDocument>
 #include <QNetworkRequest>
+#include <QWebSocket>
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -19,30 +20,114 @@ constexpr qsizetype kMaxFrameBytes = 256 * 1024 * 1024;
 
 } // namespace
 
+// The QWebSocket of an EventFeed, on the feed's socket thread. Every signal
+// carries the number of the connection it belongs to, so the feed can drop
+// what an aborted connection still sent.
+class FeedSocket : public QObject {
+    Q_OBJECT
+
+public:
+    // Aborts the current connection, if any, and connects with `request`.
+    void open(quint64 connection, const QNetworkRequest &request)
+    {
+        if (m_socket == nullptr)
+            createSocket();
+        if (m_socket->state() != QAbstractSocket::UnconnectedState)
+            m_socket->abort();
+        m_connection = connection;
+        m_socket->open(request);
+    }
+
+    void abort()
+    {
+        if (m_socket != nullptr && m_socket->state() != QAbstractSocket::UnconnectedState)
+            m_socket->abort();
+    }
+
+    void ping()
+    {
+        if (m_socket != nullptr)
+            m_socket->ping();
+    }
+
+Q_SIGNALS:
+    void connected(quint64 connection);
+    void disconnected(quint64 connection, quint16 closeCode, const QString &closeReason);
+    // `unconnected` is true when the socket was unconnected after the error.
+    void failed(quint64 connection, const QString &errorString, bool unconnected);
+    void frameReceived(quint64 connection, const QJsonObject &frame);
+    void frameRejected(quint64 connection, const QString &parseError);
+
+private:
+    // Creates the socket on this object's thread, where its notifiers and
+    // timers must live.
+    void createSocket()
+    {
+        m_socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest, this);
+        m_socket->setMaxAllowedIncomingMessageSize(kMaxFrameBytes);
+        connect(m_socket, &QWebSocket::connected, this, [this] { Q_EMIT connected(m_connection); });
+        connect(m_socket, &QWebSocket::disconnected, this, [this] {
+            Q_EMIT disconnected(m_connection, quint16(m_socket->closeCode()),
+                                m_socket->closeReason());
+        });
+        connect(m_socket, &QWebSocket::textMessageReceived, this, &FeedSocket::parseFrame);
+        // Qt 6.4 has no QWebSocket::errorOccurred.
+        connect(m_socket, qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this,
+                [this] {
+                    Q_EMIT failed(m_connection, m_socket->errorString(),
+                                  m_socket->state() == QAbstractSocket::UnconnectedState);
+                });
+    }
+
+    void parseFrame(const QString &message)
+    {
+        QJsonParseError parseError;
+        const QJsonDocument document = QJsonDocument::fromJson(message.toUtf8(), &parseError);
+        if (!document.isObject()) {
+            Q_EMIT frameRejected(m_connection, parseError.errorString());
+            return;
+        }
+        Q_EMIT frameReceived(m_connection, document.object());
+    }
+
+    QWebSocket *m_socket = nullptr;
+    quint64 m_connection = 0;
+};
+
 EventFeed::EventFeed(QObject *parent)
     : QObject(parent)
+    , m_socket(new FeedSocket)
 {
-    m_socket.setMaxAllowedIncomingMessageSize(kMaxFrameBytes);
-    connect(&m_socket, &QWebSocket::connected, this, &EventFeed::onConnected);
-    connect(&m_socket, &QWebSocket::disconnected, this, &EventFeed::onDisconnected);
-    connect(&m_socket, &QWebSocket::textMessageReceived, this, &EventFeed::onTextMessage);
-    // Qt 6.4 has no QWebSocket::errorOccurred.
-    connect(&m_socket, qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this,
-            &EventFeed::onSocketError);
+    m_socketThread.setObjectName(u"console-event-feed"_s);
+    m_socket->moveToThread(&m_socketThread);
+    connect(&m_socketThread, &QThread::finished, m_socket, &QObject::deleteLater);
+    connect(m_socket, &FeedSocket::connected, this, &EventFeed::onConnected);
+    connect(m_socket, &FeedSocket::disconnected, this, &EventFeed::onDisconnected);
+    connect(m_socket, &FeedSocket::failed, this, &EventFeed::onSocketError);
+    connect(m_socket, &FeedSocket::frameReceived, this, &EventFeed::onFrame);
+    connect(m_socket, &FeedSocket::frameRejected, this, &EventFeed::onFrameRejected);
+    m_socketThread.start();
 
     m_reconnectTimer.setSingleShot(true);
     connect(&m_reconnectTimer, &QTimer::timeout, this, &EventFeed::connectSocket);
     m_countdownTimer.setInterval(std::chrono::seconds(1));
     connect(&m_countdownTimer, &QTimer::timeout, this, &EventFeed::tickCountdown);
     m_pingTimer.setInterval(kPingInterval);
-    connect(&m_pingTimer, &QTimer::timeout, this, [this] { m_socket.ping(); });
+    connect(&m_pingTimer, &QTimer::timeout, this, [this] {
+        QMetaObject::invokeMethod(m_socket, &FeedSocket::ping, Qt::QueuedConnection);
+    });
 }
 
 EventFeed::~EventFeed()
 {
     m_open = false;
-    m_socket.disconnect(this);
-    m_socket.abort();
+    m_socket->disconnect(this);
+    // FeedSocket only posts queued signals to this thread and never waits for
+    // it, so blocking here cannot deadlock. The socket is deleted on its
+    // thread when the thread finishes.
+    QMetaObject::invokeMethod(m_socket, &FeedSocket::abort, Qt::BlockingQueuedConnection);
+    m_socketThread.quit();
+    m_socketThread.wait();
 }
 
 void EventFeed::setPingInterval(std::chrono::milliseconds interval)
@@ -72,8 +157,7 @@ void EventFeed::close()
     m_countdownTimer.stop();
     m_pingTimer.stop();
     m_token.clear();
-    if (m_socket.state() != QAbstractSocket::UnconnectedState)
-        m_socket.abort();
+    abortSocket();
     setReconnectSeconds(0);
     setState(State::Offline);
 }
@@ -87,21 +171,37 @@ void EventFeed::connectSocket()
     m_sawSnapshot = false;
     QNetworkRequest request(m_url);
     request.setRawHeader("Authorization", "Bearer " + m_token.toUtf8());
-    m_socket.open(request);
+    const quint64 connection = ++m_connection;
+    QMetaObject::invokeMethod(
+        m_socket, [socket = m_socket, connection, request] { socket->open(connection, request); },
+        Qt::QueuedConnection);
 }
 
-void EventFeed::onConnected()
+// Aborts the current connection. What it still sends is dropped, because its
+// number is no longer the latest.
+void EventFeed::abortSocket()
 {
+    ++m_connection;
+    QMetaObject::invokeMethod(m_socket, &FeedSocket::abort, Qt::QueuedConnection);
+}
+
+void EventFeed::onConnected(quint64 connection)
+{
+    if (connection != m_connection)
+        return;
     logger("console")->info("event feed connected to {}", m_url.toString().toStdString());
     m_pingTimer.start();
 }
 
-void EventFeed::onDisconnected()
+void EventFeed::onDisconnected(quint64 connection, quint16 closeCode,
+                               const QString &closeReason)
 {
+    if (connection != m_connection)
+        return;
     m_pingTimer.stop();
     if (!m_open)
         return;
-    const quint16 code = quint16(m_socket.closeCode());
+    const quint16 code = closeCode;
     if (code == kTokenRejectedCloseCode) {
         logger("console")->warn("event feed: the backend rejected the token (close code 4401)");
         m_open = false;
@@ -114,10 +214,9 @@ void EventFeed::onDisconnected()
         Q_EMIT tokenRejected();
         return;
     }
-    const QString reason = m_socket.closeReason();
-    const std::string closed = reason.isEmpty()
+    const std::string closed = closeReason.isEmpty()
         ? std::to_string(code)
-        : std::to_string(code) + ": " + reason.toStdString();
+        : std::to_string(code) + ": " + closeReason.toStdString();
     // Only the loss of a live feed is a warning, because each failed
     // reconnect after it repeats the same news.
     if (m_state == State::Live)
@@ -129,19 +228,18 @@ void EventFeed::onDisconnected()
     scheduleReconnect();
 }
 
-void EventFeed::onSocketError(QAbstractSocket::SocketError error)
+void EventFeed::onSocketError(quint64 connection, const QString &errorString, bool unconnected)
 {
-    Q_UNUSED(error);
-    if (!m_open)
+    if (connection != m_connection || !m_open)
         return;
     if (m_state == State::Live)
         logger("console")->warn("lost the event feed of {}: {}", m_url.toString().toStdString(),
-                                m_socket.errorString().toStdString());
+                                errorString.toStdString());
     else
-        logger("console")->info("event feed error: {}", m_socket.errorString().toStdString());
+        logger("console")->info("event feed error: {}", errorString.toStdString());
     // A failed connect attempt emits no disconnected() when the socket never
     // left the connecting state.
-    if (m_socket.state() == QAbstractSocket::UnconnectedState && !m_reconnectTimer.isActive())
+    if (unconnected && !m_reconnectTimer.isActive())
         scheduleReconnect();
 }
 
@@ -165,16 +263,18 @@ void EventFeed::tickCountdown()
         m_countdownTimer.stop();
 }
 
-void EventFeed::onTextMessage(const QString &message)
+void EventFeed::onFrameRejected(quint64 connection, const QString &parseError)
 {
-    QJsonParseError parseError;
-    const QJsonDocument document = QJsonDocument::fromJson(message.toUtf8(), &parseError);
-    if (!document.isObject()) {
-        logger("console")->warn("event feed: ignored a frame that is not a JSON object ({})",
-                                parseError.errorString().toStdString());
+    if (connection != m_connection)
         return;
-    }
-    const QJsonObject frame = document.object();
+    logger("console")->warn("event feed: ignored a frame that is not a JSON object ({})",
+                            parseError.toStdString());
+}
+
+void EventFeed::onFrame(quint64 connection, const QJsonObject &frame)
+{
+    if (connection != m_connection)
+        return;
     if (frame.value(u"type"_s).toString() == u"snapshot"_s) {
         m_sawSnapshot = true;
         m_attempt = 0;
@@ -208,3 +308,5 @@ void EventFeed::setReconnectSeconds(int seconds)
 }
 
 } // namespace sealrelay::console
+
+#include "eventfeed.moc"

@@ -232,8 +232,11 @@ void ConsoleBench::connectMarkers()
     GuiProbe *probe = &m_probe;
     connect(credentials, &QAbstractItemModel::modelAboutToBeReset, this,
             [probe] { probe->mark(u"credentials: modelAboutToBeReset"_s); });
-    connect(credentials, &QAbstractItemModel::modelReset, this, [this, probe, credentials] {
+    connect(credentials, &QAbstractItemModel::modelReset, this, [probe, credentials] {
         probe->mark(u"credentials: modelReset (%1 rows)"_s.arg(credentials->rowCount()));
+    });
+    connect(credentials, &models::CredentialsModel::snapshotLoaded, this, [this, probe, credentials] {
+        probe->mark(u"credentials: snapshotLoaded (%1 rows)"_s.arg(credentials->rowCount()));
         if (m_snapshotNs == 0 && credentials->rowCount() > 0)
             m_snapshotNs = probe->nowNs();
     });
@@ -297,10 +300,11 @@ int ConsoleBench::countRowsAtVersion(qint64 version) const
     return count;
 }
 
-// Times, after the probe stopped, what ConsoleSession::refreshDerived()
-// does with the models: refreshHoldings() copies every verification and
-// counts each agent's holdings, and refreshCounts() reads the chip, stalled
-// flag and badges of every row.
+// Times, after the probe stopped, the walk over every row that
+// ConsoleSession::refreshDerived() made before CredentialsModel kept its
+// totals up to date: copying every verification, counting each agent's
+// holdings, and reading the chip, stalled flag and badges of every row. The
+// results of the walk are compared with the model's totals.
 void ConsoleBench::timeDerivedRefresh()
 {
     constexpr int kRuns = 5;
@@ -308,6 +312,7 @@ void ConsoleBench::timeDerivedRefresh()
     QList<double> copyMs;
     QList<double> countMs;
     QList<double> scanMs;
+    QList<double> totalsMs;
     for (int run = 0; run < kRuns; ++run) {
         QElapsedTimer timer;
         timer.start();
@@ -321,6 +326,7 @@ void ConsoleBench::timeDerivedRefresh()
 
         timer.restart();
         int problems = 0;
+        int stalledRows = 0;
         for (int row = 0; row < credentials.rowCount(); ++row) {
             const QModelIndex index = credentials.index(row);
             const bool stalled = index.data(models::CredentialsModel::StalledRole).toBool();
@@ -329,9 +335,18 @@ void ConsoleBench::timeDerivedRefresh()
             const bool badged =
                 !index.data(models::CredentialsModel::BadgesRole).toStringList().isEmpty();
             problems += (stalled || !synced || badged) ? 1 : 0;
+            stalledRows += stalled ? 1 : 0;
         }
         scanMs.append(double(timer.nsecsElapsed()) / 1e6);
         m_problemRows = problems;
+
+        timer.restart();
+        const int modelProblems = credentials.problemCount();
+        const int modelStalled = credentials.stalledCount();
+        const QHash<QString, models::AgentHoldings> modelHoldings = credentials.holdings();
+        totalsMs.append(double(timer.nsecsElapsed()) / 1e6);
+        m_totalsMatch = modelProblems == problems && modelStalled == stalledRows
+            && modelHoldings == holdings;
     }
     const auto median = [](QList<double> values) {
         std::sort(values.begin(), values.end());
@@ -340,6 +355,7 @@ void ConsoleBench::timeDerivedRefresh()
     m_verificationsMs = median(copyMs);
     m_countHoldingsMs = median(countMs);
     m_rowScanMs = median(scanMs);
+    m_totalsMs = median(totalsMs);
 }
 
 int ConsoleBench::run()
@@ -437,7 +453,7 @@ int ConsoleBench::run()
     m_rotatedAfterLive = countRowsAtVersion(2);
     printReport();
 
-    bool met = m_loaded && m_liveDrained;
+    bool met = m_loaded && m_liveDrained && m_totalsMatch;
     for (const PhaseStats &phase : m_probe.phases())
         met = met && phase.maxGapNs <= GuiProbe::kBlockNs;
     return met ? 0 : 1;
@@ -496,27 +512,33 @@ void ConsoleBench::printReport()
     }
 
     if (m_loaded) {
-        std::printf("\nwork of one ConsoleSession::refreshDerived() on the GUI thread, timed "
-                    "after the live phase (median of 5):\n");
-        std::printf("  CredentialsModel::verifications()   %7.1f ms\n", m_verificationsMs);
-        std::printf("  countHoldings() over them           %7.1f ms\n", m_countHoldingsMs);
-        std::printf("  chip, stalled and badges of each row %6.1f ms (%d problem rows)\n",
+        std::printf("\ntotals that ConsoleSession::refreshDerived() reads, timed after the live "
+                    "phase (median of 5):\n");
+        std::printf("  model's totals (counts and holdings) %6.3f ms\n", m_totalsMs);
+        std::printf("  the same by a walk over every row:\n");
+        std::printf("    CredentialsModel::verifications() %7.1f ms\n", m_verificationsMs);
+        std::printf("    countHoldings() over them         %7.1f ms\n", m_countHoldingsMs);
+        std::printf("    chip, stalled and badges of rows  %7.1f ms (%d problem rows)\n",
                     m_rowScanMs, m_problemRows);
         std::printf("  agents with holdings                %7d\n", m_holdingAgents);
+        std::printf("  model's totals equal the walk's     %7s\n", m_totalsMatch ? "yes" : "NO");
     }
 
     std::printf("\npeak RSS (VmHWM) of the console process: %.1f MiB\n",
                 double(m_peakRssKib) / 1024.0);
 
     std::printf("\nGUI-thread gaps between 1 ms probe ticks, per phase (target: none > 16 ms)\n");
-    std::printf("  %-6s %9s %8s %8s %8s %12s %10s %12s  %s\n", "phase", "duration", "p50", "p99",
-                "max", "(CPU in max)", "gaps>16ms", "time in them", "verdict");
+    std::printf("  %-6s %9s %8s %8s %8s %12s %12s %10s %12s  %s\n", "phase", "duration", "p50",
+                "p99", "max", "(CPU in max)", "max CPU/gap", "gaps>16ms", "time in them",
+                "verdict");
     for (const PhaseStats &phase : phases) {
-        std::printf("  %-6s %7.0f ms %5.1f ms %5.1f ms %5.0f ms %9.0f ms %10lld %9.0f ms  %s\n",
-                    qPrintable(phase.name), toMs(phase.endNs - phase.startNs),
-                    toMs(percentileGapNs(phase, 50)), toMs(percentileGapNs(phase, 99)),
-                    toMs(phase.maxGapNs), toMs(phase.maxCpuGapNs), phase.gapsOver16Ms,
-                    toMs(phase.blockedOver16MsNs), verdict(phase.maxGapNs <= GuiProbe::kBlockNs));
+        std::printf(
+            "  %-6s %7.0f ms %5.1f ms %5.1f ms %5.0f ms %9.0f ms %9.1f ms %10lld %9.0f ms  %s\n",
+            qPrintable(phase.name), toMs(phase.endNs - phase.startNs),
+            toMs(percentileGapNs(phase, 50)), toMs(percentileGapNs(phase, 99)),
+            toMs(phase.maxGapNs), toMs(phase.maxCpuGapNs), toMs(phase.maxGapCpuNs),
+            phase.gapsOver16Ms, toMs(phase.blockedOver16MsNs),
+            verdict(phase.maxGapNs <= GuiProbe::kBlockNs));
     }
 
     // The longest gaps with the markers recorded inside them.
@@ -557,6 +579,8 @@ void ConsoleBench::printReport()
                     qPrintable(u"no GUI block > 16 ms during "_s + phase.name),
                     verdict(phase.maxGapNs <= GuiProbe::kBlockNs), toMs(phase.maxGapNs));
     std::printf("  %-32s %s\n", "org loaded and verified", verdict(m_loaded));
+    if (m_loaded)
+        std::printf("  %-32s %s\n", "model's totals equal a walk", verdict(m_totalsMatch));
     if (m_liveStartNs != 0)
         std::printf("  %-32s %s\n", "live events applied and verified", verdict(m_liveDrained));
     std::fflush(stdout);

@@ -74,7 +74,7 @@ private:
     bool m_liveDrained = false;
     qint64 m_loadStartNs = 0;
     qint64 m_signedInNs = 0;
-    qint64 m_snapshotNs = 0; // the credentials model was reset from the snapshot
+    qint64 m_snapshotNs = 0; // the credentials model listed every row of the snapshot
     qint64 m_loadEndNs = 0;
     qint64 m_loadChecks = 0;
     qint64 m_liveStartNs = 0;
@@ -90,11 +90,15 @@ private:
     int m_syncedAfterLive = 0;
     qint64 m_peakRssKib = 0;
     QString m_renderLoop;
-    // Median ms of the model calls that ConsoleSession::refreshDerived()
-    // makes every 30 ms while events arrive, timed after the live phase.
+    // Median ms of reading the model's totals, which
+    // ConsoleSession::refreshDerived() does at most every 30 ms while events
+    // arrive, and of computing them by a walk over every row, timed after
+    // the live phase.
+    double m_totalsMs = 0;
     double m_verificationsMs = 0;
     double m_countHoldingsMs = 0;
     double m_rowScanMs = 0;
+    bool m_totalsMatch = false; // the model's totals equal the walk's
     int m_problemRows = 0; // rows refreshCounts() counts as problems
     int m_holdingAgents = 0; // agents countHoldings() returned
 };

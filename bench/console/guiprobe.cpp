@@ -72,6 +72,7 @@ void GuiProbe::tick()
     PhaseStats &phase = m_phases.last();
     ++phase.ticks;
     phase.gapsNs.push_back(gap);
+    phase.maxGapCpuNs = std::max(phase.maxGapCpuNs, gapCpu);
     if (gap > phase.maxGapNs) {
         phase.maxGapNs = gap;
         phase.maxGapEndNs = now;

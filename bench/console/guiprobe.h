@@ -16,6 +16,10 @@ namespace sealrelay::bench {
 struct PhaseStats {
     QString name;
     qint64 maxCpuGapNs = 0; // GUI-thread CPU time inside the longest gap
+    // Maximum GUI-thread CPU time inside any one gap. It need not be in the
+    // longest gap, because on a busy machine a gap can be long while the
+    // thread waits for a core.
+    qint64 maxGapCpuNs = 0;
     qint64 startNs = 0;
     qint64 endNs = 0;
     qint64 ticks = 0;
