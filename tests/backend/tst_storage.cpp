@@ -1514,7 +1514,11 @@ void TestStorage::transactionsNest()
         });
         if (inner)
             return Result<void>(makeError(Reason::Internal, u"the inner failure was lost"_s));
-        auto audited = storage->appendAudit(AuditEntry { orgId, u"nested"_s, u"backend"_s });
+        AuditEntry entry;
+        entry.orgId = orgId;
+        entry.event = u"nested"_s;
+        entry.actor = u"backend"_s;
+        auto audited = storage->appendAudit(entry);
         if (!audited)
             return Result<void>(audited.error());
         return Result<void>();
