@@ -47,11 +47,21 @@ const QString kCommandsHelp =
     "  get          Print a credential from the running agent.\n"
     "Run `sealrelay-agent COMMAND --help` for a command's options.\n"_s;
 
+// The codes runGetCommand() returns, with what leads to each.
 const QString kGetExitCodes =
-    u"\nExit codes of get: 0 success, 1 other failure, 2 usage error, 3 not found\n"
-    "(deleted, out of scope, or no such field), 4 unavailable (the reason is printed:\n"
-    "NO_ELIGIBLE_PEER, RATE_LIMITED, BACKEND_BUSY, NOT_IN_SCOPE, UNKNOWN_CREDENTIAL,\n"
-    "COMMITMENT_MISMATCH), 5 timeout.\n"_s;
+    u"\nExit codes of get:\n"
+    "  0  success: the secret, or its field, is printed\n"
+    "  1  other failure\n"
+    "  2  usage error\n"
+    "  3  not found: the backend has no credential of that name or id\n"
+    "     (UNKNOWN_CREDENTIAL), this agent holds it as deleted or removed from\n"
+    "     its scope, or the secret has no such field\n"
+    "  4  unavailable: the agent is not running, or the backend cannot deliver\n"
+    "     the credential now. The reason is printed: NO_ELIGIBLE_PEER,\n"
+    "     RATE_LIMITED, BACKEND_BUSY, NOT_IN_SCOPE (the backend's scope for the\n"
+    "     credential does not include this agent), COMMITMENT_MISMATCH\n"
+    "  5  timeout: the credential did not arrive within --missing-wait, or the\n"
+    "     agent did not reply\n"_s;
 
 QHash<QString, QString> processEnvironment()
 {

@@ -1,8 +1,9 @@
 // End-to-end tests of the sealrelay-agent process on 127.0.0.1: init, the
 // key file mode check, enrolment and approval against a real backend,
 // restart, a silent path through a TCP proxy, the local `get` against a
-// fake backend that replies to credential_missing, and a hello that names
-// another backend origin.
+// fake backend that replies to credential_missing (with credential_unavailable
+// or with a delivery of the credential), and a hello that names another
+// backend origin.
 #include "agentidentity.h"
 #include "agenttestsupport.h"
 #include "backendprocess.h"
@@ -17,8 +18,12 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
+#include <QLocalServer>
+#include <QLocalSocket>
+#include <QMap>
 #include <QPointer>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QSet>
 #include <QTcpServer>
 #include <QTcpSocket>
@@ -26,6 +31,13 @@
 #include <QWebSocket>
 #include <QWebSocketServer>
 #include <QtTest>
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+#include <vector>
 
 using namespace Qt::Literals::StringLiterals;
 using namespace sealrelay;
@@ -41,6 +53,46 @@ struct ProcessResult {
     QString err;
     qint64 elapsedMs = 0;
 };
+
+// The exit codes a `get --help` output lists ("  3  not found: ..." and its
+// indented continuation lines), each with its text joined into one line.
+QMap<int, QString> listedExitCodes(const QString &help)
+{
+    QMap<int, QString> codes;
+    const qsizetype start = help.indexOf(u"Exit codes of get:"_s);
+    if (start < 0)
+        return codes;
+    const QRegularExpression entry(u"^  (\\d)  (.*)$"_s);
+    const QRegularExpression continuation(u"^     (\\S.*)$"_s);
+    int current = -1;
+    for (const QString &line : help.mid(start).split(u'\n').mid(1)) {
+        if (const QRegularExpressionMatch match = entry.match(line); match.hasMatch()) {
+            current = match.captured(1).toInt();
+            codes.insert(current, match.captured(2));
+        } else if (const QRegularExpressionMatch more = continuation.match(line);
+                   more.hasMatch() && current >= 0) {
+            codes[current] += u' ' + more.captured(1);
+        } else {
+            current = -1;
+        }
+    }
+    return codes;
+}
+
+// The one listed exit code whose text contains `phrase`; -1 when none or
+// several do.
+int listedExitCode(const QMap<int, QString> &codes, const QString &phrase)
+{
+    int found = -1;
+    for (auto it = codes.cbegin(); it != codes.cend(); ++it) {
+        if (!it.value().contains(phrase))
+            continue;
+        if (found >= 0)
+            return -1;
+        found = it.key();
+    }
+    return found;
+}
 
 QProcessEnvironment agentEnvironment(const QHash<QString, QString> &extra = {})
 {
@@ -155,7 +207,8 @@ private:
 
 // A backend stand-in that speaks hello and welcome, approves the agent with
 // a certificate for the keys it enrols with, and replies to credential_missing
-// with credential_unavailable NO_ELIGIBLE_PEER unless answerMissing is false.
+// with the credential_store of `deliveries` for the name requested, else with
+// credential_unavailable NO_ELIGIBLE_PEER unless answerMissing is false.
 // With foreignOrigin set, it plays a backend that relays another backend's
 // hello and pushes a welcome behind it.
 class FakeBackend : public QObject {
@@ -183,6 +236,10 @@ public:
     int connections = 0;
     bool answerMissing = true;
     int missingReceived = 0;
+    // Deliveries by credential name, each sent once.
+    QHash<QString, CredentialStore> deliveries;
+    // credential_id of every credential_stored received.
+    QStringList storedReceived;
     QStringList registerModes;
     // When set, hello names this origin instead of the fake's own, and an
     // approved welcome follows at once, before any enrol or authenticate.
@@ -242,6 +299,12 @@ private:
                 QString::fromUtf8(serializeMessage(Registered{newUuid(), 0})));
         } else if (const auto *missing = std::get_if<CredentialMissing>(&message.value())) {
             ++missingReceived;
+            if (const auto delivery = deliveries.constFind(missing->name.value_or(QString()));
+                delivery != deliveries.cend()) {
+                socket->sendTextMessage(QString::fromUtf8(serializeMessage(delivery.value())));
+                deliveries.erase(delivery);
+                return;
+            }
             if (!answerMissing)
                 return;
             CredentialUnavailable reply;
@@ -249,6 +312,8 @@ private:
             reply.requestId = missing->requestId;
             reply.reason = Reason::NoEligiblePeer;
             socket->sendTextMessage(QString::fromUtf8(serializeMessage(reply)));
+        } else if (const auto *stored = std::get_if<CredentialStored>(&message.value())) {
+            storedReceived.append(stored->credentialId);
         }
     }
 
@@ -310,11 +375,17 @@ private Q_SLOTS:
     void silentPathReconnects();
     void rekeyRegistersRegenerated();
     void getStoredCredential();
+    void getWaitsForDelivery();
     void getUnavailableEndsEarly();
     void getTimesOut();
     void untrustedCertificateRejected();
     void foreignOriginRejected();
     void auditVerifiesChain();
+    // Last, so their registrations with the fake backend do not count in the
+    // cases above.
+    void socketModeAndGroup();
+    void socketSupplementaryGroup();
+    void getExitCodesMatchHelp();
 
 private:
     QString initAgent(const QString &name, const QString &backendUrl, const QString &token,
@@ -324,6 +395,8 @@ private:
     void approve(const QString &dataDir, qint64 generation = 1);
     // Stores one credential named db-main directly in the agent's vault.
     void storeCredential(const QString &dataDir);
+    // Starts `sealrelay-agent get` on the fake backend's agent.
+    void startGet(QProcess &get, const QStringList &arguments);
 
     QTemporaryDir m_dir;
     BackendProcess m_backend;
@@ -336,6 +409,7 @@ private:
     QString m_orgId;
     test::TestOrg m_testOrg;
     std::unique_ptr<FakeBackend> m_fake;
+    std::optional<AgentIdentity> m_fakeIdentity; // the keys of m_fakeAgentDir
     QProcess m_agent;
 };
 
@@ -465,12 +539,104 @@ void AgentProcessTest::helpListsExitCodes()
 {
     const ProcessResult help = runAgentCommand({u"get"_s, u"--help"_s});
     QCOMPARE(help.exitCode, 0);
-    QVERIFY(help.out.contains(u"5 timeout"_s));
-    QVERIFY(help.out.contains(u"4 unavailable"_s));
+    const QMap<int, QString> codes = listedExitCodes(help.out);
+    QCOMPARE(codes.keys(), QList<int>({ 0, 1, 2, 3, 4, 5 }));
+    QVERIFY(codes.value(0).startsWith(u"success"_s));
+    QVERIFY(codes.value(1).startsWith(u"other failure"_s));
+    QVERIFY(codes.value(2).startsWith(u"usage error"_s));
+    QVERIFY(codes.value(3).startsWith(u"not found"_s));
+    QVERIFY(codes.value(4).startsWith(u"unavailable"_s));
+    QVERIFY(codes.value(5).startsWith(u"timeout"_s));
     QVERIFY(help.out.contains(u"--missing-wait"_s));
     QVERIFY(help.out.contains(u"Unit: milliseconds."_s));
     QVERIFY(help.out.contains(u"Default: 15000."_s));
     QVERIFY(help.out.contains(u"SEALRELAY_CONNECTION_SILENCE_TIMEOUT_MS"_s));
+}
+
+// Runs `get` with each outcome and compares its exit code with the one the
+// help lists for that outcome. The real agent of the fake backend gives the
+// outcomes it can reach. A stand-in on the socket sends the agent's other
+// replies: a backend reason, a deleted credential and an internal error.
+void AgentProcessTest::getExitCodesMatchHelp()
+{
+    QVERIFY(m_fake);
+    QVERIFY(!m_fakeAgentDir.isEmpty());
+    const ProcessResult help = runAgentCommand({ u"get"_s, u"--help"_s });
+    QCOMPARE(help.exitCode, 0);
+    const QMap<int, QString> codes = listedExitCodes(help.out);
+    QCOMPARE(codes.size(), 6);
+
+    const auto runGet = [](const QString &dataDir, const QStringList &arguments) {
+        QProcess get;
+        get.setProcessEnvironment(agentEnvironment());
+        get.start(kAgentPath, QStringList { u"get"_s, u"--data-dir"_s, dataDir } + arguments);
+        if (!get.waitForStarted()
+            || !QTest::qWaitFor([&get] { return get.state() == QProcess::NotRunning; }, 30000)) {
+            get.kill();
+            get.waitForFinished();
+            return -1;
+        }
+        return get.exitStatus() == QProcess::NormalExit ? get.exitCode() : -1;
+    };
+
+    // The real agent, with a 1 s wait for a missing credential.
+    m_fake->answerMissing = true;
+    const qsizetype registered = m_fake->registerModes.size();
+    startAgent(m_fakeAgentDir, { { u"SEALRELAY_API_MISSING_WAIT_MS"_s, u"1000"_s } });
+    QTRY_VERIFY_WITH_TIMEOUT(m_fake->registerModes.size() > registered, 10000);
+    QCOMPARE(runGet(m_fakeAgentDir, { u"db-main"_s, u"--field"_s, u"password"_s }),
+             listedExitCode(codes, u"success"_s));
+    QCOMPARE(runGet(m_fakeAgentDir, { u"db-main"_s, u"--field"_s, u"token"_s }),
+             listedExitCode(codes, u"no such field"_s));
+    QCOMPARE(runGet(m_fakeAgentDir, {}), listedExitCode(codes, u"usage error"_s));
+    QCOMPARE(runGet(m_fakeAgentDir, { u"db-replica"_s }),
+             listedExitCode(codes, u"NO_ELIGIBLE_PEER"_s));
+    m_fake->answerMissing = false;
+    QCOMPARE(runGet(m_fakeAgentDir, { u"db-replica"_s }),
+             listedExitCode(codes, u"did not arrive"_s));
+    m_fake->answerMissing = true;
+    stopAgent();
+    QCOMPARE(runGet(m_fakeAgentDir, { u"db-main"_s }),
+             listedExitCode(codes, u"the agent is not running"_s));
+
+    // A stand-in on the socket sends each remaining reply of the agent.
+    QTemporaryDir standInDir;
+    QVERIFY(standInDir.isValid());
+    QLocalServer standIn;
+    QByteArray reply;
+    QObject::connect(&standIn, &QLocalServer::newConnection, &standIn, [&] {
+        while (QLocalSocket *socket = standIn.nextPendingConnection()) {
+            QObject::connect(socket, &QLocalSocket::readyRead, socket, [socket, &reply] {
+                if (!socket->canReadLine())
+                    return;
+                socket->readLine();
+                socket->write(reply + '\n');
+                socket->flush();
+            });
+            QObject::connect(socket, &QLocalSocket::disconnected, socket, &QObject::deleteLater);
+        }
+    });
+    QVERIFY(standIn.listen(QDir(standInDir.path()).filePath(u"agent.sock"_s)));
+    const QList<std::pair<QByteArray, QString>> replies {
+        { R"({"error":"unavailable","reason":"UNKNOWN_CREDENTIAL","message":"m"})",
+          u"UNKNOWN_CREDENTIAL"_s },
+        { R"({"error":"unavailable","reason":"NOT_IN_SCOPE","message":"m"})",
+          u"NOT_IN_SCOPE"_s },
+        { R"({"error":"unavailable","reason":"RATE_LIMITED","message":"m"})",
+          u"RATE_LIMITED"_s },
+        { R"({"error":"unavailable","reason":"BACKEND_BUSY","message":"m"})",
+          u"BACKEND_BUSY"_s },
+        { R"({"error":"unavailable","reason":"COMMITMENT_MISMATCH","message":"m"})",
+          u"COMMITMENT_MISMATCH"_s },
+        { R"({"error":"not_found","message":"credential was deleted"})", u"deleted"_s },
+        { R"({"error":"timeout","message":"m"})", u"did not arrive"_s },
+        { R"({"error":"internal","message":"cannot read the vault"})", u"other failure"_s },
+    };
+    for (const auto &[line, phrase] : replies) {
+        reply = line;
+        QVERIFY2(listedExitCode(codes, phrase) >= 0, qPrintable(phrase));
+        QCOMPARE(runGet(standInDir.path(), { u"db-main"_s }), listedExitCode(codes, phrase));
+    }
 }
 
 void AgentProcessTest::getWithoutRunningAgent()
@@ -677,6 +843,7 @@ void AgentProcessTest::storeCredential(const QString &dataDir)
     QVERIFY(vault.value()->storeOrgId(m_testOrg.orgId).ok());
     identity.orgId = m_testOrg.orgId;
     m_fake->knowAgent(identity, QFileInfo(dataDir).fileName());
+    m_fakeIdentity = identity;
 
     TrustStore trust(m_testOrg.trustedKeys(), m_testOrg.orgId, *vault.value());
     TargetHandler handler(*vault.value(), trust, identity);
@@ -732,6 +899,128 @@ void AgentProcessTest::getStoredCredential()
     QCOMPARE(m_agent.exitStatus(), QProcess::NormalExit);
     QCOMPARE(m_agent.exitCode(), 0);
     QVERIFY(!QFileInfo::exists(socket.filePath()));
+}
+
+// The socket is 0660 and belongs to the --socket-group, here the test user's
+// primary group, named through SEALRELAY_AGENT_SOCKET_GROUP. A group that
+// does not exist stops `run` before it listens.
+void AgentProcessTest::socketModeAndGroup()
+{
+    QVERIFY(!m_fakeAgentDir.isEmpty());
+    const struct group *primary = ::getgrgid(::getegid());
+    QVERIFY(primary);
+    const QString groupName = QString::fromLocal8Bit(primary->gr_name);
+    const gid_t groupId = primary->gr_gid;
+
+    startAgent(m_fakeAgentDir, { { u"SEALRELAY_AGENT_SOCKET_GROUP"_s, groupName } });
+    const QByteArray socketPath = QDir(m_fakeAgentDir).filePath(u"agent.sock"_s).toLocal8Bit();
+    struct stat info {};
+    QCOMPARE(::stat(socketPath.constData(), &info), 0);
+    QVERIFY(S_ISSOCK(info.st_mode));
+    QCOMPARE(info.st_mode & 07777, mode_t(0660));
+    QCOMPARE(info.st_gid, groupId);
+    stopAgent();
+
+    const QString missingGroup = u"sealrelay-test-no-such-group"_s;
+    QVERIFY(!::getgrnam(missingGroup.toLocal8Bit().constData()));
+    const ProcessResult run = runAgentCommand(
+        { u"run"_s, u"--data-dir"_s, m_fakeAgentDir, u"--socket-group"_s, missingGroup });
+    QCOMPARE(run.exitCode, 1);
+    QVERIFY2(run.err.contains(u"socket group %1 does not exist"_s.arg(missingGroup)),
+             qPrintable(run.err));
+    QVERIFY(!QFileInfo::exists(QString::fromLocal8Bit(socketPath)));
+}
+
+// The socket is handed to a group other than the one it is created with,
+// which only a supplementary group of the test user shows.
+void AgentProcessTest::socketSupplementaryGroup()
+{
+    QVERIFY(!m_fakeAgentDir.isEmpty());
+    const int count = ::getgroups(0, nullptr);
+    QVERIFY(count >= 0);
+    std::vector<gid_t> groups(size_t(count) + 1);
+    QVERIFY(::getgroups(count, groups.data()) == count);
+    std::optional<gid_t> other;
+    for (int i = 0; i < count; ++i) {
+        if (groups[size_t(i)] != ::getegid()) {
+            other = groups[size_t(i)];
+            break;
+        }
+    }
+    if (!other)
+        QSKIP("the test user belongs to no group besides its primary group, so a chown of the "
+              "socket to another group cannot be observed");
+    const struct group *entry = ::getgrgid(*other);
+    QVERIFY(entry);
+
+    startAgent(m_fakeAgentDir,
+               { { u"SEALRELAY_AGENT_SOCKET_GROUP"_s, QString::fromLocal8Bit(entry->gr_name) } });
+    const QByteArray socketPath = QDir(m_fakeAgentDir).filePath(u"agent.sock"_s).toLocal8Bit();
+    struct stat info {};
+    QCOMPARE(::stat(socketPath.constData(), &info), 0);
+    QCOMPARE(info.st_gid, *other);
+    QCOMPARE(info.st_mode & 07777, mode_t(0660));
+    stopAgent();
+}
+
+void AgentProcessTest::startGet(QProcess &get, const QStringList &arguments)
+{
+    get.setProcessEnvironment(agentEnvironment());
+    get.setProcessChannelMode(QProcess::SeparateChannels);
+    get.start(kAgentPath, QStringList { u"get"_s, u"--data-dir"_s, m_fakeAgentDir } + arguments);
+    QVERIFY(get.waitForStarted());
+}
+
+// A get of a credential the vault lacks waits for the delivery that its
+// credential_missing brings, and ends as soon as that delivery is stored.
+// A get waiting for another credential is not ended by that store.
+void AgentProcessTest::getWaitsForDelivery()
+{
+    QVERIFY(m_fake);
+    QVERIFY(m_fakeIdentity);
+    const QString credentialId = newUuid();
+    const test::TestSecret secret =
+        test::makeSecret(R"({"password":"pw-late","username":"admin"})");
+    CredentialStatement fields = m_testOrg.statementFields(credentialId, 1, 1, secret.commitment);
+    fields.name = u"db-late"_s;
+    fields.issuedAt = QDateTime::currentDateTimeUtc();
+    m_fake->deliveries.insert(fields.name,
+                              test::creatorDelivery(m_testOrg.operatorKey, *m_fakeIdentity,
+                                                    m_testOrg.sign(fields), fields,
+                                                    test::makePayload(credentialId, 1, secret)));
+    m_fake->answerMissing = false;
+    const qsizetype registered = m_fake->registerModes.size();
+    startAgent(m_fakeAgentDir, { { u"SEALRELAY_API_MISSING_WAIT_MS"_s, u"5000"_s } });
+    QTRY_VERIFY_WITH_TIMEOUT(m_fake->registerModes.size() > registered, 10000);
+
+    const int missingBefore = m_fake->missingReceived;
+    QProcess other;
+    startGet(other, { u"db-other"_s });
+    QTRY_COMPARE_WITH_TIMEOUT(m_fake->missingReceived, missingBefore + 1, 10000);
+
+    QProcess late;
+    QElapsedTimer timer;
+    timer.start();
+    startGet(late, { u"db-late"_s, u"--field"_s, u"password"_s });
+    QTRY_VERIFY_WITH_TIMEOUT(late.state() == QProcess::NotRunning, 10000);
+    QCOMPARE(late.exitCode(), 0);
+    QCOMPARE(QString::fromUtf8(late.readAllStandardOutput()), u"pw-late\n"_s);
+    QVERIFY2(timer.elapsed() < 2500, qPrintable(QString::number(timer.elapsed())));
+    QCOMPARE(m_fake->missingReceived, missingBefore + 2);
+    QCOMPARE(m_fake->storedReceived, QStringList { credentialId });
+
+    // The other get still waits, and ends only at its missing wait.
+    QCOMPARE(other.state(), QProcess::Running);
+    QTRY_VERIFY_WITH_TIMEOUT(other.state() == QProcess::NotRunning, 10000);
+    QCOMPARE(other.exitCode(), 5);
+
+    // The delivered credential is now held and served without a request.
+    const ProcessResult held = runAgentCommand(
+        { u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"db-late"_s, u"--field"_s, u"password"_s });
+    QCOMPARE(held.exitCode, 0);
+    QCOMPARE(held.out, u"pw-late\n"_s);
+    QCOMPARE(m_fake->missingReceived, missingBefore + 2);
+    m_fake->answerMissing = true;
 }
 
 void AgentProcessTest::getUnavailableEndsEarly()

@@ -1,7 +1,8 @@
 // TargetHandler: a credential_store for each of the ten refusal reasons that
 // passes every earlier check and fails exactly that one, stores from a peer
-// and from the creator, racing deliveries, and statement updates (scope
-// change, removal, delete).
+// and from the creator, the checks that still run on a source certificate
+// seen before, racing deliveries, and statement updates (scope change,
+// removal, delete).
 #include "agenttestsupport.h"
 #include "base64.h"
 #include "digest.h"
@@ -73,6 +74,7 @@ private Q_SLOTS:
     void storesNewerVersion();
     void refusesDelivery_data();
     void refusesDelivery();
+    void seenCertificateStillChecked();
     void raceKeepsNewerVersion();
     void threadedRaceKeepsNewerVersion();
     void updateChangesScope();
@@ -80,6 +82,8 @@ private Q_SLOTS:
     void updateDeletes();
     void updateRefusesOlder();
     void updateNewerVersionPending();
+    void refusesUpdate_data();
+    void refusesUpdate();
     void tombstoneRefusesStaleDelivery();
 
 private:
@@ -88,6 +92,7 @@ private:
     CredentialStore deliver(const DeliveryPlan &plan);
     CredentialStored storeOk(const DeliveryPlan &plan);
     CredentialStore buildCase(const QString &name);
+    StatementUpdate buildUpdateCase(const QString &name);
 
     TestOrg m_org;
     AgentIdentity m_target;
@@ -397,6 +402,65 @@ CredentialStore TestTargetHandler::buildCase(const QString &name)
         delivery.payload = makePayload(m_credentialId, 1, other);
         return deliver(delivery);
     }
+
+    // Two adjacent checks fail at once, so the reason shows which runs first.
+    // Checks 4 and 5 exclude each other, so 4 is paired with 6 instead.
+    if (name == "1+2: untrusted operator, bad signature"_L1) {
+        CredentialStore message = deliver(delivery);
+        message.statement = m_org.sign(delivery.fields, m_org.rogueKey);
+        message.statement.signature[10] = char(message.statement.signature[10] ^ 0x01);
+        return message;
+    }
+    if (name == "2+3: untrusted operator, another org"_L1) {
+        delivery.fields.orgId = newUuid();
+        delivery.statement = m_org.sign(delivery.fields, m_org.rogueKey);
+        return deliver(delivery);
+    }
+    if (name == "3+4: another org, older version"_L1) {
+        storeOk(plan(2, 1, {}, makeSecret(R"({"password":"pw-2"})")));
+        delivery.fields.orgId = newUuid();
+        delivery.statement = m_org.sign(delivery.fields);
+        return deliver(delivery);
+    }
+    if (name == "4+6: older revision, deleted"_L1) {
+        storeOk(plan(1, 3));
+        delivery = plan(1, 2);
+        delivery.fields.deleted = true;
+        delivery.statement = m_org.sign(delivery.fields);
+        return deliver(delivery);
+    }
+    if (name == "5+6: same revision other bytes, outside scope"_L1) {
+        storeOk(delivery);
+        return deliver(plan(1, 1, { m_peer.agentId }));
+    }
+    if (name == "6+7: outside scope, attestation by another key"_L1) {
+        delivery = plan(1, 1, { m_peer.agentId });
+        CredentialStore message = deliver(delivery);
+        message.attestation = signAttestation(
+            attestationFor(m_target, delivery.fields, delivery.statement, message.envelope,
+                           AttestationSource::Peer, m_peer.agentId),
+            m_org.rogueKey);
+        return message;
+    }
+    if (name == "7+8: attestation for another envelope, sealed to another agent"_L1) {
+        CredentialStore message = deliver(delivery);
+        message.envelope = sealTo(m_peer, delivery.payload);
+        return message;
+    }
+    if (name == "8+9: sealed to another agent, another credential's payload"_L1) {
+        CredentialStore message = deliver(delivery);
+        message.envelope = sealTo(m_peer, makePayload(newUuid(), 1, m_secret));
+        message.attestation = signAttestation(
+            attestationFor(m_target, delivery.fields, delivery.statement, message.envelope,
+                           AttestationSource::Peer, m_peer.agentId),
+            m_peer.identityKey);
+        return message;
+    }
+    if (name == "9+10: another credential's payload, other commitment"_L1) {
+        const TestSecret other = makeSecret(R"({"password":"substituted","username":"admin"})");
+        delivery.payload = makePayload(newUuid(), 1, other);
+        return deliver(delivery);
+    }
     QTest::qFail(qPrintable(u"unknown case "_s + name), __FILE__, __LINE__);
     return {};
 }
@@ -429,6 +493,19 @@ void TestTargetHandler::refusesDelivery_data()
     QTest::newRow("payload of another version") << u"PAYLOAD_MISMATCH"_s;
     QTest::newRow("payload pad not zeros") << u"PAYLOAD_MISMATCH"_s;
     QTest::newRow("commitment mismatch") << u"COMMITMENT_MISMATCH"_s;
+
+    QTest::newRow("1+2: untrusted operator, bad signature") << u"BAD_STATEMENT"_s;
+    QTest::newRow("2+3: untrusted operator, another org") << u"UNTRUSTED_OPERATOR"_s;
+    QTest::newRow("3+4: another org, older version") << u"ID_MISMATCH"_s;
+    QTest::newRow("4+6: older revision, deleted") << u"SUPERSEDED"_s;
+    QTest::newRow("5+6: same revision other bytes, outside scope") << u"EQUIVOCATION"_s;
+    QTest::newRow("6+7: outside scope, attestation by another key") << u"OUT_OF_SCOPE"_s;
+    QTest::newRow("7+8: attestation for another envelope, sealed to another agent")
+        << u"BAD_ATTESTATION"_s;
+    QTest::newRow("8+9: sealed to another agent, another credential's payload")
+        << u"DECRYPT_FAILED"_s;
+    QTest::newRow("9+10: another credential's payload, other commitment")
+        << u"PAYLOAD_MISMATCH"_s;
 }
 
 void TestTargetHandler::refusesDelivery()
@@ -476,6 +553,50 @@ void TestTargetHandler::refusesDelivery()
 // v3 passes its checks while the vault stores v2. Then v4 is stored from
 // another connection before v3 reaches the vault, so v3 loses the
 // compare-and-set.
+// The trust store keeps the parse and signature check of a certificate it has
+// verified. Deliveries with that certificate must still fail on a changed
+// signature, a higher generation seen since, and expiry.
+void TestTargetHandler::seenCertificateStillChecked()
+{
+    QDateTime now = testNow();
+    const Clock clock = [&now] {
+        return now;
+    };
+    TrustStore trust(m_org.trustedKeys(), m_org.orgId, *m_vault, clock);
+    TargetHandler handler(*m_vault, trust, m_target, clock);
+    const auto outcomeOf = [&](const SignedStatement &certificate) -> QString {
+        m_credentialId = newUuid();
+        const DeliveryPlan delivery = plan(1, 1);
+        Result<CredentialStoreReply> reply = handler.handleCredentialStore(peerDelivery(
+            m_peer, certificate, m_target, delivery.statement, delivery.fields, delivery.payload));
+        if (!reply)
+            return u"error: "_s + reply.error().message;
+        if (std::holds_alternative<CredentialStored>(reply.value()))
+            return u"stored"_s;
+        return reasonName(std::get<CredentialIntegrityFailure>(reply.value()).reason);
+    };
+
+    const SignedStatement first = m_org.certify(m_peer, 1);
+    QCOMPARE(outcomeOf(first), u"stored"_s);
+    QCOMPARE(outcomeOf(first), u"stored"_s);
+
+    SignedStatement altered = first;
+    altered.signature[0] = char(altered.signature[0] ^ 0x01);
+    QCOMPARE(outcomeOf(altered), u"BAD_ATTESTATION"_s);
+    QCOMPARE(outcomeOf(first), u"stored"_s);
+
+    const SignedStatement second = m_org.certify(m_peer, 2);
+    QCOMPARE(outcomeOf(second), u"stored"_s);
+    QCOMPARE(outcomeOf(first), u"BAD_ATTESTATION"_s);
+
+    now = m_org.certificateFields(m_peer, 2).expiresAt.addSecs(1);
+    QCOMPARE(outcomeOf(second), u"BAD_ATTESTATION"_s);
+    Result<QList<LocalAuditRecord>> audit = m_vault->audit().records();
+    QVERIFY(audit.ok());
+    QVERIFY2(audit->last().entry.detail.contains(u"expired"_s),
+             qPrintable(audit->last().entry.detail));
+}
+
 void TestTargetHandler::raceKeepsNewerVersion()
 {
     storeOk(plan(2, 1));
@@ -668,6 +789,106 @@ void TestTargetHandler::updateNewerVersionPending()
     // The payload of that version still arrives and is stored.
     storeOk(rotated);
     QVERIFY(m_vault->loadPayload(m_credentialId).ok());
+}
+
+// Builds a forged delete of the stored credential that fails one of checks 1
+// to 5. Each would purge the secret if it were applied.
+StatementUpdate TestTargetHandler::buildUpdateCase(const QString &name)
+{
+    DeliveryPlan deleted = plan(1, 2);
+    deleted.fields.deleted = true;
+    deleted.statement = m_org.sign(deleted.fields);
+    StatementUpdate message { newUuid(), newUuid(), m_credentialId, deleted.statement };
+
+    // 1. BAD_STATEMENT
+    if (name == "bad signature"_L1) {
+        message.statement.signature[10] = char(message.statement.signature[10] ^ 0x01);
+        return message;
+    }
+    // 2. UNTRUSTED_OPERATOR
+    if (name == "untrusted operator"_L1) {
+        message.statement = m_org.sign(deleted.fields, m_org.rogueKey);
+        return message;
+    }
+    // 3. ID_MISMATCH
+    if (name == "statement for another org"_L1) {
+        deleted.fields.orgId = newUuid();
+        message.statement = m_org.sign(deleted.fields);
+        return message;
+    }
+    if (name == "statement for another credential"_L1) {
+        deleted.fields.credentialId = newUuid();
+        message.statement = m_org.sign(deleted.fields);
+        return message;
+    }
+    // 5. EQUIVOCATION: the stored revision 1 with other bytes.
+    if (name == "same revision other bytes"_L1) {
+        deleted = plan(1, 1);
+        deleted.fields.deleted = true;
+        message.statement = m_org.sign(deleted.fields);
+        return message;
+    }
+    QTest::qFail(qPrintable(u"unknown case "_s + name), __FILE__, __LINE__);
+    return message;
+}
+
+void TestTargetHandler::refusesUpdate_data()
+{
+    QTest::addColumn<QString>("reason");
+
+    QTest::newRow("bad signature") << u"BAD_STATEMENT"_s;
+    QTest::newRow("untrusted operator") << u"UNTRUSTED_OPERATOR"_s;
+    QTest::newRow("statement for another org") << u"ID_MISMATCH"_s;
+    QTest::newRow("statement for another credential") << u"ID_MISMATCH"_s;
+    QTest::newRow("same revision other bytes") << u"EQUIVOCATION"_s;
+}
+
+// A forged delete is refused with a signed receipt and leaves the secret in
+// the vault.
+void TestTargetHandler::refusesUpdate()
+{
+    QFETCH(QString, reason);
+
+    const DeliveryPlan stored = plan(1, 1);
+    storeOk(stored);
+    const StatementUpdate message = buildUpdateCase(QString::fromUtf8(QTest::currentDataTag()));
+    const QByteArray rowsBefore = credentialRowsDigest(m_vault->path());
+    Result<QList<LocalAuditRecord>> auditBefore = m_vault->audit().records();
+    QVERIFY(auditBefore.ok());
+
+    Result<StatementApplied> applied = m_handler->handleStatementUpdate(message);
+    QVERIFY2(applied.ok(), applied.ok() ? "" : qPrintable(applied.error().message));
+    QCOMPARE(applied->deliveryId, message.deliveryId);
+    QCOMPARE(applied->credentialId, m_credentialId);
+    const Receipt receipt = verifiedReceipt(applied->receipt, m_target);
+    QCOMPARE(receipt.state, ReceiptState::Refused);
+    QCOMPARE(receipt.reason, reason);
+    QCOMPARE(receipt.credentialId, m_credentialId);
+    QCOMPARE(receipt.statementSha256, message.statement.sha256());
+
+    QCOMPARE(credentialRowsDigest(m_vault->path()), rowsBefore);
+    Result<std::optional<HeldCredential>> held = m_vault->findCredential(m_credentialId);
+    QVERIFY(held.ok());
+    QVERIFY(held->has_value());
+    QCOMPARE(held->value().state, HeldState::Stored);
+    QCOMPARE(held->value().statement.bytes, stored.statement.bytes);
+    Result<SecureBuffer> payload = m_vault->loadPayload(m_credentialId);
+    QVERIFY(payload.ok());
+    QCOMPARE(payload->view().toByteArray(), stored.payload);
+
+    Result<QList<LocalAuditRecord>> audit = m_vault->audit().records();
+    QVERIFY(audit.ok());
+    QCOMPARE(audit->size(), auditBefore->size() + 1);
+    const LocalAuditEntry &row = audit->last().entry;
+    QCOMPARE(row.event, u"statement_refused"_s);
+    QCOMPARE(row.reason, reason);
+    QCOMPARE(row.referenceId, message.deliveryId);
+    QCOMPARE(row.credentialId, m_credentialId);
+    QCOMPARE(row.severity, AuditSeverity::Critical);
+
+    Result<LocalAuditVerification> chain = m_vault->audit().verify();
+    QVERIFY(chain.ok());
+    QVERIFY(chain->intact);
 }
 
 void TestTargetHandler::tombstoneRefusesStaleDelivery()

@@ -1,17 +1,20 @@
 // The sync engine in one process on a manual clock: real SQLite storage and
 // MemoryStore, with agents played through its AgentLink. Covers the
-// reconciler's backoff schedule, the stalled alert and its deduplication,
-// and a manual retry that clears stalled.
+// reconciler's backoff schedule and rows per run, the stalled alert and its
+// deduplication, a manual retry that clears stalled, and the defaults the
+// backend resolves from no settings.
 #include "backoff.h"
 #include "ids.h"
 #include "keys.h"
 #include "memorystore.h"
 #include "metrics.h"
 #include "reconciler.h"
+#include "settings.h"
 #include "sqlstorage.h"
 #include "statement.h"
 #include "syncengine.h"
 
+#include <QCommandLineParser>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -43,11 +46,16 @@ private Q_SLOTS:
     void stalledAlertOncePerDay();
     void retryClearsStalled();
     void disconnectedAgentNotSwept();
+    void sweepTakesBatchRows();
+    void defaultsMatchProtocol();
 
 private:
     // One sweep on the current clock; returns how many syncs it started and
     // waits until they finished.
     int sweepAndSettle();
+    // Stores version 1 revision 1 of a new credential whose scope is the
+    // fixture's agent. Its (credential, agent) row is due at once.
+    QString addCredential(const QString &name);
     CredentialAgentRow row() const;
     QList<AlertRow> stalledAlerts() const;
     void advance(std::chrono::milliseconds by);
@@ -65,6 +73,7 @@ private:
     QStringList m_connected;
     QList<AgentMessage> m_sent;
     int m_finished = 0;
+    std::optional<Ed25519PrivateKey> m_operatorKey;
 };
 
 void SyncEngineTest::init()
@@ -86,6 +95,7 @@ void SyncEngineTest::init()
     // The target agent: approved with a certificate, connected, and the only
     // agent in the org, so every dispatch ends with NO_ELIGIBLE_PEER.
     const Ed25519PrivateKey operatorKey = require(Ed25519PrivateKey::generate());
+    m_operatorKey = operatorKey;
     const Ed25519PrivateKey identity = require(Ed25519PrivateKey::generate());
     const RsaPrivateKey encryption = require(RsaPrivateKey::generate());
     m_agentId = newUuid();
@@ -302,6 +312,112 @@ void SyncEngineTest::disconnectedAgentNotSwept()
     QCOMPARE(sweepAndSettle(), 1);
     // With no peer, nothing was sent to anybody.
     QVERIFY(m_sent.isEmpty());
+}
+
+QString SyncEngineTest::addCredential(const QString &name)
+{
+    const QString credentialId = newUuid();
+    CredentialStatement fields;
+    fields.orgId = m_orgId;
+    fields.credentialId = credentialId;
+    fields.version = 1;
+    fields.revision = 1;
+    fields.name = name;
+    fields.kind = u"ssh_password"_s;
+    fields.commitment = QByteArray(32, '\x5a');
+    fields.issuedAt = m_now;
+    fields.operatorKey = m_operatorKey->publicKey().raw();
+    const SignedStatement statement =
+        require(signStatement(StatementContext::Credential, fields.toFields(), *m_operatorKey));
+    CredentialRow credential;
+    credential.orgId = m_orgId;
+    credential.credentialId = credentialId;
+    credential.name = fields.name;
+    credential.kind = fields.kind;
+    credential.version = 1;
+    credential.revision = 1;
+    credential.statement = statement.bytes;
+    credential.signature = statement.signature;
+    credential.commitment = fields.commitment;
+    credential.commitmentVersion = kCommitmentVersion;
+    if (require(m_storage->createCredential(credential, { m_agentId }))
+        != CredentialWriteOutcome::Written)
+        return {};
+    return credentialId;
+}
+
+// 151 rows are due (the fixture's and 150 more). With the default of 100 rows
+// per run, one sweep starts 100 syncs and the next the other 51.
+void SyncEngineTest::sweepTakesBatchRows()
+{
+    QCOMPARE(SyncOptions().reconcilerBatchRows, 100);
+    for (int i = 0; i < 150; ++i)
+        QVERIFY(!addCredential(u"batch-%1"_s.arg(i)).isEmpty());
+    const auto dueRows = [this] {
+        return require(m_storage->dueCredentialAgents(m_orgId, 1000, m_connected)).size();
+    };
+    QCOMPARE(dueRows(), qsizetype(151));
+
+    QSignalSpy swept(&m_engine->reconciler(), &Reconciler::sweepFinished);
+    m_engine->reconciler().sweep();
+    QVERIFY(swept.wait(5000));
+    QCOMPARE(swept.takeFirst().first().toInt(), 100);
+    // Each sync fails at once (no peer) and moves its row 30 s ahead.
+    QTRY_COMPARE_WITH_TIMEOUT(dueRows(), qsizetype(51), 10000);
+
+    m_engine->reconciler().sweep();
+    QVERIFY(swept.wait(5000));
+    QCOMPARE(swept.takeFirst().first().toInt(), 51);
+    QTRY_COMPARE_WITH_TIMEOUT(dueRows(), qsizetype(0), 10000);
+}
+
+// The numbers of the protocol, as the backend resolves them when no config
+// file, environment variable or option sets anything.
+void SyncEngineTest::defaultsMatchProtocol()
+{
+    using namespace std::chrono_literals;
+    QCommandLineParser parser;
+    addSettingOptions(parser);
+    QVERIFY2(parser.parse({ u"sealrelay-backend"_s }), qPrintable(parser.errorText()));
+    Result<BackendSettings> settings = resolveSettings(parser, {});
+    QVERIFY2(settings.ok(), settings.ok() ? "" : qPrintable(settings.error().message));
+    const SyncOptions options = syncOptionsFrom(settings.value(), u"replica"_s);
+
+    QCOMPARE(options.peerTimeout, 30s);
+    QCOMPARE(options.dispatchMaxPeers, 3);
+    QCOMPARE(options.lockTtl, 60s);
+    QCOMPARE(options.lockRenew, 20s);
+    QCOMPARE(options.remoteWait(), 150s);
+    QCOMPARE(options.reconcilerLockTtl, 55s);
+    QCOMPARE(options.reconcilerInterval, 60s);
+    QCOMPARE(options.reconcilerBatchRows, 100);
+    QCOMPARE(options.stalledDedupe, 24h);
+    QCOMPARE(options.blocklistTtl, 24h);
+    QCOMPARE(options.jitPerMinute, 30);
+    QCOMPARE(options.jitFloodThreshold, 100);
+    QCOMPARE(options.jitFloodWindow, 5min);
+    QCOMPARE(options.commitmentFloodThreshold, 10);
+    QCOMPARE(options.commitmentFloodWindow, 5min);
+    QCOMPARE(options.backfillConcurrency, 5);
+    QCOMPARE(options.reconnectLimitPerMinute, 5);
+    QCOMPARE(options.reconnectMaxWait, 5min);
+    QCOMPARE(settings->retryWindowMs, qint64(10'000));
+    QCOMPARE(settings->pingIntervalMs, qint64(15'000));
+    QCOMPARE(settings->silenceTimeoutMs, qint64(45'000));
+    QCOMPARE(settings->maxWarmReconnectEntries, 10'000);
+
+    // Attempt 0 fails: 30 s, then 2 min, 8 min, 30 min and 2 h up to attempt
+    // 8; the 10th failure retires the row.
+    const QList<std::chrono::milliseconds> delays { 30s, 2min, 8min, 30min, 2h,
+                                                    2h,  2h,   2h,   2h };
+    for (int attempt = 0; attempt < delays.size(); ++attempt) {
+        const std::optional<std::chrono::milliseconds> delay =
+            options.backoff.delayAfterFailure(attempt);
+        QVERIFY2(delay.has_value(), qPrintable(QString::number(attempt)));
+        QCOMPARE(*delay, delays.at(attempt));
+    }
+    QVERIFY(!options.backoff.delayAfterFailure(9).has_value());
+    QCOMPARE(options.backoff.retireAtFailure(), 10);
 }
 
 QTEST_GUILESS_MAIN(SyncEngineTest)

@@ -8,12 +8,16 @@
 #include "synccluster.h"
 
 #include <QDeadlineTimer>
+#include <QDir>
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QNetworkRequest>
 #include <QRegularExpression>
 #include <QSet>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QWebSocket>
 #include <QtTest>
 
@@ -156,6 +160,35 @@ QList<QJsonObject> dispatchRows(SyncCluster &cluster, const QString &credentialI
         found.append(row);
     }
     return found;
+}
+
+// Counts the rows of pending_deliveries (queued creator envelopes) for
+// `credentialId` in the backend's SQLite file. Returns -1 when the file
+// cannot be read.
+int pendingDeliveries(SyncCluster &cluster, const QString &credentialId)
+{
+    const QString connectionName = u"pending-deliveries"_s;
+    int count = -1;
+    {
+        QSqlDatabase database = QSqlDatabase::addDatabase(u"QSQLITE"_s, connectionName);
+        database.setDatabaseName(QDir(cluster.rootDir()).filePath(u"backend/backend.db"_s));
+        database.setConnectOptions(u"QSQLITE_BUSY_TIMEOUT=5000"_s);
+        if (database.open()) {
+            QSqlQuery query(database);
+            query.prepare(u"SELECT count(*) FROM pending_deliveries WHERE credential_id = ?"_s);
+            query.addBindValue(credentialId);
+            if (query.exec() && query.next())
+                count = query.value(0).toInt();
+            else
+                qWarning("cannot count pending_deliveries: %s",
+                         qPrintable(query.lastError().text()));
+        } else {
+            qWarning("cannot open the backend database: %s",
+                     qPrintable(database.lastError().text()));
+        }
+    }
+    QSqlDatabase::removeDatabase(connectionName);
+    return count;
 }
 
 bool holdsVersion(SyncCluster &cluster, const QString &agentName, const QString &credentialId,
@@ -304,6 +337,9 @@ void SyncFlowTest::creatorDeliveryReachesAll()
                                   .value(u"delivered"_s)
                                   .toInt(),
                               3, 5000);
+
+    // Each creator envelope is deleted once its agent stored it.
+    QTRY_COMPARE_WITH_TIMEOUT(pendingDeliveries(cluster, id), 0, 5000);
 
     const QJsonObject sync = cluster.credential(id).value(u"sync"_s).toObject();
     QCOMPARE(sync.value(u"in_scope"_s).toInt(), 3);

@@ -1,24 +1,31 @@
 // End-to-end checks of the sync engine against misbehaving agents. The cases
 // cover a peer that seals another secret, a reporter that floods mismatch
 // reports, unsolicited rewrap responses and a peer that rejects the target's
-// certificate. Others cover the credential_missing rate limit, the peer
-// limit of one dispatch and the single dispatch per (credential, target).
+// certificate. Others cover which target reports the integrity response
+// acts on, the credential_missing rate limit and flood alert, the peer limit
+// of one dispatch and the single dispatch per (credential, target). The last
+// cases cover a backfill's concurrency and resume, and the reconnect throttle.
 //
 // Each case starts its own SyncCluster with a 10-minute reconciler interval
 // and backoff, so after an upload or a registration only the test (a `get`,
 // or POST /api/credentials/{id}/retry) starts a dispatch.
+#include "digest.h"
 #include "envelope.h"
 #include "ids.h"
 #include "messages.h"
 #include "scriptedagent.h"
 #include "synccluster.h"
 
+#include <QDir>
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QSet>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
 #include <QtTest>
 
 #include <functional>
@@ -114,6 +121,43 @@ double metricValue(SyncCluster &cluster, const QString &series)
     return match.hasMatch() ? match.captured(1).toDouble() : -1;
 }
 
+// The blocklist's default lifetime (SEALRELAY_INTEGRITY_BLOCKLIST_TTL_MS),
+// which the cluster keeps.
+constexpr qint64 kBlocklistTtlMs = 24LL * 60 * 60 * 1000;
+
+// Reads (created_at, expires_at), in epoch milliseconds, of the
+// peer_blocklist row of (credential, source) from the backend's SQLite file.
+// Returns std::nullopt when there is no such row.
+std::optional<QPair<qint64, qint64>> blocklistEntry(SyncCluster &cluster,
+                                                    const QString &credentialId,
+                                                    const QString &sourceAgentId)
+{
+    const QString connectionName = u"blocklist-"_s + newUuid();
+    std::optional<QPair<qint64, qint64>> entry;
+    {
+        QSqlDatabase database = QSqlDatabase::addDatabase(u"QSQLITE"_s, connectionName);
+        database.setDatabaseName(QDir(cluster.rootDir()).filePath(u"backend/backend.db"_s));
+        database.setConnectOptions(u"QSQLITE_BUSY_TIMEOUT=5000"_s);
+        if (database.open()) {
+            QSqlQuery query(database);
+            query.prepare(u"SELECT created_at, expires_at FROM peer_blocklist "
+                          "WHERE credential_id = ? AND source_agent_id = ?"_s);
+            query.addBindValue(credentialId);
+            query.addBindValue(sourceAgentId);
+            if (!query.exec())
+                qWarning("cannot read peer_blocklist: %s",
+                         qPrintable(query.lastError().text()));
+            else if (query.next())
+                entry = qMakePair(query.value(0).toLongLong(), query.value(1).toLongLong());
+        } else {
+            qWarning("cannot open the backend database: %s",
+                     qPrintable(database.lastError().text()));
+        }
+    }
+    QSqlDatabase::removeDatabase(connectionName);
+    return entry;
+}
+
 int retry(SyncCluster &cluster, const QString &credentialId)
 {
     return cluster.request("POST", u"/api/credentials/%1/retry"_s.arg(credentialId)).status;
@@ -207,6 +251,8 @@ class SyncIntegrityTest : public QObject {
 
 private Q_SLOTS:
     void maliciousPeerBlocklisted();
+    void targetReport_data();
+    void targetReport();
     void floodingReporterQuarantined();
     void unsolicitedResponse_data();
     void unsolicitedResponse();
@@ -214,6 +260,8 @@ private Q_SLOTS:
     void jitRateLimitAndFlood();
     void dispatchTriesThreePeers();
     void oneDispatchPerPair();
+    void backfillConcurrencyAndResume();
+    void reconnectThrottleDelaysBackfill();
 };
 
 // M stores X and Y and replies to the rewrap of X for T with Y's payload
@@ -327,11 +375,37 @@ void SyncIntegrityTest::maliciousPeerBlocklisted()
     QCOMPARE(sourceRow.value(u"secret_stored"_s).toBool(), false);
     QCOMPARE(sourceRow.value(u"last_error"_s).toString(), u"COMMITMENT_MISMATCH_SOURCE"_s);
 
+    // The block lasts the default 24 hours from the report.
+    const std::optional<QPair<qint64, qint64>> block =
+        blocklistEntry(cluster, xId, maliciousId);
+    QVERIFY(block.has_value());
+    QCOMPARE(block->second - block->first, kBlocklistTtlMs);
+    const qint64 nowMs = QDateTime::currentMSecsSinceEpoch();
+    QVERIFY2(block->second > nowMs + kBlocklistTtlMs - 60000,
+             qPrintable(QString::number(block->second - nowMs)));
+    QVERIFY2(block->second <= nowMs + kBlocklistTtlMs, qPrintable(QString::number(block->second)));
+
+    // M reconnects and lists X again, so its row reads as a valid copy and
+    // only the blocklist keeps it from being asked while P is away.
+    QVERIFY2(malicious.authenticate(), qPrintable(malicious.lastError()));
+    malicious.sendRegister(RegisterMode::WarmReconnect, { KnownCredential { xId, 1, 1 } });
+    QVERIFY(malicious.waitFor<Registered>(kWaitMs).has_value());
+    QVERIFY(waitUntil([&] { return secretStored(cluster, xId, maliciousId); }));
+    const qsizetype finalsBeforeBlocked = dispatchRows(cluster, xId, targetId, false).size();
+    QCOMPARE(retryAfterWindow(cluster, xId), 200);
+    QVERIFY(waitUntil(
+        [&] { return dispatchRows(cluster, xId, targetId, false).size() > finalsBeforeBlocked; }));
+    const QJsonObject blockedFinal = dispatchRows(cluster, xId, targetId, false).constLast();
+    QCOMPARE(blockedFinal.value(u"outcome"_s).toString(), u"exhausted"_s);
+    QCOMPARE(blockedFinal.value(u"reason"_s).toString(), u"NO_ELIGIBLE_PEER"_s);
+    QCOMPARE(requestsForX, 1);
+    QVERIFY(!cluster.vaultHolds(u"t"_s, xId).has_value());
+
     // P comes back with X; the operator's retry repairs T through P only.
     QVERIFY2(cluster.startAgent(u"p"_s), qPrintable(cluster.lastError()));
     QVERIFY(waitUntil([&] { return secretStored(cluster, xId, honestId); }));
     QVERIFY(cluster.vaultHolds(u"p"_s, xId).has_value());
-    QCOMPARE(retry(cluster, xId), 200);
+    QCOMPARE(retryAfterWindow(cluster, xId), 200);
     QVERIFY(waitUntil([&] { return cluster.vaultHolds(u"t"_s, xId).has_value(); }));
     QCOMPARE(*cluster.vaultHolds(u"t"_s, xId), qMakePair(qint64(1), qint64(1)));
 
@@ -343,6 +417,149 @@ void SyncIntegrityTest::maliciousPeerBlocklisted()
     QCOMPARE(repaired.value(u"details"_s).toObject().value(u"peer_agent_id"_s).toString(),
              honestId);
     QCOMPARE(requestsForX, 1);
+}
+
+void SyncIntegrityTest::targetReport_data()
+{
+    QTest::addColumn<QString>("reply");
+    QTest::addColumn<bool>("attributed");
+    QTest::addColumn<QString>("reportReason");
+
+    // Only a failure of what the source sealed, reported with the
+    // attestation the backend relayed, is held against the source.
+    QTest::newRow("bad attestation") << u"BAD_ATTESTATION"_s << false << QString();
+    QTest::newRow("out of scope") << u"OUT_OF_SCOPE"_s << false << QString();
+    QTest::newRow("mismatch with another attestation")
+        << u"COMMITMENT_MISMATCH_OTHER_ATTESTATION"_s << false << QString();
+    QTest::newRow("mismatch with the relayed attestation")
+        << u"COMMITMENT_MISMATCH"_s << true << u"COMMITMENT_MISMATCH"_s;
+    QTest::newRow("stored with another commitment")
+        << u"STORED_OTHER_COMMITMENT"_s << true << u"REPORTED_COMMITMENT_DIFFERS"_s;
+}
+
+// The honest scripted peer S relays X to the scripted target G, which replies
+// as `reply` sets. Attributed reports trigger the integrity response against
+// S. The others end the dispatch and change nothing about S.
+void SyncIntegrityTest::targetReport()
+{
+    QFETCH(QString, reply);
+    QFETCH(bool, attributed);
+    QFETCH(QString, reportReason);
+
+    SyncCluster cluster(backendSettings());
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    peer.setAutoRewrap(true);
+    ScriptedAgent target;
+    QString replyError;
+    target.setStoreHandler([&](const CredentialStore &delivery) -> std::optional<AgentMessage> {
+        if (reply == u"STORED_OTHER_COMMITMENT"_s) {
+            const std::optional<SecureBuffer> payload = target.openDelivery(delivery);
+            if (!payload) {
+                replyError = u"the target could not open the delivery"_s;
+                return std::nullopt;
+            }
+            CredentialStored stored = target.storedReply(delivery, payload->view());
+            stored.commitment[0] = char(stored.commitment[0] ^ 0x01);
+            return stored;
+        }
+        if (reply == u"COMMITMENT_MISMATCH_OTHER_ATTESTATION"_s) {
+            CredentialIntegrityFailure failure =
+                target.failureReply(delivery, Reason::CommitmentMismatch);
+            // A valid attestation of other bytes, signed by the target itself.
+            Result<QJsonObject> fields =
+                parseStatement(StatementContext::Attestation, delivery.attestation.bytes);
+            Result<Attestation> attestation = fields
+                ? Attestation::fromFields(fields.value())
+                : Result<Attestation>(fields.error());
+            if (!attestation) {
+                replyError = attestation.error().message;
+                return std::nullopt;
+            }
+            attestation->envelopeSha256 = sha256Base64("another envelope");
+            Result<SignedStatement> forged =
+                target.identity().sign(StatementContext::Attestation, attestation->toFields());
+            if (!forged) {
+                replyError = forged.error().message;
+                return std::nullopt;
+            }
+            failure.attestation = forged.value();
+            return failure;
+        }
+        const std::optional<Reason> reason = reasonFromName(reply);
+        if (!reason) {
+            replyError = u"unknown reason "_s + reply;
+            return std::nullopt;
+        }
+        return target.failureReply(delivery, *reason);
+    });
+    QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
+    QVERIFY2(addScripted(cluster, target, u"g"_s), qPrintable(cluster.lastError()));
+    const QString peerId = peer.agentId();
+    const QString targetId = target.agentId();
+
+    const Upload x =
+        cluster.createCredential(u"x"_s, kSecretX, { u"s"_s, u"g"_s }, QStringList { u"s"_s });
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+    const QString xId = x.credentialId;
+    QVERIFY(waitUntil([&] { return secretStored(cluster, xId, peerId); }));
+    // The upload's own dispatch may already have reached G through S.
+    QVERIFY(waitUntil([&] { return !dispatchRows(cluster, xId, targetId, true).isEmpty(); }));
+    QVERIFY(waitUntil([&] {
+        return dispatchRows(cluster, xId, targetId, false).size()
+            == dispatchRows(cluster, xId, targetId, true).size();
+    }));
+    if (storesReceived(target, xId) == 0) {
+        const qsizetype finalsBefore = dispatchRows(cluster, xId, targetId, false).size();
+        QCOMPARE(retry(cluster, xId), 200);
+        QVERIFY(waitUntil(
+            [&] { return dispatchRows(cluster, xId, targetId, false).size() > finalsBefore; }));
+    }
+    QCOMPARE(replyError, QString());
+    QCOMPARE(storesReceived(target, xId), 1);
+    // The integrity response is written before the dispatch's final row, and
+    // this wait leaves time for its alerts too.
+    QTest::qWait(500);
+
+    const QJsonObject finalRow = dispatchRows(cluster, xId, targetId, false).constLast();
+    QCOMPARE(finalRow.value(u"details"_s).toObject().value(u"source"_s).toString(), u"peer"_s);
+    const QJsonArray detected = cluster.audit(u"commitment_mismatch_detected"_s);
+    const QJsonArray mismatchAlerts = cluster.alerts(u"credential_commitment_mismatch"_s);
+    const QJsonArray peerAlerts = cluster.alerts(u"peer_agent_integrity_failure"_s);
+    const QJsonObject peerRow = credentialRow(cluster, xId, peerId);
+    const std::optional<QPair<qint64, qint64>> block = blocklistEntry(cluster, xId, peerId);
+    QVERIFY(!secretStored(cluster, xId, targetId));
+
+    if (!attributed) {
+        QCOMPARE(finalRow.value(u"outcome"_s).toString(), u"exhausted"_s);
+        QCOMPARE(detected.size(), 0);
+        QCOMPARE(mismatchAlerts.size(), 0);
+        QCOMPARE(peerAlerts.size(), 0);
+        QCOMPARE(peerRow.value(u"secret_stored"_s).toBool(), true);
+        QVERIFY(peerRow.value(u"last_error"_s).toString() != u"COMMITMENT_MISMATCH_SOURCE"_s);
+        QVERIFY(!block.has_value());
+        return;
+    }
+
+    QCOMPARE(finalRow.value(u"outcome"_s).toString(), u"peer_failed"_s);
+    QCOMPARE(finalRow.value(u"reason"_s).toString(), u"COMMITMENT_MISMATCH"_s);
+    QCOMPARE(detected.size(), 1);
+    const QJsonObject report = detected.at(0).toObject();
+    QCOMPARE(report.value(u"reason"_s).toString(), reportReason);
+    QCOMPARE(report.value(u"outcome"_s).toString(), u"acted"_s);
+    QCOMPARE(report.value(u"credential_id"_s).toString(), xId);
+    QCOMPARE(report.value(u"agent_id"_s).toString(), peerId);
+    QCOMPARE(report.value(u"actor"_s).toString(), u"agent:"_s + targetId);
+    QCOMPARE(mismatchAlerts.size(), 1);
+    QCOMPARE(mismatchAlerts.at(0).toObject().value(u"subject"_s).toString(),
+             u"credential:"_s + xId);
+    QCOMPARE(peerAlerts.size(), 1);
+    QCOMPARE(peerAlerts.at(0).toObject().value(u"subject"_s).toString(), u"agent:"_s + peerId);
+    QCOMPARE(peerRow.value(u"secret_stored"_s).toBool(), false);
+    QCOMPARE(peerRow.value(u"last_error"_s).toString(), u"COMMITMENT_MISMATCH_SOURCE"_s);
+    QVERIFY(block.has_value());
 }
 
 // R refuses every delivery with COMMITMENT_MISMATCH; the eleventh report in
@@ -646,10 +863,15 @@ void SyncIntegrityTest::untrustedTargetKeyAlert()
 }
 
 // A scripted agent in the credential's scope, with no peer storing it,
-// sends 31 credential_missing. The flood alert threshold is lowered to 20.
+// sends 101 credential_missing within a minute. The defaults apply: more than
+// 30 a minute get RATE_LIMITED, and more than 100 in 5 minutes, rate-limited
+// ones included, raise agent_credential_flood.
 void SyncIntegrityTest::jitRateLimitAndFlood()
 {
-    SyncCluster cluster(backendSettings({ { u"SEALRELAY_JIT_FLOOD_THRESHOLD"_s, u"20"_s } }));
+    constexpr int kPerMinute = 30;
+    constexpr int kFloodThreshold = 100;
+
+    SyncCluster cluster(backendSettings());
     const QString started = cluster.start();
     QVERIFY2(started.isEmpty(), qPrintable(started));
     ScriptedAgent agent;
@@ -675,16 +897,17 @@ void SyncIntegrityTest::jitRateLimitAndFlood()
     };
 
     QStringList requests;
-    for (int i = 0; i < 30; ++i) {
+    for (int i = 0; i < kFloodThreshold; ++i) {
         const QString requestId = ask();
         QVERIFY(!requestId.isEmpty());
         requests.append(requestId);
     }
-    QVERIFY(collect(30));
+    QVERIFY(collect(kFloodThreshold));
+    QVERIFY(cluster.alerts(u"agent_credential_flood"_s).isEmpty());
     const QString last = ask();
     QVERIFY(!last.isEmpty());
-    QVERIFY(collect(31));
-    QCOMPARE(answers.size(), 31);
+    QVERIFY(collect(kFloodThreshold + 1));
+    QCOMPARE(answers.size(), kFloodThreshold + 1);
 
     static const QList<Reason> publicReasons {
         Reason::NoEligiblePeer, Reason::RateLimited,       Reason::BackendBusy,
@@ -692,26 +915,29 @@ void SyncIntegrityTest::jitRateLimitAndFlood()
     };
     for (auto it = answers.cbegin(); it != answers.cend(); ++it)
         QVERIFY2(publicReasons.contains(it.value()), qPrintable(reasonName(it.value())));
-    for (const QString &requestId : std::as_const(requests))
-        QCOMPARE(reasonName(answers.value(requestId)), u"NO_ELIGIBLE_PEER"_s);
+    // The window counts requests in the order the backend received them,
+    // which is the order they were sent on the one socket.
+    for (int i = 0; i < requests.size(); ++i) {
+        QCOMPARE(reasonName(answers.value(requests.at(i))),
+                 i < kPerMinute ? u"NO_ELIGIBLE_PEER"_s : u"RATE_LIMITED"_s);
+    }
     QCOMPARE(reasonName(answers.value(last)), u"RATE_LIMITED"_s);
 
     QCOMPARE(metricValue(cluster,
                          u"sealrelay_rate_limited_requests_total{route=\"credential_missing\"}"_s),
-             1.0);
+             double(kFloodThreshold + 1 - kPerMinute));
     const QJsonArray flood = cluster.alerts(u"agent_credential_flood"_s);
     QCOMPARE(flood.size(), 1);
     QCOMPARE(flood.at(0).toObject().value(u"subject"_s).toString(), u"agent:"_s + agent.agentId());
     QCOMPARE(flood.at(0).toObject().value(u"severity"_s).toString(), u"high"_s);
-    // Requests 21 to 31 each raise it again on the same open alert.
-    QCOMPARE(flood.at(0).toObject().value(u"count"_s).toInteger(), 11);
+    QCOMPARE(flood.at(0).toObject().value(u"count"_s).toInteger(), 1);
     QCOMPARE(flood.at(0)
                  .toObject()
                  .value(u"details"_s)
                  .toObject()
                  .value(u"requests_in_window"_s)
                  .toInteger(),
-             31);
+             kFloodThreshold + 1);
 }
 
 // Four scripted peers store X and, once armed, never reply.
@@ -856,6 +1082,206 @@ void SyncIntegrityTest::oneDispatchPerPair()
 
     QCOMPARE(dispatchRows(cluster, x.credentialId, targetId, true).size(), pendingBefore + 1);
     QCOMPARE(requests, 1);
+}
+
+// S stores twelve credentials and replies to a rewrap_request only when the
+// test sends the reply. G joins after the uploads, so its first registration
+// backfills all twelve through S. G reconnects once midway.
+void SyncIntegrityTest::backfillConcurrencyAndResume()
+{
+    constexpr int kCredentials = 12;
+    constexpr int kConcurrency = 5; // the default SEALRELAY_BACKFILL_CONCURRENCY
+    constexpr int kDoneBeforeReconnect = 4;
+
+    // No attempt times out while S keeps the requests waiting.
+    SyncCluster cluster(
+        backendSettings({ { u"SEALRELAY_DISPATCH_PEER_TIMEOUT_MS"_s, u"60000"_s } }));
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    QList<RewrapRequest> outstanding;
+    qsizetype maxOutstanding = 0;
+    QHash<QString, int> requestsByCredential;
+    peer.setRewrapHandler([&](const RewrapRequest &request) -> std::optional<AgentMessage> {
+        outstanding.append(request);
+        ++requestsByCredential[request.credentialId];
+        maxOutstanding = qMax(maxOutstanding, outstanding.size());
+        return std::nullopt;
+    });
+    QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
+
+    QStringList ids;
+    for (int i = 0; i < kCredentials; ++i) {
+        const Upload upload = cluster.createCredential(
+            u"b-%1"_s.arg(i), QJsonObject { { u"password"_s, newUuid() } }, {},
+            QStringList { u"s"_s });
+        QVERIFY2(upload.status == 201, qPrintable(cluster.lastError()));
+        ids.append(upload.credentialId);
+    }
+    for (const QString &id : std::as_const(ids))
+        QVERIFY(waitUntil([&] { return secretStored(cluster, id, peer.agentId()); }));
+    QCOMPARE(requestsByCredential.size(), 0);
+
+    ScriptedAgent target;
+    target.setAutoStore(true);
+    const QString targetId = cluster.addScriptedAgent(target, u"g"_s);
+    QVERIFY2(!targetId.isEmpty(), qPrintable(cluster.lastError()));
+    const std::optional<Registered> first = target.waitFor<Registered>(kWaitMs);
+    QVERIFY(first.has_value());
+    QCOMPARE(first->backfillTotal, qint64(kCredentials));
+
+    // The requests waiting at S show how many dispatches run at once.
+    QVERIFY(waitUntil([&] { return outstanding.size() >= kConcurrency; }));
+    QTest::qWait(1000);
+    QCOMPARE(outstanding.size(), qsizetype(kConcurrency));
+    const QJsonObject backfilling = cluster.agent(u"g"_s).value(u"sync"_s).toObject();
+    QCOMPARE(backfilling.value(u"connection"_s).toString(), u"backfilling"_s);
+    QCOMPARE(backfilling.value(u"backfill_total"_s).toInteger(), qint64(kCredentials));
+    QCOMPARE(backfilling.value(u"backfill_done"_s).toInteger(), 0);
+    const QString queuedSeries = u"sealrelay_backfill_deliveries{state=\"queued\"}"_s;
+    const QString doneSeries = u"sealrelay_backfill_deliveries{state=\"done\"}"_s;
+    QCOMPARE(metricValue(cluster, queuedSeries), double(kCredentials));
+    QCOMPARE(metricValue(cluster, doneSeries), 0.0);
+
+    const auto answerOne = [&]() -> QString {
+        const RewrapRequest request = outstanding.takeFirst();
+        const std::optional<QByteArray> payload = peer.payloadFor(request.credentialId);
+        if (!payload || !peer.send(peer.rewrapResponse(request, *payload)))
+            return {};
+        return request.credentialId;
+    };
+    QStringList doneBeforeReconnect;
+    for (int i = 0; i < kDoneBeforeReconnect; ++i) {
+        const QString id = answerOne();
+        QVERIFY2(!id.isEmpty(), qPrintable(peer.lastError()));
+        QVERIFY(waitUntil([&] { return secretStored(cluster, id, targetId); }));
+        doneBeforeReconnect.append(id);
+        // The next queued credential takes the freed place.
+        QVERIFY(waitUntil([&] { return outstanding.size() == kConcurrency; }));
+    }
+    QVERIFY(waitUntil([&] {
+        return cluster.agent(u"g"_s).value(u"sync"_s).toObject().value(u"backfill_done"_s)
+                   .toInteger()
+            == kDoneBeforeReconnect;
+    }));
+    QCOMPARE(metricValue(cluster, queuedSeries), double(kCredentials - kDoneBeforeReconnect));
+    QCOMPARE(metricValue(cluster, doneSeries), double(kDoneBeforeReconnect));
+
+    // The backend drops the requests of an agent that went away, so S drops
+    // them too.
+    target.close();
+    QVERIFY(waitUntil([&] {
+        return cluster.agent(u"g"_s).value(u"sync"_s).toObject().value(u"connection"_s)
+            == u"offline"_s;
+    }));
+    QTest::qWait(500);
+    outstanding.clear();
+
+    QList<KnownCredential> held;
+    for (const QString &id : std::as_const(doneBeforeReconnect))
+        held.append(KnownCredential { id, 1, 1 });
+    QVERIFY2(target.authenticate(), qPrintable(target.lastError()));
+    target.sendRegister(RegisterMode::WarmReconnect, held);
+    const std::optional<Registered> again = target.waitFor<Registered>(kWaitMs);
+    QVERIFY(again.has_value());
+    QCOMPARE(again->backfillTotal, qint64(kCredentials - kDoneBeforeReconnect));
+    // The backfill resumes with what it had done instead of starting over.
+    const QJsonObject resumed = cluster.agent(u"g"_s).value(u"sync"_s).toObject();
+    QCOMPARE(resumed.value(u"backfill_total"_s).toInteger(), qint64(kCredentials));
+    QCOMPARE(resumed.value(u"backfill_done"_s).toInteger(), qint64(kDoneBeforeReconnect));
+
+    QVERIFY(waitUntil([&] { return outstanding.size() >= kConcurrency; }));
+    while (true) {
+        int stored = 0;
+        for (const QString &id : std::as_const(ids))
+            stored += target.payloadFor(id).has_value() ? 1 : 0;
+        if (stored == kCredentials)
+            break;
+        QVERIFY2(waitUntil([&] { return !outstanding.isEmpty(); }),
+                 qPrintable(u"%1 of %2 stored"_s.arg(stored).arg(kCredentials)));
+        QVERIFY2(!answerOne().isEmpty(), qPrintable(peer.lastError()));
+        QTest::qWait(100);
+    }
+    QCOMPARE(maxOutstanding, qsizetype(kConcurrency));
+
+    for (const QString &id : std::as_const(doneBeforeReconnect)) {
+        QCOMPARE(requestsByCredential.value(id), 1);
+        QCOMPARE(dispatchRows(cluster, id, targetId, true).size(), 1);
+    }
+    QVERIFY(waitUntil([&] {
+        return cluster.agent(u"g"_s).value(u"sync"_s).toObject().value(u"connection"_s)
+            == u"online"_s;
+    }));
+    const QJsonObject finished = cluster.agent(u"g"_s).value(u"sync"_s).toObject();
+    QCOMPARE(finished.value(u"backfill_total"_s).toInteger(), qint64(kCredentials));
+    QCOMPARE(finished.value(u"backfill_done"_s).toInteger(), qint64(kCredentials));
+    // Only running backfills count, and none runs now.
+    QCOMPARE(metricValue(cluster, queuedSeries), 0.0);
+}
+
+// G registers eight times within a minute. The default limit is five a
+// minute (SEALRELAY_BACKFILL_RECONNECT_LIMIT_PER_MINUTE). So the sixth waits
+// 1 s and the seventh 2 s. The eighth would wait 4 s but is capped at the
+// cluster's SEALRELAY_BACKFILL_RECONNECT_MAX_WAIT_MS of 2 s.
+void SyncIntegrityTest::reconnectThrottleDelaysBackfill()
+{
+    constexpr qint64 kMaxWaitMs = 2000;
+
+    SyncCluster cluster(backendSettings());
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    peer.setAutoRewrap(true);
+    QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
+    const Upload x = cluster.createCredential(u"x"_s, kSecretX, {}, QStringList { u"s"_s });
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, x.credentialId, peer.agentId()); }));
+
+    ScriptedAgent target;
+    target.setAutoStore(true);
+    QVERIFY2(addScripted(cluster, target, u"g"_s), qPrintable(cluster.lastError()));
+    QVERIFY(waitUntil([&] { return target.payloadFor(x.credentialId).has_value(); }));
+
+    // Registrations 2 to 8. The sixth lists nothing, so its backfill has X to
+    // deliver and shows when the backfill starts, not only the reply.
+    QList<qint64> registeredMs;
+    qint64 sixthStoreMs = -1;
+    for (int registration = 2; registration <= 8; ++registration) {
+        QVERIFY2(target.authenticate(), qPrintable(target.lastError()));
+        const bool listsNothing = registration == 6;
+        const int storesBefore = storesReceived(target, x.credentialId);
+        QElapsedTimer timer;
+        timer.start();
+        target.sendRegister(RegisterMode::WarmReconnect,
+                            listsNothing ? QList<KnownCredential>()
+                                         : QList<KnownCredential> { { x.credentialId, 1, 1 } });
+        QVERIFY2(target.waitFor<Registered>(kWaitMs).has_value(),
+                 qPrintable(u"registration %1"_s.arg(registration)));
+        registeredMs.append(timer.elapsed());
+        if (listsNothing) {
+            QVERIFY(waitUntil([&] { return storesReceived(target, x.credentialId) > storesBefore; }));
+            sixthStoreMs = timer.elapsed();
+        }
+    }
+    QStringList shown;
+    for (const qint64 ms : std::as_const(registeredMs))
+        shown.append(QString::number(ms));
+    qInfo("registered replies after %s ms; X stored again %lld ms after the sixth",
+          qPrintable(shown.join(u", "_s)), sixthStoreMs);
+
+    // Qt::CoarseTimer may fire up to 5 % early, and the bounds leave 10 %.
+    for (int i = 0; i < 4; ++i)
+        QVERIFY2(registeredMs.at(i) < 900, qPrintable(QString::number(registeredMs.at(i))));
+    QVERIFY2(registeredMs.at(4) >= 900, qPrintable(QString::number(registeredMs.at(4))));
+    QVERIFY2(sixthStoreMs >= 900, qPrintable(QString::number(sixthStoreMs)));
+    QVERIFY2(registeredMs.at(5) >= 2 * 900, qPrintable(QString::number(registeredMs.at(5))));
+    QVERIFY2(registeredMs.at(6) >= kMaxWaitMs * 90 / 100,
+             qPrintable(QString::number(registeredMs.at(6))));
+    QVERIFY2(registeredMs.at(6) < 2 * kMaxWaitMs - 500,
+             qPrintable(QString::number(registeredMs.at(6))));
 }
 
 QTEST_MAIN(SyncIntegrityTest)
