@@ -431,15 +431,18 @@ void SyncEngine::handleRemoteAgentLeft(const QString &orgId, const QString &agen
 
 void SyncEngine::handleAgentDisconnected(const QString &orgId, const QString &agentId)
 {
+    // The backfill pauses first, so the syncs that end below go back to its
+    // queue instead of counting as failed and making room for new ones.
+    Backfill *backfill = m_backfills.value(agentKey(orgId, agentId));
+    if (backfill)
+        backfill->pause();
     const QList<SyncTask *> tasks = m_tasks.values();
     for (SyncTask *task : tasks) {
         if (task->orgId() == orgId)
             task->onAgentDisconnected(agentId);
     }
-    if (Backfill *backfill = m_backfills.value(agentKey(orgId, agentId))) {
-        backfill->pause();
+    if (backfill && m_backfills.value(agentKey(orgId, agentId)) == backfill)
         publishBackfill(*backfill);
-    }
 }
 
 // ---- Uploads and retries -----------------------------------------------------

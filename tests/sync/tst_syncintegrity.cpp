@@ -1178,6 +1178,11 @@ void SyncIntegrityTest::backfillConcurrencyAndResume()
     }));
     QTest::qWait(500);
     outstanding.clear();
+    // The dispatches cut short by the disconnect wait in the queue and are
+    // not counted as done or failed.
+    const QJsonObject paused = cluster.agent(u"g"_s).value(u"sync"_s).toObject();
+    QCOMPARE(paused.value(u"backfill_done"_s).toInteger(), qint64(kDoneBeforeReconnect));
+    QCOMPARE(metricValue(cluster, doneSeries), double(kDoneBeforeReconnect));
 
     QList<KnownCredential> held;
     for (const QString &id : std::as_const(doneBeforeReconnect))
