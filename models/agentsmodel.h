@@ -74,6 +74,11 @@ public:
     // `certificates` must outlive the model.
     explicit AgentsModel(client::AgentCertificates &certificates, QObject *parent = nullptr);
 
+    // Checks certificates with verifier->verifyCertificate(), which can use
+    // prechecks from a worker thread, instead of certificates.verify(). The
+    // verifier must use the same AgentCertificates and outlive the model.
+    void setVerifier(SyncVerifier *verifier) { m_verifier = verifier; }
+
     int rowCount(const QModelIndex &parent = {}) const override;
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QHash<int, QByteArray> roleNames() const override;
@@ -134,6 +139,7 @@ private:
     void emitChanged(const QSet<QString> &updated);
 
     client::AgentCertificates &m_certificates;
+    SyncVerifier *m_verifier = nullptr;
     QHash<QString, Entry> m_entries;
     QStringList m_order; // agent ids in row order: pending approval first, then by name
     QHash<QString, AgentHoldings> m_holdings;

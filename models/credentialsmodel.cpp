@@ -4,6 +4,7 @@
 
 #include "verificationworker.h"
 
+#include <QElapsedTimer>
 #include <QFutureWatcher>
 #include <QJsonArray>
 #include <QSet>
@@ -11,6 +12,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <utility>
+#include <vector>
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -22,6 +25,9 @@ namespace {
 // views than one insert per row.
 constexpr qsizetype kMaxInsertsPerBatch = 64;
 
+// Maximum dataChanged signals for one set of updated rows.
+constexpr qsizetype kMaxRangesPerUpdate = 16;
+
 // Orders the rows of the table by problem rank (problems first), then by
 // name ignoring case, then by credential id.
 bool rowLess(const CredentialSyncState &a, const QString &aId, const CredentialSyncState &b,
@@ -32,6 +38,38 @@ bool rowLess(const CredentialSyncState &a, const QString &aId, const CredentialS
     if (const int byName = a.name.compare(b.name, Qt::CaseInsensitive); byName != 0)
         return byName < 0;
     return aId < bId;
+}
+
+// Returns the runs of consecutive true values of `changed`, as first and
+// last row where `changed[0]` is row `firstRow`. Above kMaxRangesPerUpdate
+// runs, runs separated by the fewest unchanged rows are joined, because
+// every dataChanged costs each proxy and view a pass of its own.
+QList<std::pair<int, int>> changedRanges(const std::vector<bool> &changed, int firstRow)
+{
+    QList<std::pair<int, int>> ranges;
+    for (size_t i = 0; i < changed.size(); ++i) {
+        if (!changed[i])
+            continue;
+        const int row = firstRow + static_cast<int>(i);
+        if (!ranges.isEmpty() && ranges.last().second == row - 1)
+            ranges.last().second = row;
+        else
+            ranges.append({ row, row });
+    }
+
+    int joinGap = 1;
+    while (ranges.size() > kMaxRangesPerUpdate) {
+        QList<std::pair<int, int>> joined;
+        for (const auto &range : std::as_const(ranges)) {
+            if (!joined.isEmpty() && range.first - joined.last().second - 1 <= joinGap)
+                joined.last().second = range.second;
+            else
+                joined.append(range);
+        }
+        ranges = std::move(joined);
+        joinGap *= 2;
+    }
+    return ranges;
 }
 
 // Applies the sync change of one agent, as `credential_sync_changed` reports
@@ -198,10 +236,17 @@ QList<CredentialVerification> CredentialsModel::verifications() const
     return result;
 }
 
-bool CredentialsModel::isVerifying() const
+bool CredentialsModel::awaitsResult(const Entry &entry)
 {
-    return std::any_of(m_entries.cbegin(), m_entries.cend(),
-                       [](const Entry &entry) { return entry.sentSequence > entry.shownSequence; });
+    return entry.sentSequence > entry.shownSequence;
+}
+
+void CredentialsModel::setSequences(Entry &entry, quint64 sent, quint64 shown)
+{
+    const bool before = awaitsResult(entry);
+    entry.sentSequence = sent;
+    entry.shownSequence = shown;
+    m_awaitingResults += int(awaitsResult(entry)) - int(before);
 }
 
 qint64 CredentialsModel::signatureChecks() const
@@ -367,17 +412,55 @@ void CredentialsModel::startSnapshotSteps(PreparedSnapshot snapshot)
 
     m_snapshot = std::move(snapshot);
     m_snapshotNext = 0;
+    m_snapshotTimer.setInterval(0);
     m_snapshotTimer.start();
 }
 
-// Inserts or updates the next kSnapshotRowsPerStep credentials of the
-// snapshot and sends them for verification.
+// Inserts or updates the next credentials of the snapshot, chunk by chunk,
+// and sends them for verification. A step stops after kSnapshotRowsPerStep
+// rows, or after the chunk that ends kSnapshotStepBudget after the step
+// began, so chunks that cost more leave the rest to a later turn.
+//
+// The first kSnapshotPacedRows rows of the snapshot are the top of the
+// table, which a view shows. A list view creates a delegate for each of
+// them in its next frame, not in the insert, so the time budget does not see
+// that cost. In bench/console the first 250 rows made one frame of about
+// 20 ms of CPU. These rows are therefore inserted kSnapshotPacedStepRows per
+// step, one step per kSnapshotPacedInterval, so that a frame can come
+// between two steps.
+// NOTE: once results move verified rows below the rows still verifying,
+// later steps insert at the top again, and their delegates cost a frame of
+// about 20 ms of CPU in bench/console too, which the pacing does not cover.
 void CredentialsModel::applySnapshotStep()
 {
     if (!m_snapshot)
         return;
-    const qsizetype end =
-        std::min(m_snapshotNext + kSnapshotRowsPerStep, m_snapshot->credentials.size());
+    QElapsedTimer elapsed;
+    elapsed.start();
+    const bool paced = m_snapshotNext < kSnapshotPacedRows;
+    const qsizetype stepEnd =
+        std::min(m_snapshotNext + (paced ? kSnapshotPacedStepRows : kSnapshotRowsPerStep),
+                 m_snapshot->credentials.size());
+    while (m_snapshotNext < stepEnd) {
+        applySnapshotChunk(std::min(m_snapshotNext + kSnapshotRowsPerChunk, stepEnd));
+        if (elapsed.elapsed() >= kSnapshotStepBudget.count())
+            break;
+    }
+
+    if (m_snapshotNext < m_snapshot->credentials.size()) {
+        m_snapshotTimer.setInterval(m_snapshotNext < kSnapshotPacedRows
+                                            ? kSnapshotPacedInterval
+                                            : std::chrono::milliseconds(0));
+        m_snapshotTimer.start();
+    } else {
+        finishSnapshotSteps();
+    }
+}
+
+// Inserts or updates the credentials of the snapshot from m_snapshotNext up
+// to `end` and sends them for verification.
+void CredentialsModel::applySnapshotChunk(qsizetype end)
+{
 
     // Listed rows without a verified state take the snapshot's state, so
     // their rows are found before any state changes.
@@ -412,7 +495,7 @@ void CredentialsModel::applySnapshotStep()
             countEntry(*found, -1);
             found->credential = prepared.credential;
             found->state = prepared.awaiting;
-            found->shownSequence = m_sequence;
+            setSequences(*found, found->sentSequence, m_sequence);
             countEntry(*found, 1);
         }
         requested.append(id);
@@ -423,12 +506,7 @@ void CredentialsModel::applySnapshotStep()
     emitUpdated(previousRows);
     insertSortedRows(added);
     requestVerification(requested);
-
     m_snapshotNext = end;
-    if (m_snapshotNext < m_snapshot->credentials.size())
-        m_snapshotTimer.start();
-    else
-        finishSnapshotSteps();
 }
 
 void CredentialsModel::finishSnapshotSteps()
@@ -473,13 +551,25 @@ void CredentialsModel::countEntry(const Entry &entry, int sign)
     }
 }
 
+// Removes the entry of a listed credential and its share of the totals.
+void CredentialsModel::forgetEntry(const QString &credentialId)
+{
+    const auto found = m_entries.constFind(credentialId);
+    countEntry(*found, -1);
+    m_awaitingResults -= awaitsResult(*found) ? 1 : 0;
+    m_entries.erase(found);
+}
+
 void CredentialsModel::recountTotals()
 {
     m_stalledCount = 0;
     m_problemCount = 0;
+    m_awaitingResults = 0;
     m_holdings.clear();
-    for (const Entry &entry : std::as_const(m_entries))
+    for (const Entry &entry : std::as_const(m_entries)) {
         countEntry(entry, 1);
+        m_awaitingResults += awaitsResult(entry) ? 1 : 0;
+    }
 }
 
 void CredentialsModel::reloadTrustedOperators()
@@ -494,7 +584,7 @@ void CredentialsModel::requestVerification(const QStringList &credentialIds)
     requests.reserve(credentialIds.size());
     for (const QString &id : credentialIds) {
         Entry &entry = m_entries[id];
-        entry.sentSequence = ++m_sequence;
+        setSequences(entry, ++m_sequence, entry.shownSequence);
         requests.append(VerificationRequest { id, entry.sentSequence, entry.credential });
     }
     m_queue->request(std::move(requests));
@@ -657,7 +747,7 @@ void CredentialsModel::applyResults()
         const auto found = m_entries.find(result.credentialId);
         if (found == m_entries.end() || result.sequence <= found->shownSequence)
             continue;
-        found->shownSequence = result.sequence;
+        setSequences(*found, found->sentSequence, result.sequence);
         countEntry(*found, -1);
         found->state = result.state;
         found->verified = VerifiedCredential { result.credential, result.verification,
@@ -671,8 +761,8 @@ void CredentialsModel::applyResults()
         Q_EMIT verified(applied);
 }
 
-// Re-sorts the updated rows and emits one dataChanged from the first to the
-// last row that an updated credential left or took. Moved rows are reported
+// Re-sorts the updated rows and emits dataChanged for each run of rows that
+// now show another credential or an updated one. Moved rows are reported
 // as changed data, not as a layout change, because QSortFilterProxyModel
 // (Qt 6.4) forwards a layout change without its VerticalSortHint, and QML's
 // DelegateModel handles that as a reset that recreates every delegate. With
@@ -709,26 +799,36 @@ void CredentialsModel::emitUpdated(const QHash<QString, int> &previousRows)
 
     QStringList sorted;
     sorted.reserve(m_order.size());
-    int first = oldRows.first();
-    int last = oldRows.last();
+    QList<int> newRows;
+    newRows.reserve(moved.size());
     qsizetype copied = 0;
     for (const QString &id : std::as_const(moved)) {
         const auto position = std::lower_bound(others.cbegin() + copied, others.cend(), id, isLess);
         const qsizetype end = position - others.cbegin();
         for (; copied < end; ++copied)
             sorted.append(others.at(copied));
-        const int newRow = static_cast<int>(sorted.size());
-        first = std::min(first, newRow);
-        last = std::max(last, newRow);
+        newRows.append(static_cast<int>(sorted.size()));
         sorted.append(id);
     }
     for (; copied < others.size(); ++copied)
         sorted.append(others.at(copied));
 
-    // Every row between the first old or new place of an updated row and the
-    // last one may now show another credential.
+    // A row changed when it shows another credential than before or an
+    // updated one. Only rows between the first and the last old or new place
+    // of an updated row can have changed.
+    const int first = std::min(oldRows.first(), newRows.first());
+    const int last = std::max(oldRows.last(), newRows.last());
+    std::vector<bool> changed(static_cast<size_t>(last - first + 1), false);
+    for (const int row : std::as_const(newRows))
+        changed[static_cast<size_t>(row - first)] = true;
+    for (int row = first; row <= last; ++row) {
+        if (m_order.at(row) != sorted.at(row))
+            changed[static_cast<size_t>(row - first)] = true;
+    }
     m_order = std::move(sorted);
-    Q_EMIT dataChanged(index(first), index(last));
+
+    for (const auto &[runFirst, runLast] : changedRanges(changed, first))
+        Q_EMIT dataChanged(index(runFirst), index(runLast));
 }
 
 // Returns the row of each listed id of `ids`. Call it while the rows are
@@ -763,8 +863,10 @@ void CredentialsModel::removeRows(const QSet<QString> &removed)
     // Credentials created and deleted within one batch have no row.
     for (const QString &id : removed) {
         const auto found = m_entries.constFind(id);
-        if (found != m_entries.constEnd() && !found->listed)
+        if (found != m_entries.constEnd() && !found->listed) {
+            m_awaitingResults -= awaitsResult(*found) ? 1 : 0;
             m_entries.erase(found);
+        }
     }
 
     // Contiguous rows are removed together, from the bottom up. Above
@@ -778,19 +880,15 @@ void CredentialsModel::removeRows(const QSet<QString> &removed)
     }
     if (ranges.size() > kMaxInsertsPerBatch) {
         beginResetModel();
-        for (const QString &id : std::as_const(removedIds)) {
-            countEntry(*m_entries.constFind(id), -1);
-            m_entries.remove(id);
-        }
+        for (const QString &id : std::as_const(removedIds))
+            forgetEntry(id);
         m_order.removeIf([&removed](const QString &id) { return removed.contains(id); });
         endResetModel();
     } else {
         for (const auto &[first, last] : std::as_const(ranges)) {
             beginRemoveRows({}, first, last);
             for (int row = last; row >= first; --row) {
-                const QString id = m_order.takeAt(row);
-                countEntry(*m_entries.constFind(id), -1);
-                m_entries.remove(id);
+                forgetEntry(m_order.takeAt(row));
             }
             endRemoveRows();
         }

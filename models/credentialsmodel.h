@@ -63,8 +63,8 @@ struct PreparedSnapshot {
 // reads its frame on a thread of QThreadPool::globalInstance(), with
 // prepareSnapshot(), which reads nothing else. Rows are inserted and
 // removed when events are merged. Results come back queued, and each set
-// that arrives is applied with one dataChanged, which also covers the rows
-// it re-sorted. Every request carries a sequence number, and a result whose
+// that arrives is applied with one dataChanged per run of rows that it
+// changed or re-sorted (at most 16). Every request carries a sequence number, and a result whose
 // number is not above the one shown is dropped, so a result computed from
 // older JSON or older agent data never replaces a newer one. A new
 // credential is listed at once in the "⏳ Verifying" state, which has no
@@ -110,8 +110,18 @@ public:
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QHash<int, QByteArray> roleNames() const override;
 
-    // Rows a step of loadSnapshotInSteps() inserts or updates.
+    // Maximum rows a step of loadSnapshotInSteps() inserts or updates.
     static constexpr qsizetype kSnapshotRowsPerStep = 250;
+    // A step applies chunks of kSnapshotRowsPerChunk rows until it has
+    // applied kSnapshotRowsPerStep rows or kSnapshotStepBudget of wall time
+    // has passed.
+    static constexpr qsizetype kSnapshotRowsPerChunk = 25;
+    static constexpr std::chrono::milliseconds kSnapshotStepBudget { 4 };
+    // The first kSnapshotPacedRows rows go in steps of kSnapshotPacedStepRows,
+    // kSnapshotPacedInterval apart, because views create their delegates.
+    static constexpr qsizetype kSnapshotPacedRows = 48;
+    static constexpr qsizetype kSnapshotPacedStepRows = 8;
+    static constexpr std::chrono::milliseconds kSnapshotPacedInterval { 16 };
 
     // Replaces every row from a `snapshot` frame of /api/events (the whole
     // frame or its `data`) with one model reset, drops queued events, which
@@ -123,8 +133,9 @@ public:
     Result<void> loadSnapshot(const QJsonObject &snapshot);
     // Loads a snapshot like loadSnapshot(), but reads the frame on a worker
     // thread. It then removes and inserts rows instead of a reset, in steps
-    // of at most kSnapshotRowsPerStep rows, one step per turn of the event
-    // loop. Events queued before the call are dropped, and events queued
+    // of at most kSnapshotRowsPerStep rows and about kSnapshotStepBudget of
+    // time, one step per turn of the event loop, and the first
+    // kSnapshotPacedRows rows in smaller steps further apart. Events queued before the call are dropped, and events queued
     // after it are applied once the last step is done. Emits
     // snapshotLoaded() at the end. When the frame is malformed it emits
     // snapshotRejected() and applies the queued events. A later snapshot
@@ -176,7 +187,7 @@ public:
     // date as results arrive. Agents that no credential lists are missing.
     const QHash<QString, AgentHoldings> &holdings() const { return m_holdings; }
     // True while sent credentials have no result yet.
-    bool isVerifying() const;
+    bool isVerifying() const { return m_awaitingResults > 0; }
 
     // Number of receipt and statement signatures the verification thread
     // checked, cache misses only.
@@ -190,7 +201,7 @@ public:
 Q_SIGNALS:
     // A batch of `eventCount` queued events was merged.
     void batchApplied(int eventCount);
-    // Verification results were applied, with at most one dataChanged.
+    // Verification results were applied, with at most 16 dataChanged.
     // `credentialIds` lists the credentials whose result was applied,
     // whether or not their state changed.
     void verified(const QStringList &credentialIds);
@@ -212,11 +223,17 @@ private:
         CredentialSyncState state; // verified->state, or the awaiting-verification state
     };
 
+    // True when a request was sent for `entry` after the result it shows.
+    static bool awaitsResult(const Entry &entry);
+    // Sets both sequence numbers of `entry` and keeps m_awaitingResults.
+    void setSequences(Entry &entry, quint64 sent, quint64 shown);
+    void forgetEntry(const QString &credentialId);
     bool lessThan(const QString &left, const QString &right) const;
     void sortRows();
     void setAgents(const QList<client::AgentRow> &agents);
     void startSnapshotSteps(PreparedSnapshot snapshot);
     void applySnapshotStep();
+    void applySnapshotChunk(qsizetype end);
     void finishSnapshotSteps();
     void cancelSnapshotSteps();
     // Adds (`sign` 1) or subtracts (-1) a listed entry's share of the totals.
@@ -234,7 +251,7 @@ private:
     void insertSortedRows(const QStringList &added);
     QHash<QString, int> rowsOf(const QStringList &ids) const;
     // Re-sorts the rows of `previousRows` (credential id to its row before
-    // its state changed) and emits one dataChanged.
+    // its state changed) and emits dataChanged for the rows that changed.
     void emitUpdated(const QHash<QString, int> &previousRows);
 
     SyncVerifier &m_verifier;
@@ -246,6 +263,7 @@ private:
 
     int m_stalledCount = 0;
     int m_problemCount = 0;
+    int m_awaitingResults = 0; // entries for which awaitsResult() is true
     QHash<QString, AgentHoldings> m_holdings;
 
     // A snapshot load in steps: the frame is read on a worker thread

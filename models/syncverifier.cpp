@@ -5,7 +5,10 @@
 #include "logging.h"
 
 #include <QCryptographicHash>
+#include <QtConcurrent/QtConcurrentRun>
 #include <QJsonArray>
+
+#include <tuple>
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -69,10 +72,54 @@ void ReceiptVerifier::setKnownAgents(const QList<KnownAgent> &agents)
         m_knownAgents.insert(agent.agentId, agent);
 }
 
+namespace {
+
+// True when verify() reads the same fields from both rows. The name only
+// appears in its error messages.
+bool sameCertificateRow(const client::AgentRow &a, const client::AgentRow &b)
+{
+    return a.agentId == b.agentId && a.encryptionKey == b.encryptionKey
+        && a.identityKey == b.identityKey && a.certificate.has_value() == b.certificate.has_value()
+        && (!a.certificate
+            || (a.certificate->bytes == b.certificate->bytes
+                && a.certificate->signature == b.certificate->signature));
+}
+
+// Runs AgentCertificates::verify() for each of `agents` against `trusted`
+// and an in-memory copy of the generations recorded in `generations`, at the
+// time `now`. It reads only its arguments, so it runs on any thread.
+QList<CertificatePrecheck> precheckCertificates(const QList<client::AgentRow> &agents,
+                                                const client::TrustedOperators &trusted,
+                                                const client::GenerationRecord &generations,
+                                                const QString &orgId, const QDateTime &now,
+                                                const QList<QByteArray> &trustedKeys)
+{
+    client::GenerationRecord recorded = client::GenerationRecord::inMemory();
+    for (const client::AgentRow &agent : agents) {
+        if (const std::optional<qint64> highest = generations.highest(agent.agentId))
+            std::ignore = recorded.raise(agent.agentId, *highest);
+    }
+    client::AgentCertificates certificates(trusted, orgId, recorded, [now] { return now; });
+
+    QList<CertificatePrecheck> prechecks;
+    prechecks.reserve(agents.size());
+    for (const client::AgentRow &agent : agents) {
+        CertificatePrecheck precheck { agent, trustedKeys, generations.highest(agent.agentId), {} };
+        if (Result<client::CertifiedAgent> certified = certificates.verify(agent); certified)
+            precheck.certified = std::move(certified).value();
+        prechecks.append(std::move(precheck));
+    }
+    return prechecks;
+}
+
+} // namespace
+
 SyncVerifier::SyncVerifier(const client::TrustedOperators &trusted,
-                           client::AgentCertificates &certificates, KnownAgents *knownAgents)
+                           client::AgentCertificates &certificates, KnownAgents *knownAgents,
+                           client::GenerationRecord *generations)
     : m_trusted(trusted)
     , m_certificates(certificates)
+    , m_generations(generations)
     , m_knownAgents(knownAgents)
     , m_receipts(trustedKeys(), certificates.orgId(), certificates.clock())
 {
@@ -100,7 +147,7 @@ void SyncVerifier::updateAgent(const client::AgentRow &agent)
 
 CheckedAgent SyncVerifier::checkAgent(const client::AgentRow &agent)
 {
-    Result<client::CertifiedAgent> certified = m_certificates.verify(agent);
+    Result<client::CertifiedAgent> certified = verifyCertificate(agent);
     if (!certified)
         return CheckedAgent { agent.agentId, agent.status, {}, certified.error().message };
 
@@ -113,6 +160,42 @@ CheckedAgent SyncVerifier::checkAgent(const client::AgentRow &agent)
     return CheckedAgent {
         agent.agentId, agent.status, certified.value().certificate.identityKey, {}
     };
+}
+
+Result<client::CertifiedAgent> SyncVerifier::verifyCertificate(const client::AgentRow &agent)
+{
+    const auto found = m_prechecks.constFind(agent.agentId);
+    if (m_generations == nullptr || found == m_prechecks.constEnd() || !found->certified
+        || !sameCertificateRow(found->row, agent) || found->trustedKeys != trustedKeys()
+        || m_generations->highest(agent.agentId) != found->recordedGeneration
+        || found->certified->certificate.expiresAt <= m_certificates.clock()()) {
+        return m_certificates.verify(agent);
+    }
+
+    const client::CertifiedAgent &certified = *found->certified;
+    if (Result<void> raised =
+            m_generations->raise(agent.agentId, certified.certificate.generation);
+        !raised)
+        return raised.error();
+    return certified;
+}
+
+QFuture<QList<CertificatePrecheck>>
+SyncVerifier::startPrecheck(const QList<client::AgentRow> &agents) const
+{
+    if (m_generations == nullptr)
+        return QtFuture::makeReadyFuture(QList<CertificatePrecheck>());
+    // Copies, because the GUI thread may pin a key or raise a generation
+    // while the worker reads them.
+    return QtConcurrent::run(&precheckCertificates, agents, m_trusted, *m_generations,
+                             m_certificates.orgId(), m_certificates.clock()(), trustedKeys());
+}
+
+void SyncVerifier::setPrechecks(const QList<CertificatePrecheck> &prechecks)
+{
+    m_prechecks.clear();
+    for (const CertificatePrecheck &precheck : prechecks)
+        m_prechecks.insert(precheck.row.agentId, precheck);
 }
 
 void SyncVerifier::saveKnownAgents()

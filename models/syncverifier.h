@@ -8,6 +8,8 @@
 #include "statement.h"
 #include "trustedoperators.h"
 
+#include <QDateTime>
+#include <QFuture>
 #include <QHash>
 #include <QJsonObject>
 #include <QList>
@@ -124,6 +126,15 @@ private:
     qint64 m_signatureChecks = 0;
 };
 
+// The outcome of AgentCertificates::verify() for one agent row, computed on a
+// worker thread from copies of the pinned keys and the generation record.
+struct CertificatePrecheck {
+    client::AgentRow row; // the row as checked
+    QList<QByteArray> trustedKeys; // raw pinned operator keys the check used
+    std::optional<qint64> recordedGeneration; // the agent's recorded generation it used
+    std::optional<client::CertifiedAgent> certified; // empty when the check failed
+};
+
 // Checks agent certificates with a shared AgentCertificates, records the
 // agents that pass in a known-agent list and verifies receipts on the calling
 // thread. CredentialsModel uses it for the certificate checks, the pinned
@@ -135,8 +146,11 @@ public:
     // The org id is certificates.orgId(), which comes from local
     // configuration. Without `knownAgents` the verifier keeps an in-memory
     // list of its own, which starts empty.
+    // `generations`, when given, must be the record that `certificates`
+    // uses. It enables prechecks (startPrecheck()).
     SyncVerifier(const client::TrustedOperators &trusted, client::AgentCertificates &certificates,
-                 KnownAgents *knownAgents = nullptr);
+                 KnownAgents *knownAgents = nullptr,
+                 client::GenerationRecord *generations = nullptr);
 
     // Replaces the agents (rows of GET /api/agents), verifies their
     // certificates once and saves the known-agent list.
@@ -148,6 +162,20 @@ public:
     // Verifies one agent's certificate, and records the agent in the
     // known-agent list in memory when it verified.
     CheckedAgent checkAgent(const client::AgentRow &agent);
+    // Returns what AgentCertificates::verify() returns for `agent`. A
+    // precheck of the same row takes the place of the parse and signature
+    // check when the pinned keys and the agent's recorded generation are
+    // those it used and the certificate has not expired since. The
+    // generation is then raised as verify() raises it.
+    Result<client::CertifiedAgent> verifyCertificate(const client::AgentRow &agent);
+
+    // Starts checking the certificates of `agents` on a thread of
+    // QThreadPool::globalInstance(), with copies of the pinned keys, the
+    // generation record and the current time. Without a generation record
+    // the future contains no precheck.
+    QFuture<QList<CertificatePrecheck>> startPrecheck(const QList<client::AgentRow> &agents) const;
+    // Keeps `prechecks` for verifyCertificate(), replacing those kept before.
+    void setPrechecks(const QList<CertificatePrecheck> &prechecks);
     // Writes the known-agent list's unsaved changes to its file. A failure
     // is logged as a warning, once until a write succeeds again, and the
     // changes stay in memory.
@@ -171,6 +199,8 @@ public:
 private:
     const client::TrustedOperators &m_trusted;
     client::AgentCertificates &m_certificates;
+    client::GenerationRecord *m_generations; // nullptr: no prechecks
+    QHash<QString, CertificatePrecheck> m_prechecks; // by agent id
     std::optional<KnownAgents> m_ownKnownAgents; // used when no list was passed
     KnownAgents *m_knownAgents;
     bool m_knownAgentsWriteFailing = false;

@@ -11,6 +11,7 @@
 #include "logging.h"
 #include "operatorkeystore.h"
 
+#include <QFutureWatcher>
 #include <QJsonArray>
 #include <QPointer>
 
@@ -324,6 +325,10 @@ Result<void> ConsoleSession::replaceWorkspace(const QString &orgId)
     if (m_workspace)
         m_workspace->deleteLater();
     m_workspace = opened.value();
+    // A certificate check still running was for the old workspace.
+    ++m_agentsSnapshot;
+    m_agentsSnapshotPending = false;
+    m_heldAgentEvents.clear();
     connectWorkspace();
     m_workspace->selectCredential(m_selectedCredentialId);
     Q_EMIT modelsChanged();
@@ -517,10 +522,33 @@ void ConsoleSession::onFeedSnapshot(const QJsonObject &frame)
     ConsoleWorkspace &workspace = *m_workspace;
     const QJsonObject data = frame.value(u"data"_s).toObject();
 
-    Result<void> agents = workspace.agents().loadSnapshot(data.value(u"agents"_s).toArray());
-    if (!agents)
-        logger("console")->warn("snapshot: the agents were not loaded: {}",
-                                agents.error().message.toStdString());
+    // The agents' certificates are checked on a worker thread first, and the
+    // agents model is loaded when that check is done, so this thread checks
+    // no signature. Agent events wait in m_heldAgentEvents meanwhile, and
+    // those queued before the snapshot are superseded by it.
+    const quint64 snapshot = ++m_agentsSnapshot;
+    const QJsonArray agentRows = data.value(u"agents"_s).toArray();
+    m_heldAgentEvents.clear();
+    m_agentsSnapshotPending = true;
+    Result<QList<client::AgentRow>> rows = client::parseAgentList(data);
+    if (!rows) {
+        // The model reports the malformed row.
+        loadAgentsSnapshot(agentRows);
+    } else {
+        using Prechecks = QList<models::CertificatePrecheck>;
+        auto *watcher = new QFutureWatcher<Prechecks>(this);
+        const QPointer<ConsoleWorkspace> checkedFor = m_workspace;
+        connect(watcher, &QFutureWatcherBase::finished, this,
+                [this, watcher, snapshot, checkedFor, agentRows] {
+                    watcher->deleteLater();
+                    if (snapshot != m_agentsSnapshot || checkedFor != m_workspace || !m_workspace)
+                        return;
+                    m_workspace->verifier().setPrechecks(watcher->result());
+                    loadAgentsSnapshot(agentRows);
+                });
+        watcher->setFuture(workspace.verifier().startPrecheck(rows.value()));
+    }
+
     // The model reads the credentials on a worker thread and inserts them in
     // steps, so a snapshot of thousands of credentials does not block the
     // views. Events that follow the snapshot wait in the model's queue until
@@ -534,12 +562,31 @@ void ConsoleSession::onFeedSnapshot(const QJsonObject &frame)
     scheduleRefresh();
 }
 
+// Replaces the agents model's rows, then queues the agent events that
+// arrived after the snapshot.
+void ConsoleSession::loadAgentsSnapshot(const QJsonArray &agents)
+{
+    models::AgentsModel &model = m_workspace->agents();
+    Result<void> loaded = model.loadSnapshot(agents);
+    if (!loaded)
+        logger("console")->warn("snapshot: the agents were not loaded: {}",
+                                loaded.error().message.toStdString());
+    m_agentsSnapshotPending = false;
+    for (const QJsonObject &event : std::as_const(m_heldAgentEvents))
+        model.enqueue(event);
+    m_heldAgentEvents.clear();
+    scheduleRefresh();
+}
+
 void ConsoleSession::onFeedEvent(const QJsonObject &frame)
 {
     noteFrameTime(frame);
     ConsoleWorkspace &workspace = *m_workspace;
     workspace.credentials().enqueue(frame);
-    workspace.agents().enqueue(frame);
+    if (m_agentsSnapshotPending)
+        m_heldAgentEvents.append(frame);
+    else
+        workspace.agents().enqueue(frame);
     workspace.alerts().enqueue(frame);
     workspace.audit().enqueue(frame);
 }

@@ -9,6 +9,7 @@
 #include <QAbstractItemModel>
 #include <QDateTime>
 #include <QHash>
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QNetworkAccessManager>
 #include <QObject>
@@ -232,6 +233,7 @@ private:
 
     // The event feed and what is derived from the models.
     void onFeedSnapshot(const QJsonObject &frame);
+    void loadAgentsSnapshot(const QJsonArray &agents);
     void onFeedEvent(const QJsonObject &frame);
     void onFeedStateChanged();
     void onFeedTokenRejected();
@@ -315,6 +317,11 @@ private:
     std::unique_ptr<client::OperatorKey> m_operatorKey;
     // The models and their verification state, replaced when the org changes.
     QPointer<ConsoleWorkspace> m_workspace;
+    // While the agents of a snapshot have their certificates checked on a
+    // worker thread, events for the agents model wait here, in order.
+    quint64 m_agentsSnapshot = 0; // number of the latest snapshot; older checks are dropped
+    bool m_agentsSnapshotPending = false;
+    QList<QJsonObject> m_heldAgentEvents;
     std::unique_ptr<EventFeed> m_feed;
     QNetworkAccessManager *m_network = nullptr; // for /metrics, which is not JSON
 };

@@ -54,10 +54,11 @@ ConsoleWorkspace::ConsoleWorkspace(client::TrustedOperators trusted,
     m_generations.emplace(std::move(generations));
     m_knownAgents.emplace(std::move(knownAgents));
     m_certificates = std::make_unique<client::AgentCertificates>(*m_trusted, orgId, *m_generations);
-    m_verifier =
-        std::make_unique<models::SyncVerifier>(*m_trusted, *m_certificates, &*m_knownAgents);
+    m_verifier = std::make_unique<models::SyncVerifier>(*m_trusted, *m_certificates,
+                                                        &*m_knownAgents, &*m_generations);
     m_credentials = std::make_unique<models::CredentialsModel>(*m_verifier);
     m_agents = std::make_unique<models::AgentsModel>(*m_certificates);
+    m_agents->setVerifier(m_verifier.get());
     m_alerts = std::make_unique<models::AlertsModel>();
     m_audit = std::make_unique<models::AuditModel>();
 

@@ -70,6 +70,15 @@ const char *verdict(bool met)
     return met ? "pass" : "MISS";
 }
 
+// The verdict of a phase's longest gap, or "not judged" for a phase that is
+// only reported.
+const char *gapVerdict(const PhaseStats &phase)
+{
+    if (!phase.judged)
+        return "not judged";
+    return verdict(phase.maxGapNs <= GuiProbe::kBlockNs);
+}
+
 } // namespace
 
 ConsoleBench::ConsoleBench(const ConsoleBenchOptions &options, QObject *parent)
@@ -366,7 +375,11 @@ int ConsoleBench::run()
     m_session = std::make_unique<console::ConsoleSession>();
     std::fprintf(stderr, "bench_console: load phase started (pid %lld)\n",
                  QCoreApplication::applicationPid());
-    m_probe.start(u"load"_s);
+    // App start-up (the session's start and the QML engine creating
+    // Main.qml) is reported as a phase of its own, not held to the 16 ms
+    // target. The load phase that is held to it starts once Main.qml exists,
+    // so it covers the sign-in reply, the snapshot and every verification.
+    m_probe.start(u"start-up"_s, false);
     m_loadStartNs = m_probe.nowNs();
     connect(m_session.get(), &console::ConsoleSession::stateChanged, this, [this] {
         m_probe.mark(u"session: state "_s + m_session->state());
@@ -407,6 +420,8 @@ int ConsoleBench::run()
         }
         m_probe.mark(u"QML console loaded"_s);
     }
+    m_startupEndNs = m_probe.nowNs();
+    m_probe.beginPhase(u"load"_s);
 
     m_loaded = waitFor([this] { return modelSettled(m_options.credentials); },
                        m_options.timeoutSeconds * 1000, 20);
@@ -455,7 +470,7 @@ int ConsoleBench::run()
 
     bool met = m_loaded && m_liveDrained && m_totalsMatch;
     for (const PhaseStats &phase : m_probe.phases())
-        met = met && phase.maxGapNs <= GuiProbe::kBlockNs;
+        met = met && (!phase.judged || phase.maxGapNs <= GuiProbe::kBlockNs);
     return met ? 0 : 1;
 }
 
@@ -473,10 +488,24 @@ void ConsoleBench::printReport()
                 m_options.credentials, m_options.agents, double(m_snapshotBytes) / 1048576.0,
                 m_generationMs);
 
-    std::printf("\nload: from ConsoleSession::start() to every credential listed and verified\n");
+    std::printf("\nstart-up: ConsoleSession::start(), then the QML engine creating Main.qml "
+                "(reported, not judged against the 16 ms target)\n");
+    std::printf("  start-up time            %9.0f ms\n", toMs(m_startupEndNs - m_loadStartNs));
+    if (!m_probe.phases().isEmpty()) {
+        const PhaseStats &startup = m_probe.phases().constFirst();
+        std::printf("  longest GUI-thread gap   %9.1f ms (GUI-thread CPU %.1f ms)\n",
+                    toMs(startup.maxGapNs), toMs(startup.maxCpuGapNs));
+    }
+    if (m_signedInNs != 0 && m_signedInNs < m_startupEndNs)
+        std::printf("  NOTE: the session signed in during start-up, so the sign-in reply is "
+                    "not in the load phase\n");
+
+    std::printf("\nload: from Main.qml created (the sign-in reply follows) to every credential "
+                "listed and verified\n");
     if (m_loaded) {
         const qint64 verifyNs = m_loadEndNs - m_snapshotNs;
-        std::printf("  total load time          %9.0f ms\n", toMs(m_loadEndNs - m_loadStartNs));
+        std::printf("  total time from start    %9.0f ms\n", toMs(m_loadEndNs - m_loadStartNs));
+        std::printf("  load phase               %9.0f ms\n", toMs(m_loadEndNs - m_startupEndNs));
         std::printf("    signed in after        %9.0f ms\n", toMs(m_signedInNs - m_loadStartNs));
         std::printf("    rows listed after      %9.0f ms\n", toMs(m_snapshotNs - m_loadStartNs));
         std::printf("    verified in            %9.0f ms after the rows were listed\n",
@@ -527,7 +556,8 @@ void ConsoleBench::printReport()
     std::printf("\npeak RSS (VmHWM) of the console process: %.1f MiB\n",
                 double(m_peakRssKib) / 1024.0);
 
-    std::printf("\nGUI-thread gaps between 1 ms probe ticks, per phase (target: none > 16 ms)\n");
+    std::printf("\nGUI-thread gaps between 1 ms probe ticks, per phase (target: none > 16 ms, "
+                "except in start-up, which is not judged)\n");
     std::printf("  %-6s %9s %8s %8s %8s %12s %12s %10s %12s  %s\n", "phase", "duration", "p50",
                 "p99", "max", "(CPU in max)", "max CPU/gap", "gaps>16ms", "time in them",
                 "verdict");
@@ -537,8 +567,7 @@ void ConsoleBench::printReport()
             qPrintable(phase.name), toMs(phase.endNs - phase.startNs),
             toMs(percentileGapNs(phase, 50)), toMs(percentileGapNs(phase, 99)),
             toMs(phase.maxGapNs), toMs(phase.maxCpuGapNs), toMs(phase.maxGapCpuNs),
-            phase.gapsOver16Ms, toMs(phase.blockedOver16MsNs),
-            verdict(phase.maxGapNs <= GuiProbe::kBlockNs));
+            phase.gapsOver16Ms, toMs(phase.blockedOver16MsNs), gapVerdict(phase));
     }
 
     // The longest gaps with the markers recorded inside them.
@@ -577,7 +606,7 @@ void ConsoleBench::printReport()
     for (const PhaseStats &phase : phases)
         std::printf("  %-32s %s (max %.0f ms)\n",
                     qPrintable(u"no GUI block > 16 ms during "_s + phase.name),
-                    verdict(phase.maxGapNs <= GuiProbe::kBlockNs), toMs(phase.maxGapNs));
+                    gapVerdict(phase), toMs(phase.maxGapNs));
     std::printf("  %-32s %s\n", "org loaded and verified", verdict(m_loaded));
     if (m_loaded)
         std::printf("  %-32s %s\n", "model's totals equal a walk", verdict(m_totalsMatch));

@@ -72,7 +72,8 @@ private:
     // Results, in ns of the probe's clock unless named otherwise.
     bool m_loaded = false;
     bool m_liveDrained = false;
-    qint64 m_loadStartNs = 0;
+    qint64 m_loadStartNs = 0; // ConsoleSession::start()
+    qint64 m_startupEndNs = 0; // Main.qml created (or, without QML, the session started)
     qint64 m_signedInNs = 0;
     qint64 m_snapshotNs = 0; // the credentials model listed every row of the snapshot
     qint64 m_loadEndNs = 0;

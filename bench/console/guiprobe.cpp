@@ -22,7 +22,7 @@ GuiProbe::GuiProbe(QObject *parent)
     connect(&m_timer, &QTimer::timeout, this, &GuiProbe::tick);
 }
 
-void GuiProbe::start(const QString &phase)
+void GuiProbe::start(const QString &phase, bool judged)
 {
     m_clock.start();
     m_lastTickNs = 0;
@@ -32,17 +32,22 @@ void GuiProbe::start(const QString &phase)
     m_markers.clear();
     PhaseStats first;
     first.name = phase;
+    first.judged = judged;
     m_phases.append(first);
     m_timer.start();
 }
 
-void GuiProbe::beginPhase(const QString &phase)
+void GuiProbe::beginPhase(const QString &phase, bool judged)
 {
+    // The gap that ends here belongs to the phase that ends, so work that
+    // kept the thread from its event loop until now counts there.
+    tick();
     const qint64 now = nowNs();
     if (!m_phases.isEmpty())
         m_phases.last().endNs = now;
     PhaseStats next;
     next.name = phase;
+    next.judged = judged;
     next.startNs = now;
     m_phases.append(next);
     mark(u"phase " + phase);

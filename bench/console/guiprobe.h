@@ -15,6 +15,8 @@ namespace sealrelay::bench {
 
 struct PhaseStats {
     QString name;
+    // False for a phase that is reported but not held to the 16 ms target.
+    bool judged = true;
     qint64 maxCpuGapNs = 0; // GUI-thread CPU time inside the longest gap
     // Maximum GUI-thread CPU time inside any one gap. It need not be in the
     // longest gap, because on a busy machine a gap can be long while the
@@ -53,10 +55,11 @@ public:
 
     explicit GuiProbe(QObject *parent = nullptr);
 
-    // Starts the clock and the 1 ms timer, in phase `phase`.
-    void start(const QString &phase);
+    // Starts the clock and the 1 ms timer, in phase `phase`. A phase that
+    // is not `judged` is reported but not held to kBlockNs.
+    void start(const QString &phase, bool judged = true);
     // Ends the current phase and starts `phase`.
-    void beginPhase(const QString &phase);
+    void beginPhase(const QString &phase, bool judged = true);
     void stop();
 
     // Records `label` at the current time. Call it from the GUI thread.

@@ -3,6 +3,7 @@
 // holdings counts, and a burst of 4,000 agent events applied in batches.
 #include "agentsmodel.h"
 #include "ids.h"
+#include "syncverifier.h"
 
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>
@@ -89,6 +90,7 @@ private Q_SLOTS:
     void newAgentInserted();
     void holdingsCounted();
     void burstAppliedInBatches();
+    void prechecksMatchVerify();
 
 private:
     // One agent row as GET /api/agents returns it. `signer` null: no
@@ -466,4 +468,77 @@ void TestAgentsModel::burstAppliedInBatches()
 }
 
 QTEST_GUILESS_MAIN(TestAgentsModel)
+// Certificate checks made on a worker thread give what
+// AgentCertificates::verify() gives, also when the pinned keys, the recorded
+// generation or the time changed after the check.
+void TestAgentsModel::prechecksMatchVerify()
+{
+    QDateTime now = testNow();
+    GenerationRecord generations = GenerationRecord::inMemory();
+    AgentCertificates certificates(*m_trusted, kOrgId, generations, [&now] { return now; });
+    SyncVerifier verifier(*m_trusted, certificates, nullptr, &generations);
+    const QJsonArray agents {
+        agentJson(u"edge-1"_s, u"approved"_s, u"online"_s, &*m_operator),
+        agentJson(u"edge-x"_s, u"approved"_s, u"online"_s, &*m_forger),
+        agentJson(u"edge-new"_s, u"pending_approval"_s, u"offline"_s, nullptr),
+    };
+    const QList<AgentRow> rows = require(parseAgentList(QJsonObject { { u"agents"_s, agents } }));
+    const QList<CertificatePrecheck> prechecks = verifier.startPrecheck(rows).result();
+    QCOMPARE(prechecks.size(), 3);
+    QVERIFY(prechecks.at(0).certified.has_value());
+    QVERIFY(!prechecks.at(1).certified.has_value());
+    QVERIFY(!prechecks.at(2).certified.has_value());
+    // The check on the worker records no generation.
+    QCOMPARE(generations.highest(rows.at(0).agentId), std::nullopt);
+
+    // What verify() returns for `row` now, with a copy of the record so
+    // that the comparison raises no generation.
+    const auto expected = [&](const AgentRow &row) {
+        GenerationRecord copy = generations;
+        AgentCertificates reference(*m_trusted, kOrgId, copy, [&now] { return now; });
+        return reference.verify(row);
+    };
+    const auto errorOf = [](const Result<CertifiedAgent> &result) {
+        return result ? QString() : result.error().message;
+    };
+
+    verifier.setPrechecks(prechecks);
+    for (const AgentRow &row : rows) {
+        const Result<CertifiedAgent> want = expected(row);
+        const Result<CertifiedAgent> got = verifier.verifyCertificate(row);
+        QCOMPARE(got.ok(), want.ok());
+        QCOMPARE(errorOf(got), errorOf(want));
+        if (got) {
+            QCOMPARE(got->certificate.generation, want->certificate.generation);
+            QCOMPARE(got->certificate.expiresAt, want->certificate.expiresAt);
+            QCOMPARE(got->certificate.identityKey, want->certificate.identityKey);
+            QCOMPARE(got->encryptionKeyFingerprint, want->encryptionKeyFingerprint);
+        }
+    }
+    // As verify() does, the use of a precheck records the generation.
+    QCOMPARE(generations.highest(rows.at(0).agentId), std::optional<qint64>(2));
+
+    // A higher generation recorded after the check: the row is a rollback.
+    QVERIFY(generations.raise(rows.at(0).agentId, 3).ok());
+    QCOMPARE(errorOf(verifier.verifyCertificate(rows.at(0))), errorOf(expected(rows.at(0))));
+    QVERIFY(!errorOf(verifier.verifyCertificate(rows.at(0))).isEmpty());
+
+    // The certificate expired after the check.
+    GenerationRecord fresh = GenerationRecord::inMemory();
+    AgentCertificates later(*m_trusted, kOrgId, fresh, [&now] { return now; });
+    SyncVerifier laterVerifier(*m_trusted, later, nullptr, &fresh);
+    laterVerifier.setPrechecks(laterVerifier.startPrecheck(rows).result());
+    now = testNow().addDays(301);
+    QVERIFY(!laterVerifier.verifyCertificate(rows.at(0)));
+    now = testNow();
+
+    // The operator key was unpinned after the check.
+    SyncVerifier unpinnedVerifier(*m_trusted, later, nullptr, &fresh);
+    unpinnedVerifier.setPrechecks(unpinnedVerifier.startPrecheck(rows).result());
+    QVERIFY(require(m_trusted->remove(m_operator->publicKey())));
+    const Result<CertifiedAgent> unpinned = unpinnedVerifier.verifyCertificate(rows.at(0));
+    QVERIFY(!unpinned);
+    QCOMPARE(errorOf(unpinned), errorOf(expected(rows.at(0))));
+}
+
 #include "tst_agentsmodel.moc"
