@@ -3,7 +3,11 @@
 
 #include "logging.h"
 
+#include <QDateTime>
+#include <QFile>
 #include <QHostAddress>
+#include <QSslCertificate>
+#include <QStringList>
 #include <QTimer>
 #include <QWebSocket>
 
@@ -31,7 +35,79 @@ bool isLoopbackHost(const QString &host)
     return !address.isNull() && address.isLoopback();
 }
 
+// Returns whether `error` means that no trusted CA issued the backend's chain.
+bool isUntrustedIssuer(QSslError::SslError error)
+{
+    switch (error) {
+    case QSslError::UnableToGetIssuerCertificate:
+    case QSslError::UnableToGetLocalIssuerCertificate:
+    case QSslError::UnableToVerifyFirstCertificate:
+    case QSslError::SelfSignedCertificate:
+    case QSslError::SelfSignedCertificateInChain:
+    case QSslError::CertificateUntrusted:
+    case QSslError::CertificateRejected:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// Describes what an operator changes to fix the certificate errors of one
+// handshake.
+QString describeTlsRemedy(const QList<QSslError> &errors, const QUrl &url, bool caFileGiven)
+{
+    QStringList steps;
+    bool otherError = false;
+    for (const QSslError &error : errors) {
+        if (isUntrustedIssuer(error.error())) {
+            steps << (caFileGiven
+                          ? u"None of the CA certificates of --backend-ca-file issued the "
+                            "backend's certificate. Give the PEM certificate of the CA that did."_s
+                          : u"No trusted CA issued the backend's certificate. If the backend uses "
+                            "a private CA, give its PEM certificate with --backend-ca-file "
+                            "([connection] ca_file, SEALRELAY_CONNECTION_CA_FILE)."_s);
+        } else if (error.error() == QSslError::HostNameMismatch) {
+            steps << u"The certificate is not issued for %1. Give --backend a host name or "
+                     "address that the certificate lists, or reissue the certificate for %1."_s
+                         .arg(url.host());
+        } else {
+            otherError = true;
+        }
+    }
+    if (otherError)
+        steps << u"Check the backend's certificate (validity dates, key usage, chain)."_s;
+    steps.removeDuplicates();
+    return steps.join(u' ');
+}
+
 } // namespace
+
+Result<QList<QSslCertificate>> readBackendCaCertificates(const QString &path)
+{
+    if (path.isEmpty())
+        return QList<QSslCertificate>();
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return makeError(Reason::IoError,
+                         u"Cannot read the backend CA file %1 (--backend-ca-file): %2"_s.arg(
+                             path, file.errorString()));
+    const QList<QSslCertificate> certificates = QSslCertificate::fromData(file.readAll(),
+                                                                          QSsl::Pem);
+    if (certificates.isEmpty())
+        return makeError(Reason::Malformed,
+                         u"The backend CA file %1 (--backend-ca-file) contains no PEM certificate. "
+                         "Give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)."_s
+                             .arg(path));
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    for (const QSslCertificate &certificate : certificates) {
+        // Qt leaves expired CA certificates out of the verification store.
+        if (certificate.expiryDate() < now)
+            log()->warn("CA certificate \"{}\" in {} expired at {}, so it is not trusted",
+                        text(certificate.subjectDisplayName()), text(path),
+                        text(certificate.expiryDate().toString(Qt::ISODate)));
+    }
+    return certificates;
+}
 
 Result<ConnectionOptions> connectionOptionsFor(const QString &backendUrl)
 {
@@ -82,6 +158,12 @@ AgentConnection::AgentConnection(ConnectionOptions options, QObject *parent)
     m_silenceTimer->setInterval(m_options.silenceTimeout);
     m_silenceTimer->setSingleShot(true);
     m_reconnectTimer->setSingleShot(true);
+    m_tlsConfiguration = QSslConfiguration::defaultConfiguration();
+    // setCaCertificates() turns off Qt's on-demand loading of the system CA
+    // directories, so the system CA certificates are listed explicitly.
+    if (!m_options.caCertificates.isEmpty())
+        m_tlsConfiguration.setCaCertificates(QSslConfiguration::systemCaCertificates()
+                                             + m_options.caCertificates);
     connect(m_pingTimer, &QTimer::timeout, this, [this] {
         if (m_socket)
             m_socket->ping();
@@ -164,6 +246,9 @@ void AgentConnection::dial()
     // Qt 6.4 has no errorOccurred signal on QWebSocket.
     connect(m_socket, qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this,
             &AgentConnection::onSocketError);
+    connect(m_socket, &QWebSocket::sslErrors, this, &AgentConnection::onSslErrors);
+    if (m_options.url.scheme() == u"wss"_s)
+        m_socket->setSslConfiguration(m_tlsConfiguration);
     log()->info("connecting to {}", text(m_options.url.toString()));
     // The silence timer also bounds the opening handshake.
     m_silenceTimer->start();
@@ -232,6 +317,18 @@ void AgentConnection::onSocketError(QAbstractSocket::SocketError error)
     // A failed dial never emits disconnected(), so the socket is dropped here.
     if (m_socket->state() == QAbstractSocket::UnconnectedState)
         dropSocket(int(QWebSocketProtocol::CloseCodeAbnormalDisconnection), m_socket->errorString());
+}
+
+void AgentConnection::onSslErrors(const QList<QSslError> &errors)
+{
+    // The errors are not ignored, so Qt aborts the handshake, and the socket's
+    // error and disconnect handlers schedule the next dial.
+    QStringList described;
+    for (const QSslError &error : errors)
+        described << error.errorString();
+    log()->error("TLS certificate of {} rejected, so the agent cannot authenticate: {}. {}",
+                 text(m_options.url.toString()), text(described.join(u"; "_s)),
+                 text(describeTlsRemedy(errors, m_options.url, !m_options.caCertificates.isEmpty())));
 }
 
 void AgentConnection::onActivity()

@@ -8,7 +8,11 @@
 #include "messages.h"
 
 #include <QAbstractSocket>
+#include <QList>
 #include <QObject>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QSslError>
 #include <QString>
 #include <QUrl>
 
@@ -22,6 +26,9 @@ namespace sealrelay::agent {
 struct ConnectionOptions {
     QUrl url; // ws:// or wss:// URL of /agent
     QString origin; // the backend origin of auth statements: http(s)://host:port
+    // CA certificates trusted for a wss:// backend in addition to the system
+    // CA certificates.
+    QList<QSslCertificate> caCertificates;
     std::chrono::milliseconds reconnectMin = std::chrono::seconds(1);
     std::chrono::milliseconds reconnectMax = std::chrono::seconds(60);
     std::chrono::milliseconds pingInterval = std::chrono::seconds(15);
@@ -34,6 +41,11 @@ struct ConnectionOptions {
 // that frames never cross a network in plain text. A URL without a path
 // dials /agent.
 Result<ConnectionOptions> connectionOptionsFor(const QString &backendUrl);
+
+// Reads the PEM CA certificates of --backend-ca-file. An empty path gives an
+// empty list. A file that cannot be read or contains no PEM certificate is
+// an error naming the file.
+Result<QList<QSslCertificate>> readBackendCaCertificates(const QString &path);
 
 class AgentConnection : public QObject {
     Q_OBJECT
@@ -70,6 +82,7 @@ private:
     void onDisconnected();
     void onTextMessage(const QString &text);
     void onSocketError(QAbstractSocket::SocketError error);
+    void onSslErrors(const QList<QSslError> &errors);
     void onActivity();
     void onSilence();
     // Tears down the current socket, reports the disconnect and schedules the
@@ -78,6 +91,8 @@ private:
     void scheduleReconnect();
 
     ConnectionOptions m_options;
+    // System CA certificates plus options.caCertificates; used for wss only.
+    QSslConfiguration m_tlsConfiguration;
     QWebSocket *m_socket = nullptr;
     QTimer *m_pingTimer = nullptr;
     QTimer *m_silenceTimer = nullptr;

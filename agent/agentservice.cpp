@@ -341,6 +341,11 @@ Result<std::unique_ptr<AgentService>> AgentService::create(const AgentSettings &
     options->reconnectMax = std::chrono::milliseconds(settings.reconnectMaxMs);
     options->pingInterval = std::chrono::milliseconds(settings.pingIntervalMs);
     options->silenceTimeout = std::chrono::milliseconds(settings.silenceTimeoutMs);
+    Result<QList<QSslCertificate>> caCertificates =
+        readBackendCaCertificates(settings.backendCaFile);
+    if (!caCertificates)
+        return caCertificates.error();
+    options->caCertificates = std::move(caCertificates).value();
 
     const QString keyFile = settings.vaultKeyFile.isEmpty() ? state->vaultKeyFile
                                                             : settings.vaultKeyFile;

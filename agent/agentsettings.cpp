@@ -63,6 +63,11 @@ QList<AgentSettingSpec> buildSpecs()
         textSetting(agent, u"socket_group"_s, u"socket-group"_s, &AgentSettings::socketGroup,
                     u"Group that may use agent.sock (mode 0660)."_s,
                     u"the agent's primary group"_s),
+        textSetting(connection, u"ca_file"_s, u"backend-ca-file"_s, &AgentSettings::backendCaFile,
+                    u"PEM file of CA certificates that run trusts for the backend's TLS "
+                    "certificate, in addition to the system CA certificates. Give it when the "
+                    "backend's certificate is issued by a private CA."_s,
+                    u"none, only the system CA certificates"_s),
         durationSetting(connection, u"reconnect_min_ms"_s, u"reconnect-min"_s,
                         &AgentSettings::reconnectMinMs, 1,
                         u"Lower bound of the reconnect backoff."_s),

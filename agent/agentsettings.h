@@ -23,6 +23,7 @@ struct AgentSettings {
     QString vaultKeyFile; // empty: <data dir>/vault.key
     QString socketGroup; // empty: the agent's own group
     // [connection]
+    QString backendCaFile; // empty: only the system CA certificates
     qint64 reconnectMinMs = 1000;
     qint64 reconnectMaxMs = 60'000;
     qint64 pingIntervalMs = 15'000;

@@ -2,8 +2,9 @@
 // key file mode check, enrolment and approval against a real backend,
 // restart, a silent path through a TCP proxy, the local `get` against a
 // fake backend that replies to credential_missing (with credential_unavailable
-// or with a delivery of the credential), and a hello that names another
-// backend origin.
+// or with a delivery of the credential), a hello that names another
+// backend origin, and wss to a TLS backend whose certificate a private CA
+// issued: trusted through --backend-ca-file, else rejected with retries.
 #include "agentidentity.h"
 #include "agenttestsupport.h"
 #include "backendprocess.h"
@@ -140,6 +141,81 @@ void writeFile(const QString &path, const QByteArray &bytes, QFileDevice::Permis
     file.write(bytes);
     file.close();
     QVERIFY(file.setPermissions(mode));
+}
+
+// Runs the openssl command line in `directory`. Returns its error output on
+// failure, empty on success.
+QString runOpenssl(const QString &directory, const QStringList &arguments)
+{
+    QProcess openssl;
+    openssl.setWorkingDirectory(directory);
+    openssl.setProcessChannelMode(QProcess::MergedChannels);
+    openssl.start(u"openssl"_s, arguments);
+    if (!openssl.waitForStarted())
+        return u"openssl did not start: "_s + openssl.errorString();
+    if (!openssl.waitForFinished(60000) || openssl.exitStatus() != QProcess::NormalExit
+        || openssl.exitCode() != 0)
+        return u"openssl %1 failed: %2"_s.arg(arguments.join(u' '),
+                                              QString::fromLocal8Bit(openssl.readAll()));
+    return {};
+}
+
+// Creates ca.pem and ca.key, a self-signed test CA, in `directory`.
+QString createTestCa(const QString &directory)
+{
+    return runOpenssl(directory,
+                      {u"req"_s, u"-x509"_s, u"-newkey"_s, u"rsa:2048"_s, u"-nodes"_s,
+                       u"-keyout"_s, u"ca.key"_s, u"-out"_s, u"ca.pem"_s, u"-days"_s, u"2"_s,
+                       u"-subj"_s, u"/CN=sealrelay test CA"_s, u"-addext"_s,
+                       u"basicConstraints=critical,CA:TRUE"_s, u"-addext"_s,
+                       u"keyUsage=critical,keyCertSign,cRLSign"_s});
+}
+
+// Creates NAME.pem and NAME.key in `directory`: a TLS server certificate
+// for `subjectAltName` (such as "IP:127.0.0.1,DNS:localhost") issued by the
+// CA of createTestCa().
+QString issueServerCertificate(const QString &directory, const QString &name,
+                               const QString &subjectAltName)
+{
+    const QString extensions = QDir(directory).filePath(name + u".ext"_s);
+    QFile file(extensions);
+    if (!file.open(QIODevice::WriteOnly))
+        return u"cannot write "_s + extensions;
+    file.write("basicConstraints=CA:FALSE\n"
+               "keyUsage=critical,digitalSignature,keyEncipherment\n"
+               "extendedKeyUsage=serverAuth\n"
+               "subjectAltName="
+               + subjectAltName.toLatin1() + '\n');
+    file.close();
+    if (QString failed = runOpenssl(directory, {u"req"_s, u"-newkey"_s, u"rsa:2048"_s,
+                                                u"-nodes"_s, u"-keyout"_s, name + u".key"_s,
+                                                u"-out"_s, name + u".csr"_s, u"-subj"_s,
+                                                u"/CN="_s + name});
+        !failed.isEmpty())
+        return failed;
+    return runOpenssl(directory, {u"x509"_s, u"-req"_s, u"-in"_s, name + u".csr"_s, u"-CA"_s,
+                                  u"ca.pem"_s, u"-CAkey"_s, u"ca.key"_s, u"-CAcreateserial"_s,
+                                  u"-days"_s, u"2"_s, u"-out"_s, name + u".pem"_s,
+                                  u"-extfile"_s, extensions});
+}
+
+// The environment that makes sealrelay-backend serve https and wss with the
+// certificate NAME.pem of `directory`.
+QProcessEnvironment tlsBackendEnvironment(const QString &directory, const QString &name)
+{
+    QProcessEnvironment environment;
+    environment.insert(u"SEALRELAY_TLS_CERTIFICATE"_s, QDir(directory).filePath(name + u".pem"_s));
+    environment.insert(u"SEALRELAY_TLS_KEY"_s, QDir(directory).filePath(name + u".key"_s));
+    environment.insert(u"SEALRELAY_LOG_LEVEL"_s, u"warn"_s);
+    return environment;
+}
+
+QString readText(const QString &path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return {};
+    return QString::fromUtf8(file.readAll());
 }
 
 // A TCP proxy between the agent and the backend. freeze() makes every
@@ -386,6 +462,14 @@ private Q_SLOTS:
     void socketModeAndGroup();
     void socketSupplementaryGroup();
     void getExitCodesMatchHelp();
+    // wss to a real TLS backend, with a private CA made by the openssl
+    // command line.
+    void runHelpListsCaFile();
+    void caFileInvalidRejected();
+    void wssEnrolWithCaFile();
+    void wssUntrustedCaRetries();
+    void wssWrongCaFileRejected();
+    void wssOtherHostNameRejected();
 
 private:
     QString initAgent(const QString &name, const QString &backendUrl, const QString &token,
@@ -393,6 +477,10 @@ private:
     void startAgent(const QString &dataDir, const QHash<QString, QString> &extra = {});
     void stopAgent();
     void approve(const QString &dataDir, qint64 generation = 1);
+    void approveAt(BackendProcess &backend, const QString &dataDir, qint64 generation);
+    // Creates an enrolment token on `backend` and runs init for an agent
+    // named `name` that dials `backendUrl` and trusts m_operatorKey.
+    QString initAgentAt(BackendProcess &backend, const QString &name, const QString &backendUrl);
     // Stores one credential named db-main directly in the agent's vault.
     void storeCredential(const QString &dataDir);
     // Starts `sealrelay-agent get` on the fake backend's agent.
@@ -411,6 +499,11 @@ private:
     std::unique_ptr<FakeBackend> m_fake;
     std::optional<AgentIdentity> m_fakeIdentity; // the keys of m_fakeAgentDir
     QProcess m_agent;
+    QString m_pkiDir; // ca.pem, ca.key and the server certificates
+    // Lists m_operatorKey. getStoredCredential() rewrites m_trustedFile with
+    // the test org's key, so the TLS cases keep a file of their own.
+    QString m_tlsTrustedFile;
+    BackendProcess m_tlsBackend; // https and wss with a certificate for 127.0.0.1
 };
 
 void AgentProcessTest::initTestCase()
@@ -443,6 +536,7 @@ void AgentProcessTest::cleanupTestCase()
 {
     stopAgent();
     m_backend.stop();
+    m_tlsBackend.stop();
 }
 
 void AgentProcessTest::cleanup()
@@ -715,6 +809,12 @@ void AgentProcessTest::settingsFromFileAndEnvironment()
 
 void AgentProcessTest::approve(const QString &dataDir, qint64 generation)
 {
+    approveAt(m_backend, dataDir, generation);
+}
+
+void AgentProcessTest::approveAt(BackendProcess &backend, const QString &dataDir,
+                                 qint64 generation)
+{
     QFile keyFile(m_dir.filePath(QFileInfo(dataDir).fileName() + u".key"_s));
     QVERIFY(keyFile.open(QIODevice::ReadOnly));
     auto masterKey = parseMasterKeyText(keyFile.readAll(), keyFile.fileName());
@@ -737,7 +837,7 @@ void AgentProcessTest::approve(const QString &dataDir, qint64 generation)
     auto certificate =
         signStatement(StatementContext::AgentCertificate, fields.toFields(), *m_operatorKey);
     QVERIFY(certificate.ok());
-    const BackendReply approved = m_backend.request(
+    const BackendReply approved = backend.request(
         "POST", u"/api/agents/%1/certificate"_s.arg(fields.agentId),
         QJsonObject{{u"certificate"_s, certificate->toJson()}});
     QVERIFY2(approved.status == 200, approved.body.constData());
@@ -1117,6 +1217,209 @@ void AgentProcessTest::auditVerifiesChain()
     QVERIFY2(audit.out.contains(u"chain: intact"_s), qPrintable(audit.out));
     QVERIFY2(audit.out.contains(u"credential_stored"_s), qPrintable(audit.out));
     QVERIFY(!audit.out.contains(u"pw-1"_s));
+}
+
+QString AgentProcessTest::initAgentAt(BackendProcess &backend, const QString &name,
+                                      const QString &backendUrl)
+{
+    const BackendReply token =
+        backend.request("POST", u"/api/agents/enrolment-tokens"_s,
+                        QJsonObject{{u"agent_name"_s, name}, {u"ttl_seconds"_s, 3600}});
+    if (token.status != 201) {
+        qWarning("enrolment token for %s failed: HTTP %d %s", qPrintable(name), token.status,
+                 token.body.constData());
+        return {};
+    }
+    return initAgent(name, backendUrl, token.json.value(u"token"_s).toString(), m_tlsTrustedFile);
+}
+
+void AgentProcessTest::runHelpListsCaFile()
+{
+    const ProcessResult help = runAgentCommand({u"run"_s, u"--help"_s});
+    QCOMPARE(help.exitCode, 0);
+    // QCommandLineParser wraps long descriptions, so whitespace is collapsed.
+    const QString text = help.out.simplified();
+    QVERIFY2(text.contains(u"--backend-ca-file <CA_FILE>"_s), qPrintable(help.out));
+    QVERIFY2(text.contains(u"in addition to the system CA certificates"_s), qPrintable(help.out));
+    QVERIFY2(text.contains(u"Default: none, only the system CA certificates."_s),
+             qPrintable(help.out));
+    QVERIFY2(text.contains(u"[connection] ca_file (SEALRELAY_CONNECTION_CA_FILE)"_s),
+             qPrintable(help.out));
+}
+
+// A CA file that is missing or contains no PEM certificate stops `run`
+// before it dials.
+void AgentProcessTest::caFileInvalidRejected()
+{
+    QVERIFY(!m_agentDir.isEmpty());
+    const QString missing = m_dir.filePath(u"no-such-ca.pem"_s);
+    const ProcessResult absent = runAgentCommand(
+        {u"run"_s, u"--data-dir"_s, m_agentDir, u"--backend-ca-file"_s, missing});
+    QCOMPARE(absent.exitCode, 1);
+    QVERIFY2(absent.err.contains(missing), qPrintable(absent.err));
+    QVERIFY2(absent.err.contains(u"--backend-ca-file"_s), qPrintable(absent.err));
+
+    const QString notPem = m_dir.filePath(u"not-a-ca.pem"_s);
+    writeFile(notPem, "not a certificate\n", QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    const ProcessResult garbage = runAgentCommand(
+        {u"run"_s, u"--data-dir"_s, m_agentDir},
+        agentEnvironment({{u"SEALRELAY_CONNECTION_CA_FILE"_s, notPem}}));
+    QCOMPARE(garbage.exitCode, 2);
+    QVERIFY2(garbage.err.contains(notPem), qPrintable(garbage.err));
+    QVERIFY2(garbage.err.contains(u"contains no PEM certificate"_s), qPrintable(garbage.err));
+}
+
+// The backend serves https and wss with a certificate for 127.0.0.1 that a
+// private CA issued. The agent trusts that CA through
+// SEALRELAY_CONNECTION_CA_FILE, enrols, is approved and registers.
+void AgentProcessTest::wssEnrolWithCaFile()
+{
+    m_pkiDir = m_dir.filePath(u"pki"_s);
+    QVERIFY(QDir().mkpath(m_pkiDir));
+    m_tlsTrustedFile = QDir(m_pkiDir).filePath(u"trusted-operators"_s);
+    writeFile(m_tlsTrustedFile, m_operatorKey->publicKey().rawBase64().toLatin1() + '\n',
+              QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    const QString ca = createTestCa(m_pkiDir);
+    QVERIFY2(ca.isEmpty(), qPrintable(ca));
+    const QString issued =
+        issueServerCertificate(m_pkiDir, u"server"_s, u"IP:127.0.0.1,DNS:localhost"_s);
+    QVERIFY2(issued.isEmpty(), qPrintable(issued));
+    const QString caFile = QDir(m_pkiDir).filePath(u"ca.pem"_s);
+    QVERIFY(m_tlsBackend.useTls(caFile));
+    const QString started = m_tlsBackend.start(m_dir.filePath(u"backend-tls"_s),
+                                               tlsBackendEnvironment(m_pkiDir, u"server"_s));
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    QVERIFY(m_tlsBackend.baseUrl().startsWith(u"https://"_s));
+
+    const QString backendUrl = u"https://127.0.0.1:%1"_s.arg(m_tlsBackend.port());
+    const QString dataDir = initAgentAt(m_tlsBackend, u"edge-tls"_s, backendUrl);
+    QVERIFY(!dataDir.isEmpty());
+    const QString logFile = m_dir.filePath(u"edge-tls.log"_s);
+    startAgent(dataDir, {{u"SEALRELAY_CONNECTION_CA_FILE"_s, caFile},
+                         {u"SEALRELAY_LOG_FILE"_s, logFile}});
+
+    QTRY_VERIFY_WITH_TIMEOUT(!statusField(dataDir, u"org_id"_s).isEmpty(), 20000);
+    const BackendReply pending =
+        m_tlsBackend.request("GET", u"/api/agents?status=pending_approval"_s);
+    QCOMPARE(pending.status, 200);
+    const QJsonArray agents = pending.json.value(u"agents"_s).toArray();
+    QCOMPARE(agents.size(), 1);
+    QCOMPARE(agents.at(0).toObject().value(u"name"_s).toString(), u"edge-tls"_s);
+
+    approveAt(m_tlsBackend, dataDir, 1);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        statusField(dataDir, u"last_registration"_s).startsWith(u"first_registration"_s), 20000);
+    QCOMPARE(statusField(dataDir, u"certificate_generation"_s), u"1"_s);
+    QCOMPARE(statusField(dataDir, u"backend"_s), backendUrl);
+    const BackendReply approved = m_tlsBackend.request("GET", u"/api/agents?status=approved"_s);
+    QCOMPARE(approved.json.value(u"agents"_s).toArray().size(), 1);
+
+    stopAgent();
+    const QString log = readText(logFile);
+    QVERIFY2(log.contains(u"connected to wss://127.0.0.1:%1/agent"_s.arg(m_tlsBackend.port())),
+             qPrintable(log));
+    QVERIFY2(!log.contains(u"TLS certificate"_s), qPrintable(log));
+}
+
+// Without the CA the agent rejects the backend's certificate at every dial,
+// logs what to configure, backs off and dials again, and never enrols. The
+// same agent enrols once the CA is trusted.
+void AgentProcessTest::wssUntrustedCaRetries()
+{
+    QVERIFY(!m_pkiDir.isEmpty());
+    const quint16 port = m_tlsBackend.port();
+    const QString dataDir = initAgentAt(m_tlsBackend, u"edge-untrusted"_s,
+                                        u"https://127.0.0.1:%1"_s.arg(port));
+    QVERIFY(!dataDir.isEmpty());
+    const QString logFile = m_dir.filePath(u"edge-untrusted.log"_s);
+    const QString rejected = u"TLS certificate of wss://127.0.0.1:%1/agent rejected"_s.arg(port);
+    startAgent(dataDir, {{u"SEALRELAY_LOG_FILE"_s, logFile}});
+
+    QTRY_VERIFY_WITH_TIMEOUT(readText(logFile).count(rejected) >= 3, 15000);
+    stopAgent();
+    const QString log = readText(logFile);
+    QVERIFY2(log.contains(u"No trusted CA issued the backend's certificate"_s), qPrintable(log));
+    QVERIFY2(log.contains(u"--backend-ca-file"_s), qPrintable(log));
+    QVERIFY2(log.contains(u"SEALRELAY_CONNECTION_CA_FILE"_s), qPrintable(log));
+    QVERIFY2(log.count(u"reconnecting to wss://127.0.0.1:%1/agent"_s.arg(port)) >= 3,
+             qPrintable(log));
+    QVERIFY2(!log.contains(u"connected to wss://"_s), qPrintable(log));
+
+    // The enrolment token was never sent, and the backend has no such agent.
+    QCOMPARE(statusField(dataDir, u"org_id"_s), QString());
+    QVERIFY(QFileInfo::exists(QDir(dataDir).filePath(u"enrolment-token"_s)));
+    const BackendReply pending =
+        m_tlsBackend.request("GET", u"/api/agents?status=pending_approval"_s);
+    QCOMPARE(pending.status, 200);
+    QCOMPARE(pending.json.value(u"agents"_s).toArray().size(), 0);
+
+    startAgent(dataDir, {{u"SEALRELAY_CONNECTION_CA_FILE"_s,
+                          QDir(m_pkiDir).filePath(u"ca.pem"_s)}});
+    QTRY_VERIFY_WITH_TIMEOUT(!statusField(dataDir, u"org_id"_s).isEmpty(), 20000);
+}
+
+// A CA file that lists only another CA gives no trust in the backend's
+// certificate, and the logged error names the CA file as lacking the issuer.
+void AgentProcessTest::wssWrongCaFileRejected()
+{
+    QVERIFY(!m_pkiDir.isEmpty());
+    const QString otherCaDir = QDir(m_pkiDir).filePath(u"other-ca"_s);
+    QVERIFY(QDir().mkpath(otherCaDir));
+    const QString ca = createTestCa(otherCaDir);
+    QVERIFY2(ca.isEmpty(), qPrintable(ca));
+
+    const quint16 port = m_tlsBackend.port();
+    const QString dataDir = initAgentAt(m_tlsBackend, u"edge-wrong-ca"_s,
+                                        u"https://127.0.0.1:%1"_s.arg(port));
+    QVERIFY(!dataDir.isEmpty());
+    const QString logFile = m_dir.filePath(u"edge-wrong-ca.log"_s);
+    const QString rejected = u"TLS certificate of wss://127.0.0.1:%1/agent rejected"_s.arg(port);
+    startAgent(dataDir, {{u"SEALRELAY_CONNECTION_CA_FILE"_s,
+                          QDir(otherCaDir).filePath(u"ca.pem"_s)},
+                         {u"SEALRELAY_LOG_FILE"_s, logFile}});
+
+    QTRY_VERIFY_WITH_TIMEOUT(readText(logFile).count(rejected) >= 2, 15000);
+    stopAgent();
+    const QString log = readText(logFile);
+    QVERIFY2(log.contains(u"None of the CA certificates of --backend-ca-file issued"_s),
+             qPrintable(log));
+    QVERIFY2(!log.contains(u"connected to wss://"_s), qPrintable(log));
+    QCOMPARE(statusField(dataDir, u"org_id"_s), QString());
+}
+
+// A certificate from the trusted CA that names only other.example is
+// rejected for a backend dialled as 127.0.0.1.
+void AgentProcessTest::wssOtherHostNameRejected()
+{
+    QVERIFY(!m_pkiDir.isEmpty());
+    const QString issued = issueServerCertificate(m_pkiDir, u"other"_s, u"DNS:other.example"_s);
+    QVERIFY2(issued.isEmpty(), qPrintable(issued));
+    const QString caFile = QDir(m_pkiDir).filePath(u"ca.pem"_s);
+    BackendProcess other;
+    QVERIFY(other.useTls(caFile, u"other.example"_s));
+    const QString started = other.start(m_dir.filePath(u"backend-other-name"_s),
+                                        tlsBackendEnvironment(m_pkiDir, u"other"_s));
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+
+    const QString dataDir = initAgentAt(other, u"edge-other-name"_s,
+                                        u"https://127.0.0.1:%1"_s.arg(other.port()));
+    QVERIFY(!dataDir.isEmpty());
+    const QString logFile = m_dir.filePath(u"edge-other-name.log"_s);
+    const QString rejected =
+        u"TLS certificate of wss://127.0.0.1:%1/agent rejected"_s.arg(other.port());
+    startAgent(dataDir, {{u"SEALRELAY_CONNECTION_CA_FILE"_s, caFile},
+                         {u"SEALRELAY_LOG_FILE"_s, logFile}});
+
+    QTRY_VERIFY_WITH_TIMEOUT(readText(logFile).count(rejected) >= 2, 15000);
+    stopAgent();
+    const QString log = readText(logFile);
+    QVERIFY2(log.contains(u"The certificate is not issued for 127.0.0.1"_s), qPrintable(log));
+    QVERIFY2(!log.contains(u"No trusted CA"_s), qPrintable(log));
+    QVERIFY2(!log.contains(u"connected to wss://"_s), qPrintable(log));
+    QCOMPARE(statusField(dataDir, u"org_id"_s), QString());
+    const BackendReply pending = other.request("GET", u"/api/agents?status=pending_approval"_s);
+    QCOMPARE(pending.status, 200);
+    QCOMPARE(pending.json.value(u"agents"_s).toArray().size(), 0);
 }
 
 QTEST_MAIN(AgentProcessTest)

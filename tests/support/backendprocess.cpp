@@ -6,6 +6,7 @@
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
+#include <QSslConfiguration>
 #include <QTcpServer>
 #include <QThread>
 #include <QTimer>
@@ -72,9 +73,17 @@ void BackendProcess::stop()
     }
 }
 
+bool BackendProcess::useTls(const QString &caFile, const QString &peerVerifyName)
+{
+    m_peerVerifyName = peerVerifyName;
+    m_tlsCaCertificates = QSslCertificate::fromPath(caFile, QSsl::Pem);
+    return !m_tlsCaCertificates.isEmpty();
+}
+
 QString BackendProcess::baseUrl() const
 {
-    return u"http://127.0.0.1:%1"_s.arg(m_port);
+    const QString scheme = m_tlsCaCertificates.isEmpty() ? u"http"_s : u"https"_s;
+    return u"%1://127.0.0.1:%2"_s.arg(scheme).arg(m_port);
 }
 
 BackendReply BackendProcess::request(const QByteArray &method, const QString &path,
@@ -84,6 +93,13 @@ BackendReply BackendProcess::request(const QByteArray &method, const QString &pa
     QNetworkRequest networkRequest(QUrl(baseUrl() + path));
     networkRequest.setHeader(QNetworkRequest::ContentTypeHeader, QByteArray("application/json"));
     networkRequest.setRawHeader("Authorization", "Bearer " + m_adminToken.toLatin1());
+    if (!m_tlsCaCertificates.isEmpty()) {
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setCaCertificates(m_tlsCaCertificates);
+        networkRequest.setSslConfiguration(tls);
+        if (!m_peerVerifyName.isEmpty())
+            networkRequest.setPeerVerifyName(m_peerVerifyName);
+    }
     const QByteArray payload =
         method == "GET" ? QByteArray() : QJsonDocument(body).toJson(QJsonDocument::Compact);
     QNetworkReply *reply = network.sendCustomRequest(networkRequest, method, payload);

@@ -7,6 +7,7 @@
 #include <QJsonObject>
 #include <QProcess>
 #include <QProcessEnvironment>
+#include <QSslCertificate>
 #include <QString>
 #include <QStringList>
 
@@ -32,6 +33,15 @@ public:
                   quint16 port = 0);
     void stop();
 
+    // Makes request() and the /healthz wait of start() use https, trusting
+    // the PEM CA certificates in `caFile`. A non-empty `peerVerifyName`
+    // checks the backend's certificate against that name instead of
+    // 127.0.0.1. Call it before start(), whose environment then names the
+    // backend's certificate and key (SEALRELAY_TLS_CERTIFICATE and
+    // SEALRELAY_TLS_KEY). Returns false when the file contains no PEM
+    // certificate.
+    bool useTls(const QString &caFile, const QString &peerVerifyName = {});
+
     quint16 port() const { return m_port; }
     QString adminToken() const { return m_adminToken; }
     QString baseUrl() const;
@@ -44,4 +54,6 @@ private:
     QProcess m_process;
     quint16 m_port = 0;
     QString m_adminToken;
+    QList<QSslCertificate> m_tlsCaCertificates; // empty: plain http
+    QString m_peerVerifyName;
 };
