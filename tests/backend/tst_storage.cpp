@@ -36,7 +36,7 @@ const QByteArray kEnvelope =
     R"({"ciphertext":"AAE=","encrypted_key":"Ag==","iv":"Aw==","tag":"BA=="})";
 
 // Number of the newest migration under resources/migrations.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 const QDateTime kStart = QDateTime::fromString(u"2026-12-04T02:05:00.000Z"_s, Qt::ISODateWithMs);
 
@@ -177,6 +177,7 @@ private Q_SLOTS:
     void migrateConcurrently();
     void migrationSetsScopeFlags_data() { addEngineRows(); }
     void migrationSetsScopeFlags();
+    void staleEnvelopeDeleteUsesIndex();
     void apiTokenLifecycle_data() { addEngineRows(); }
     void apiTokenLifecycle();
     void enrolmentTokenSingleUse_data() { addEngineRows(); }
@@ -517,6 +518,33 @@ void TestStorage::migrateConcurrently()
     auto version = storage->schemaVersion();
     STORAGE_OK(version);
     QCOMPARE(version.value(), kSchemaVersion);
+}
+
+// The delete that every upload runs (deletePendingDeliveriesBefore) finds
+// the credential's envelopes through an index, instead of reading every
+// envelope that waits in the org. The check runs on SQLite only, because
+// PostgreSQL plans and prints its plans differently.
+void TestStorage::staleEnvelopeDeleteUsesIndex()
+{
+    const StorageConfig config = newDatabase(SqlEngine::Sqlite);
+    QVERIFY(openMigrated(config, nullptr));
+    auto connection = openMigrationConnection(config);
+    STORAGE_OK(connection);
+
+    auto plan = connection.value()->exec(
+        u"explain the delete of earlier envelopes",
+        u"EXPLAIN QUERY PLAN DELETE FROM pending_deliveries WHERE org_id = :org_id "
+        "AND credential_id = :credential_id AND version < :version RETURNING delivery_id"_s,
+        { { u":org_id"_s, newUuid() },
+          { u":credential_id"_s, newUuid() },
+          { u":version"_s, 2 } });
+    STORAGE_OK(plan);
+    QStringList details;
+    while (plan->next())
+        details.append(plan->value(3).toString());
+    const QString joined = details.join(u"; ");
+    QVERIFY2(joined.contains(u"pending_deliveries_by_credential"), qPrintable(joined));
+    QVERIFY2(joined.contains(u"credential_id=?"), qPrintable(joined));
 }
 
 void TestStorage::migrationSetsScopeFlags()
