@@ -233,6 +233,7 @@ void AgentConnection::dial()
         m_socket->deleteLater();
     }
     m_closing = false;
+    m_opened = false;
     m_socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest, this);
     m_socket->setMaxAllowedIncomingMessageSize(quint64(m_options.limits.maxMessageBytes));
     connect(m_socket, &QWebSocket::connected, this, &AgentConnection::onConnected);
@@ -258,6 +259,7 @@ void AgentConnection::dial()
 void AgentConnection::onConnected()
 {
     log()->info("connected to {}", text(m_options.url.toString()));
+    m_opened = true;
     m_pingTimer->start();
     m_silenceTimer->start();
     Q_EMIT connected();
@@ -269,8 +271,15 @@ void AgentConnection::onDisconnected()
         return;
     const int code = int(m_socket->closeCode());
     const QString reason = m_socket->closeReason();
-    log()->warn("disconnected from {} (close code {}, reason \"{}\")",
-                text(m_options.url.toString()), code, text(reason));
+    // A dial that failed (refused, TLS rejected) was logged by its error
+    // handler, and its close code 1000 says nothing.
+    if (m_opened) {
+        log()->warn("disconnected from {} (close code {}, reason \"{}\")",
+                    text(m_options.url.toString()), code, text(reason));
+    } else {
+        log()->debug("connection attempt to {} ended before the WebSocket handshake",
+                     text(m_options.url.toString()));
+    }
     dropSocket(code, reason);
 }
 

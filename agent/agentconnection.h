@@ -104,6 +104,7 @@ private:
     // send() sends nothing and pings stop, so a peer that never completes the
     // close handshake is dropped by the silence timeout.
     bool m_closing = false;
+    bool m_opened = false; // the current socket completed the WebSocket handshake
 };
 
 } // namespace sealrelay::agent
