@@ -271,8 +271,8 @@ void AgentConnection::onDisconnected()
         return;
     const int code = int(m_socket->closeCode());
     const QString reason = m_socket->closeReason();
-    // A dial that failed (refused, TLS rejected) was logged by its error
-    // handler, and its close code 1000 says nothing.
+    // The error handler already logged a dial that failed (refused, TLS
+    // rejected), and the close code 1000 of such a dial carries no meaning.
     if (m_opened) {
         log()->warn("disconnected from {} (close code {}, reason \"{}\")",
                     text(m_options.url.toString()), code, text(reason));
