@@ -53,6 +53,9 @@ stop_all() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    # Agents that the user started again by hand from the demo's folders.
+    pkill -TERM -f -- "sealrelay-agent run --data-dir $DEMO_DIR/" 2>/dev/null || true
+    echo "demo: stopped. Its folder $DEMO_DIR keeps the logs, the keys and the admin token; remove it with rm -rf when done." >&2
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
@@ -127,13 +130,20 @@ echo "4. Import of a sample KeePassXC export (${SAMPLE#"$ROOT"/})"
 grep '^skipped' "$DEMO_DIR/import.log" | sed 's/^/   /' || true
 tail -n 1 "$DEMO_DIR/import.log"
 
+# The lines a second terminal needs to use the demo's profile and tools.
+cat > "$DEMO_DIR/env.sh" <<EOF
+export XDG_CONFIG_HOME=$DEMO_DIR/config SEALRELAY_PROFILE=demo
+export SEALRELAY_OPERATOR_PASSPHRASE=$SEALRELAY_OPERATOR_PASSPHRASE
+export PATH=$BUILD_DIR/app:$BUILD_DIR/agent:\$PATH
+# For the REST API: curl -H "Authorization: Bearer \$TOKEN" \$URL/api/agents
+export URL=$URL TOKEN=\$(cat $DEMO_DIR/token)
+EOF
+
 cat <<EOF
 
-Try this in another terminal (the first three lines select the demo's profile and tools):
+Try this in another terminal, after selecting the demo's profile and tools:
 
-    export XDG_CONFIG_HOME=$DEMO_DIR/config SEALRELAY_PROFILE=demo
-    export SEALRELAY_OPERATOR_PASSPHRASE=$SEALRELAY_OPERATOR_PASSPHRASE
-    PATH=$BUILD_DIR/app:$BUILD_DIR/agent:\$PATH
+    source $DEMO_DIR/env.sh
 
 - Stop agent-2 and watch its credentials turn amber:
       kill \$(cat $DEMO_DIR/agent-2.pid)
@@ -157,7 +167,7 @@ else
     [[ $HEADLESS == 1 ]] || echo "(no display: showing a live summary instead of the console)"
     echo "5. Live summary every 5 s. Ctrl+C stops the demo and every process it started."
     while true; do
-        echo "---- $(date +%H:%M:%S)"
+        echo "---- $(date +%H:%M:%S) (what to try is above; tools: source $DEMO_DIR/env.sh)"
         "$CTL" status 2>&1 || true
         "$CTL" agent list 2>&1 || true
         sleep 5
