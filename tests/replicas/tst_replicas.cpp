@@ -546,16 +546,31 @@ void ReplicasTest::replicaKilledMidDispatch()
     QTRY_COMPARE_WITH_TIMEOUT(
         credentialRow(m_cluster->requestReplica(), id, kAgentC).value(u"attempts"_s).toInt(), 1,
         kConvergeMs);
-    while (peer.waitFor<RewrapRequest>(0)) { }
-    const qsizetype rowsBefore = dispatchRows(id, kAgentC).size();
     // Replica 0 must see both agents, which are connected to other replicas.
     QTRY_VERIFY_WITH_TIMEOUT(seesOnline(0, { u"peer-p"_s, kAgentC }), 25000);
+    // A sweep of another replica may have started a dispatch of the pair
+    // meanwhile; the retry below would then wait for its lock. Every pending
+    // dispatch row gets its final row first.
+    const auto dispatchRunning = [&] {
+        QSet<QString> pending;
+        for (const QJsonObject &row : dispatchRows(id, kAgentC)) {
+            const QString dispatch = row.value(u"dispatch_audit_id"_s).toString();
+            if (row.value(u"outcome"_s).toString() == u"pending"_s)
+                pending.insert(dispatch);
+            else
+                pending.remove(dispatch);
+        }
+        return !pending.isEmpty();
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(!dispatchRunning(), kConvergeMs);
+    while (peer.waitFor<RewrapRequest>(0)) { }
+    const qsizetype rowsBefore = dispatchRows(id, kAgentC).size();
 
     // Replica 0 starts a dispatch; the peer gets the request and stays silent.
     // NOTE: as in responseOnOtherReplica, a sweep of another replica may
     // start it first; the trigger check below then fails.
     QCOMPARE(m_cluster->request(0, "POST", retryPath(id)).status, 200);
-    const std::optional<RewrapRequest> request = peer.waitFor<RewrapRequest>(10000);
+    const std::optional<RewrapRequest> request = peer.waitFor<RewrapRequest>(20000);
     QVERIFY(request.has_value());
     QCOMPARE(request->credentialId, id);
     const QList<QJsonObject> started = dispatchRows(id, kAgentC).mid(rowsBefore);
