@@ -51,6 +51,19 @@ Result<HeldCredential> readHeldCredential(const QSqlQuery &query)
     return held;
 }
 
+// Reads the first row of a query over kSelectCredential, if it has one.
+Result<std::optional<HeldCredential>> firstHeldCredential(Result<QSqlQuery> &query)
+{
+    if (!query)
+        return query.error();
+    if (!query->next())
+        return std::optional<HeldCredential>();
+    Result<HeldCredential> held = readHeldCredential(query.value());
+    if (!held)
+        return held.error();
+    return std::optional<HeldCredential>(std::move(held).value());
+}
+
 RowBinding payloadBinding(const QString &credentialId, qint64 version)
 {
     return RowBinding { RowPurpose::CredentialPayload, credentialId, version };
@@ -69,14 +82,7 @@ Vault::findCredentialInTransaction(const QString &credentialId) const
     Result<QSqlQuery> query =
         m_database->exec(u"read a credential", kSelectCredential + u" WHERE credential_id = :id"_s,
                          { { u":id"_s, credentialId } });
-    if (!query)
-        return query.error();
-    if (!query->next())
-        return std::optional<HeldCredential>();
-    Result<HeldCredential> held = readHeldCredential(query.value());
-    if (!held)
-        return held.error();
-    return std::optional<HeldCredential>(std::move(held).value());
+    return firstHeldCredential(query);
 }
 
 Result<std::optional<HeldCredential>> Vault::findCredentialByNameOrId(const QString &nameOrId) const
@@ -92,14 +98,7 @@ Result<std::optional<HeldCredential>> Vault::findCredentialByNameOrId(const QStr
                              + u" WHERE name = :name ORDER BY CASE state WHEN 'stored' THEN 0"
                                u" WHEN 'pending' THEN 1 ELSE 2 END, credential_id LIMIT 1"_s,
                          { { u":name"_s, nameOrId } });
-    if (!query)
-        return query.error();
-    if (!query->next())
-        return std::optional<HeldCredential>();
-    Result<HeldCredential> held = readHeldCredential(query.value());
-    if (!held)
-        return held.error();
-    return std::optional<HeldCredential>(std::move(held).value());
+    return firstHeldCredential(query);
 }
 
 Result<QList<HeldCredential>> Vault::credentials() const

@@ -1227,7 +1227,7 @@ QString AgentProcessTest::initAgentAt(BackendProcess &backend, const QString &na
                         QJsonObject{{u"agent_name"_s, name}, {u"ttl_seconds"_s, 3600}});
     if (token.status != 201) {
         qWarning("enrolment token for %s failed: HTTP %d %s", qPrintable(name), token.status,
-                 token.body.constData());
+                 qPrintable(token.json.value(u"error"_s).toString()));
         return {};
     }
     return initAgent(name, backendUrl, token.json.value(u"token"_s).toString(), m_tlsTrustedFile);
