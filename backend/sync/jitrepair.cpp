@@ -92,6 +92,10 @@ void SyncEngine::answerMissing(const QString &orgId, const QString &agentId,
                 m_metrics.observeJitLatencySeconds(receivedAt.msecsTo(now()) / 1000.0);
                 return;
             }
+            // NOTE: a sync deferred behind a creator delivery (the only
+            // peer is still receiving the credential) is answered
+            // NO_ELIGIBLE_PEER here, although the deferred sync runs moments
+            // later; the caller has to ask again.
             sendUnavailable(orgId, agentId, requestId, credentialId, outcome.publicReason);
         },
         requestId);

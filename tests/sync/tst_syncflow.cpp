@@ -686,6 +686,12 @@ void SyncFlowTest::getTimesOutDuringRepair()
                                                     QStringList { u"silent-peer"_s });
     QVERIFY2(created.status == 201, qPrintable(cluster.lastError()));
     QTRY_VERIFY_WITH_TIMEOUT(silent.payloadFor(created.credentialId).has_value(), kConvergeMs);
+    // Until the backend records the creator delivery, the peer is not
+    // eligible, and a get is answered NO_ELIGIBLE_PEER at once.
+    QTRY_VERIFY_WITH_TIMEOUT(credentialRow(cluster, created.credentialId, u"silent-peer"_s)
+                                 .value(u"secret_stored"_s)
+                                 .toBool(),
+                             kConvergeMs);
 
     const ProcessResult result =
         cluster.get(u"edge-2"_s, u"db-slow"_s, { u"--missing-wait"_s, u"1500"_s });
