@@ -113,7 +113,7 @@ Result<void> LocalAudit::createSchema(VaultDatabase &database)
         u"BEGIN SELECT RAISE(ABORT, 'local_audit is append-only'); END"_s,
     };
     for (const QString &statement : statements) {
-        Result<QSqlQuery> created = database.exec(u"create the local audit table", statement);
+        Result<SqlQuery> created = database.exec(u"create the local audit table", statement);
         if (!created)
             return created.error();
     }
@@ -135,7 +135,7 @@ Result<qint64> LocalAudit::append(const LocalAuditEntry &entry)
 
 Result<qint64> LocalAudit::appendInTransaction(const LocalAuditEntry &entry)
 {
-    Result<QSqlQuery> last =
+    Result<SqlQuery> last =
         m_database.exec(u"read the local audit head",
                         u"SELECT id, row_hash FROM local_audit ORDER BY id DESC LIMIT 1"_s);
     if (!last)
@@ -158,7 +158,7 @@ Result<qint64> LocalAudit::appendInTransaction(const LocalAuditEntry &entry)
     if (!rowHash)
         return rowHash.error();
 
-    Result<QSqlQuery> inserted = m_database.exec(
+    Result<SqlQuery> inserted = m_database.exec(
         u"append to the local audit log",
         u"INSERT INTO local_audit (id, at, event, severity, credential_id, version, revision,"
         u" reason, reference_id, counterpart_id, detail, prev_hash, row_hash)"
@@ -186,7 +186,7 @@ Result<qint64> LocalAudit::appendInTransaction(const LocalAuditEntry &entry)
 
 Result<QList<LocalAuditRecord>> LocalAudit::records(qint64 afterId) const
 {
-    Result<QSqlQuery> query =
+    Result<SqlQuery> query =
         m_database.exec(u"read the local audit log",
                         u"SELECT id, at, event, severity, credential_id, version, revision, reason,"
                         u" reference_id, counterpart_id, detail, prev_hash, row_hash"

@@ -195,7 +195,7 @@ Result<Vault::VaultMeta> Vault::checkMasterKey(const QString &path, const RowCip
                          u"%1 is not a sealrelay vault: it has no vault_meta table"_s.arg(path));
     }
 
-    Result<QSqlQuery> meta =
+    Result<SqlQuery> meta =
         db.exec(u"read the vault metadata", u"SELECT key, value FROM vault_meta"_s);
     if (!meta)
         return meta.error();
@@ -265,7 +265,7 @@ Result<void> Vault::createSchema()
         kCreateNameIndex,
     };
     for (const QString &statement : statements) {
-        if (Result<QSqlQuery> created = m_database->exec(u"create the vault schema", statement);
+        if (Result<SqlQuery> created = m_database->exec(u"create the vault schema", statement);
             !created) {
             return created.error();
         }
@@ -284,7 +284,7 @@ Result<void> Vault::createSchema()
         { u"created_at"_s, formatTimestamp(m_clock()).toUtf8() },
     };
     for (const auto &[key, value] : meta) {
-        Result<QSqlQuery> inserted =
+        Result<SqlQuery> inserted =
             m_database->exec(u"write the vault metadata",
                              u"INSERT INTO vault_meta (key, value) VALUES (:key, :value)"_s,
                              { { u":key"_s, key }, { u":value"_s, value } });
@@ -316,13 +316,13 @@ Result<void> Vault::upgradeSchema()
         return {};
 
     if (version < 2) {
-        if (Result<QSqlQuery> indexed =
+        if (Result<SqlQuery> indexed =
                 m_database->exec(u"add the index of credential names", kCreateNameIndex);
             !indexed) {
             return indexed.error();
         }
     }
-    Result<QSqlQuery> written =
+    Result<SqlQuery> written =
         m_database->exec(u"write the vault schema version",
                          u"UPDATE vault_meta SET value = :value WHERE key = 'schema_version'"_s,
                          { { u":value"_s, QByteArray::number(kSchemaVersion) } });

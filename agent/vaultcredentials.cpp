@@ -52,7 +52,7 @@ Result<HeldCredential> readHeldCredential(const QSqlQuery &query)
 }
 
 // Reads the first row of a query over kSelectCredential, if it has one.
-Result<std::optional<HeldCredential>> firstHeldCredential(Result<QSqlQuery> &query)
+Result<std::optional<HeldCredential>> firstHeldCredential(Result<SqlQuery> &query)
 {
     if (!query)
         return query.error();
@@ -79,7 +79,7 @@ Result<std::optional<HeldCredential>> Vault::findCredential(const QString &crede
 Result<std::optional<HeldCredential>>
 Vault::findCredentialInTransaction(const QString &credentialId) const
 {
-    Result<QSqlQuery> query =
+    Result<SqlQuery> query =
         m_database->exec(u"read a credential", kSelectCredential + u" WHERE credential_id = :id"_s,
                          { { u":id"_s, credentialId } });
     return firstHeldCredential(query);
@@ -92,7 +92,7 @@ Result<std::optional<HeldCredential>> Vault::findCredentialByNameOrId(const QStr
         return byId;
 
     // The index credentials_name finds the rows of the name.
-    Result<QSqlQuery> query =
+    Result<SqlQuery> query =
         m_database->exec(u"find a credential by name",
                          kSelectCredential
                              + u" WHERE name = :name ORDER BY CASE state WHEN 'stored' THEN 0"
@@ -103,7 +103,7 @@ Result<std::optional<HeldCredential>> Vault::findCredentialByNameOrId(const QStr
 
 Result<QList<HeldCredential>> Vault::credentials() const
 {
-    Result<QSqlQuery> query =
+    Result<SqlQuery> query =
         m_database->exec(u"list the credentials", kSelectCredential + u" ORDER BY credential_id"_s);
     if (!query)
         return query.error();
@@ -186,7 +186,7 @@ Result<StatementWriteResult> Vault::writeStatement(const SignedStatement &statem
     else if (purge)
         state = HeldState::Tombstone;
 
-    Result<QSqlQuery> written = m_database->exec(
+    Result<SqlQuery> written = m_database->exec(
         u"store a credential",
         u"INSERT INTO credentials (credential_id, version, revision, name, commitment,"
         u" statement_bytes, statement_signature, state, sealed_payload, updated_at)"
@@ -223,7 +223,7 @@ Result<StatementWriteResult> Vault::writeStatement(const SignedStatement &statem
 
 Result<SecureBuffer> Vault::loadPayload(const QString &credentialId) const
 {
-    Result<QSqlQuery> query = m_database->exec(
+    Result<SqlQuery> query = m_database->exec(
         u"read a sealed payload",
         u"SELECT version, state, sealed_payload FROM credentials WHERE credential_id = :id"_s,
         { { u":id"_s, credentialId } });

@@ -36,17 +36,16 @@ VaultDatabase::VaultDatabase(QString path, QString connectionName)
 
 VaultDatabase::~VaultDatabase()
 {
-    {
-        QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
-        if (db.isOpen())
-            db.close();
-    }
+    m_statements.clear();
+    if (m_database.isOpen())
+        m_database.close();
+    m_database = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_connectionName);
 }
 
 QSqlDatabase VaultDatabase::database() const
 {
-    return QSqlDatabase::database(m_connectionName, false);
+    return m_database;
 }
 
 Result<std::unique_ptr<VaultDatabase>> VaultDatabase::open(const QString &path, int busyTimeoutMs,
@@ -61,7 +60,8 @@ Result<std::unique_ptr<VaultDatabase>> VaultDatabase::open(const QString &path, 
     std::unique_ptr<VaultDatabase> vaultDatabase(
         new VaultDatabase(path, u"sealrelay.agent.vault."_s + newUuid()));
     {
-        QSqlDatabase db = QSqlDatabase::addDatabase(kSqliteDriver, vaultDatabase->m_connectionName);
+        QSqlDatabase &db = vaultDatabase->m_database;
+        db = QSqlDatabase::addDatabase(kSqliteDriver, vaultDatabase->m_connectionName);
         db.setDatabaseName(path);
         QString options = u"QSQLITE_BUSY_TIMEOUT=%1"_s.arg(busyTimeoutMs);
         if (access == Access::ReadOnly)
@@ -84,7 +84,7 @@ Result<std::unique_ptr<VaultDatabase>> VaultDatabase::open(const QString &path, 
         { u"recursive_triggers"_s, u"ON"_s },
     };
     for (const auto &[pragma, value] : pragmas) {
-        Result<QSqlQuery> set = vaultDatabase->exec(u"set PRAGMA %1"_s.arg(pragma),
+        Result<SqlQuery> set = vaultDatabase->exec(u"set PRAGMA %1"_s.arg(pragma),
                                                     u"PRAGMA %1 = %2"_s.arg(pragma, value));
         if (!set)
             return set.error();
@@ -106,13 +106,12 @@ Result<void> VaultDatabase::enableWriteAheadLog()
     return {};
 }
 
-Result<QSqlQuery> VaultDatabase::exec(QStringView purpose, const QString &sql,
-                                      const SqlBindings &bindings)
+Result<SqlQuery> VaultDatabase::exec(QStringView purpose, const QString &sql,
+                                     const SqlBindings &bindings)
 {
-    QSqlQuery query(database());
-    query.setForwardOnly(true);
     if (bindings.isEmpty()) {
-        if (!query.exec(sql)) {
+        SqlQuery query = SqlQuery::unprepared(m_database);
+        if (!query.execDirect(sql)) {
             return makeError(Reason::IoError,
                              u"cannot %1 in the vault %2: %3"_s.arg(
                                  purpose, m_path, sqlErrorSummary(query.lastError())));
@@ -120,7 +119,8 @@ Result<QSqlQuery> VaultDatabase::exec(QStringView purpose, const QString &sql,
         return query;
     }
 
-    if (!query.prepare(sql)) {
+    SqlQuery query = m_statements.take(m_database, sql);
+    if (!query.isPrepared()) {
         return makeError(Reason::IoError,
                          u"cannot prepare the statement to %1 in the vault %2: %3"_s.arg(
                              purpose, m_path, sqlErrorSummary(query.lastError())));
@@ -138,7 +138,7 @@ Result<QSqlQuery> VaultDatabase::exec(QStringView purpose, const QString &sql,
 Result<QVariant> VaultDatabase::queryValue(QStringView purpose, const QString &sql,
                                            const SqlBindings &bindings)
 {
-    Result<QSqlQuery> query = exec(purpose, sql, bindings);
+    Result<SqlQuery> query = exec(purpose, sql, bindings);
     if (!query)
         return query.error();
     if (!query->next())
@@ -153,7 +153,7 @@ WriteTransaction::~WriteTransaction()
 
 Result<void> WriteTransaction::begin(QStringView purpose)
 {
-    Result<QSqlQuery> begun =
+    Result<SqlQuery> begun =
         m_database.exec(u"begin a write transaction to %1"_s.arg(purpose), u"BEGIN IMMEDIATE"_s);
     if (!begun)
         return begun.error();
@@ -163,7 +163,7 @@ Result<void> WriteTransaction::begin(QStringView purpose)
 
 Result<void> WriteTransaction::commit(QStringView purpose)
 {
-    Result<QSqlQuery> committed =
+    Result<SqlQuery> committed =
         m_database.exec(u"commit the write transaction to %1"_s.arg(purpose), u"COMMIT"_s);
     if (!committed)
         return committed.error();

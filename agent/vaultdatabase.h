@@ -5,6 +5,7 @@
 #pragma once
 
 #include "error.h"
+#include "sqlstatementcache.h"
 
 #include <QList>
 #include <QSqlDatabase>
@@ -47,10 +48,11 @@ public:
     // SQLite keeps another journal mode (a file system without shared memory).
     Result<void> enableWriteAheadLog();
 
-    // Prepares `sql`, binds `bindings` and runs it. A failure is
-    // Reason::IoError naming `purpose` and the driver's message.
-    Result<QSqlQuery> exec(QStringView purpose, const QString &sql,
-                           const SqlBindings &bindings = {});
+    // Binds `bindings` to `sql` and runs it. A statement with bindings is
+    // prepared once and kept in the connection's statement cache. A failure
+    // is Reason::IoError naming `purpose` and the driver's message.
+    Result<SqlQuery> exec(QStringView purpose, const QString &sql,
+                          const SqlBindings &bindings = {});
 
     // Runs a query that returns one row and returns its first column, or an
     // invalid QVariant when it returns no row.
@@ -62,6 +64,8 @@ private:
 
     QString m_path;
     QString m_connectionName;
+    QSqlDatabase m_database;
+    SqlStatementCache m_statements;
 };
 
 // A write transaction that takes SQLite's write lock at BEGIN IMMEDIATE, so

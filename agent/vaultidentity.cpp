@@ -47,7 +47,7 @@ Result<void> Vault::storeIdentity(const AgentIdentity &identity)
                          u"the vault %1 already holds the identity of agent %2; use `rekey` to "
                          u"replace its keys"_s.arg(path(), existing->toString()));
     }
-    Result<QSqlQuery> inserted = m_database->exec(
+    Result<SqlQuery> inserted = m_database->exec(
         u"store the agent identity",
         u"INSERT INTO identity (singleton, agent_id, org_id, sealed_encryption_key,"
         u" sealed_identity_key, updated_at)"
@@ -66,7 +66,7 @@ Result<void> Vault::storeIdentity(const AgentIdentity &identity)
 
 Result<std::optional<AgentIdentity>> Vault::loadIdentity() const
 {
-    Result<QSqlQuery> query = m_database->exec(
+    Result<SqlQuery> query = m_database->exec(
         u"read the agent identity",
         u"SELECT agent_id, org_id, sealed_encryption_key, sealed_identity_key FROM identity"_s);
     if (!query)
@@ -121,7 +121,7 @@ Result<void> Vault::storeOrgId(const QString &orgId)
                          u"this agent belongs to org %1 and cannot join org %2; initialise a new "
                          u"vault to move it"_s.arg(stored, orgId));
     }
-    Result<QSqlQuery> updated = m_database->exec(
+    Result<SqlQuery> updated = m_database->exec(
         u"store the org id", u"UPDATE identity SET org_id = :org_id, updated_at = :at"_s,
         { { u":org_id"_s, orgId }, { u":at"_s, formatTimestamp(m_clock()) } });
     if (!updated)
@@ -135,7 +135,7 @@ Result<void> Vault::storeCertificate(const SignedStatement &certificate,
     WriteTransaction transaction(*m_database);
     if (Result<void> begun = transaction.begin(u"store the agent certificate"); !begun)
         return begun;
-    Result<QSqlQuery> updated = m_database->exec(
+    Result<SqlQuery> updated = m_database->exec(
         u"store the agent certificate",
         u"UPDATE identity SET certificate_bytes = :bytes, certificate_signature = :signature,"
         u" updated_at = :at WHERE agent_id = :agent_id"_s,
@@ -152,7 +152,7 @@ Result<void> Vault::storeCertificate(const SignedStatement &certificate,
                          u"the certificate names agent %1, which is not the identity in the "
                          u"vault %2"_s.arg(fields.agentId, path()));
     }
-    Result<QSqlQuery> generation = m_database->exec(
+    Result<SqlQuery> generation = m_database->exec(
         u"record the certificate generation",
         u"INSERT INTO certificate_generations (agent_id, generation) VALUES (:agent_id, :gen)"
         u" ON CONFLICT (agent_id) DO UPDATE SET generation = excluded.generation"
@@ -165,7 +165,7 @@ Result<void> Vault::storeCertificate(const SignedStatement &certificate,
 
 Result<std::optional<SignedStatement>> Vault::loadCertificate() const
 {
-    Result<QSqlQuery> query =
+    Result<SqlQuery> query =
         m_database->exec(u"read the agent certificate",
                          u"SELECT certificate_bytes, certificate_signature FROM identity"
                          u" WHERE certificate_bytes IS NOT NULL"_s);
@@ -209,12 +209,12 @@ Result<void> Vault::purgeForRekey(const AgentIdentity &newIdentity)
                                                      u"SELECT count(*) FROM credentials"_s);
     if (!purged)
         return purged.error();
-    if (Result<QSqlQuery> deleted =
+    if (Result<SqlQuery> deleted =
             m_database->exec(u"purge the credentials", u"DELETE FROM credentials"_s);
         !deleted) {
         return deleted.error();
     }
-    Result<QSqlQuery> updated =
+    Result<SqlQuery> updated =
         m_database->exec(u"replace the agent keys",
                          u"UPDATE identity SET sealed_encryption_key = :encryption_key,"
                          u" sealed_identity_key = :identity_key, certificate_bytes = NULL,"
@@ -265,7 +265,7 @@ Result<void> Vault::recordGeneration(const QString &agentId, qint64 generation)
     WriteTransaction transaction(*m_database);
     if (Result<void> begun = transaction.begin(u"record a certificate generation"); !begun)
         return begun;
-    Result<QSqlQuery> recorded = m_database->exec(
+    Result<SqlQuery> recorded = m_database->exec(
         u"record a certificate generation",
         u"INSERT INTO certificate_generations (agent_id, generation) VALUES (:agent_id, :gen)"
         u" ON CONFLICT (agent_id) DO UPDATE SET generation = excluded.generation"

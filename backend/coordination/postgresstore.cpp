@@ -328,8 +328,8 @@ Error PostgresStore::notConnected(QStringView purpose) const
                      "background."_s.arg(purpose, m_location, m_failure));
 }
 
-Result<QSqlQuery> PostgresStore::run(QStringView purpose, const QString &sql,
-                                     const SqlBindings &bindings)
+Result<SqlQuery> PostgresStore::run(QStringView purpose, const QString &sql,
+                                    const SqlBindings &bindings)
 {
     if (!m_commands || m_commandsLost)
         return notConnected(purpose);

@@ -155,8 +155,8 @@ private:
     void reply(QObject *context, StoreCallback<T> done, Result<T> result);
 
     // Runs one statement on the command connection and updates health.
-    Result<QSqlQuery> run(QStringView purpose, const QString &sql,
-                          const SqlBindings &bindings = {});
+    Result<SqlQuery> run(QStringView purpose, const QString &sql,
+                         const SqlBindings &bindings = {});
     Result<qint64> addToWindow(const QString &key, const QByteArray &member,
                                std::chrono::milliseconds window);
     Error notConnected(QStringView purpose) const;

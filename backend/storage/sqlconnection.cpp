@@ -79,18 +79,17 @@ SqlConnection::SqlConnection(SqlEngine engine, QString name)
 
 SqlConnection::~SqlConnection()
 {
-    {
-        QSqlDatabase db = QSqlDatabase::database(m_name, false);
-        if (db.isOpen()) {
-            db.close();
-        }
+    m_statements.clear();
+    if (m_database.isOpen()) {
+        m_database.close();
     }
+    m_database = QSqlDatabase();
     QSqlDatabase::removeDatabase(m_name);
 }
 
 QSqlDatabase SqlConnection::database() const
 {
-    return QSqlDatabase::database(m_name, false);
+    return m_database;
 }
 
 Result<std::unique_ptr<SqlConnection>> SqlConnection::openSqlite(const QString &path,
@@ -119,7 +118,8 @@ Result<std::unique_ptr<SqlConnection>> SqlConnection::openSqlite(const QString &
     std::unique_ptr<SqlConnection> connection(
         new SqlConnection(SqlEngine::Sqlite, newConnectionName()));
     {
-        QSqlDatabase db = QSqlDatabase::addDatabase(kSqliteDriver, connection->m_name);
+        QSqlDatabase &db = connection->m_database;
+        db = QSqlDatabase::addDatabase(kSqliteDriver, connection->m_name);
         db.setDatabaseName(path);
         if (!db.open()) {
             return makeError(Reason::IoError,
@@ -184,7 +184,8 @@ Result<std::unique_ptr<SqlConnection>> SqlConnection::openPostgres(const Postgre
 
     std::unique_ptr<SqlConnection> connection(
         new SqlConnection(SqlEngine::Postgres, newConnectionName()));
-    QSqlDatabase db = QSqlDatabase::addDatabase(kPostgresDriver, connection->m_name);
+    QSqlDatabase &db = connection->m_database;
+    db = QSqlDatabase::addDatabase(kPostgresDriver, connection->m_name);
     db.setHostName(url.host);
     db.setPort(url.port);
     db.setDatabaseName(url.database);
@@ -199,17 +200,16 @@ Result<std::unique_ptr<SqlConnection>> SqlConnection::openPostgres(const Postgre
     return connection;
 }
 
-Result<QSqlQuery> SqlConnection::exec(QStringView purpose, const QString &sql,
-                                      const SqlBindings &bindings)
+Result<SqlQuery> SqlConnection::exec(QStringView purpose, const QString &sql,
+                                     const SqlBindings &bindings)
 {
-    QSqlQuery query(database());
-    query.setForwardOnly(true);
     m_lastError = QSqlError();
 
     // PostgreSQL cannot PREPARE DDL, GRANT or transaction control, so a
     // statement without placeholders runs directly.
     if (bindings.isEmpty()) {
-        if (!query.exec(sql)) {
+        SqlQuery query = SqlQuery::unprepared(m_database);
+        if (!query.execDirect(sql)) {
             m_lastError = query.lastError();
             return makeError(
                 Reason::IoError,
@@ -218,7 +218,8 @@ Result<QSqlQuery> SqlConnection::exec(QStringView purpose, const QString &sql,
         return query;
     }
 
-    if (!query.prepare(sql)) {
+    SqlQuery query = m_statements.take(m_database, sql);
+    if (!query.isPrepared()) {
         m_lastError = query.lastError();
         return makeError(Reason::IoError,
                          u"could not prepare the query to %1: %2"_s.arg(
@@ -233,6 +234,29 @@ Result<QSqlQuery> SqlConnection::exec(QStringView purpose, const QString &sql,
                          u"could not %1: %2"_s.arg(purpose, sqlErrorSummary(query.lastError())));
     }
     return query;
+}
+
+Result<void> SqlConnection::setSqliteSynchronous(bool lowered)
+{
+    // WAL with synchronous=NORMAL appends a commit to the log without fsync;
+    // the next commit at FULL syncs the log file, and with it every commit
+    // written before.
+    auto set = exec(u"set PRAGMA synchronous", lowered ? u"PRAGMA synchronous = NORMAL"_s
+                                                       : u"PRAGMA synchronous = FULL"_s);
+    if (!set) {
+        return set.error();
+    }
+    m_synchronousLowered = lowered;
+    return {};
+}
+
+void SqlConnection::restoreSynchronous()
+{
+    // A failure leaves the flag set, and the next durable begin() tries again
+    // and fails when it cannot.
+    if (m_synchronousLowered) {
+        (void)setSqliteSynchronous(false);
+    }
 }
 
 QString SqlConnection::beginWriteStatement() const
@@ -277,14 +301,43 @@ Result<void> SqlTransaction::begin(QStringView purpose)
 {
     const int depth = m_connection.m_transactionDepth;
     m_savepoint = depth == 0 ? QString() : u"sealrelay_%1"_s.arg(depth);
-    const QString statement =
-        m_savepoint.isEmpty() ? m_connection.beginWriteStatement() : u"SAVEPOINT "_s + m_savepoint;
-    auto begun = m_connection.exec(u"begin a transaction to %1"_s.arg(purpose), statement);
+    if (!m_savepoint.isEmpty()) {
+        auto begun = m_connection.exec(u"begin a transaction to %1"_s.arg(purpose),
+                                       u"SAVEPOINT "_s + m_savepoint);
+        if (!begun) {
+            return begun.error();
+        }
+        m_open = true;
+        ++m_connection.m_transactionDepth;
+        return {};
+    }
+
+    // SQLite refuses to change synchronous inside a transaction, so the
+    // level is set before BEGIN and set back after COMMIT or ROLLBACK.
+    const bool sqlite = m_connection.m_engine == SqlEngine::Sqlite;
+    const bool lower = m_sync == CommitSync::Skip;
+    if (sqlite && lower != m_connection.m_synchronousLowered) {
+        if (auto set = m_connection.setSqliteSynchronous(lower); !set) {
+            return set.error();
+        }
+    }
+    auto begun = m_connection.exec(u"begin a transaction to %1"_s.arg(purpose),
+                                   m_connection.beginWriteStatement());
     if (!begun) {
+        m_connection.restoreSynchronous();
         return begun.error();
     }
     m_open = true;
     ++m_connection.m_transactionDepth;
+    // PostgreSQL's SET LOCAL lasts until this transaction ends.
+    if (!sqlite && lower) {
+        auto set = m_connection.exec(u"begin a transaction to %1"_s.arg(purpose),
+                                     u"SET LOCAL synchronous_commit = off"_s);
+        if (!set) {
+            rollback();
+            return set.error();
+        }
+    }
     return {};
 }
 
@@ -299,6 +352,9 @@ Result<void> SqlTransaction::commit(QStringView purpose)
     }
     m_open = false;
     --m_connection.m_transactionDepth;
+    if (m_savepoint.isEmpty()) {
+        m_connection.restoreSynchronous();
+    }
     return {};
 }
 
@@ -309,14 +365,15 @@ void SqlTransaction::rollback()
     }
     m_open = false;
     --m_connection.m_transactionDepth;
-    QSqlQuery query(m_connection.database());
+    SqlQuery query = SqlQuery::unprepared(m_connection.database());
     if (m_savepoint.isEmpty()) {
-        query.exec(u"ROLLBACK"_s);
+        query.execDirect(u"ROLLBACK"_s);
+        m_connection.restoreSynchronous();
         return;
     }
     // A savepoint rolled back stays open until it is released.
-    query.exec(u"ROLLBACK TO SAVEPOINT "_s + m_savepoint);
-    query.exec(u"RELEASE SAVEPOINT "_s + m_savepoint);
+    query.execDirect(u"ROLLBACK TO SAVEPOINT "_s + m_savepoint);
+    query.execDirect(u"RELEASE SAVEPOINT "_s + m_savepoint);
 }
 
 } // namespace sealrelay::backend

@@ -5,6 +5,7 @@
 
 #include "databaseurl.h"
 #include "error.h"
+#include "sqlstatementcache.h"
 
 #include <QSqlDatabase>
 #include <QSqlError>
@@ -39,11 +40,12 @@ public:
     const QString &name() const { return m_name; }
     QSqlDatabase database() const;
 
-    // Prepares `sql`, binds `bindings` and executes it; without bindings the
-    // statement runs unprepared. A failure is Reason::IoError naming
-    // `purpose` and the driver's primary message.
-    Result<QSqlQuery> exec(QStringView purpose, const QString &sql,
-                           const SqlBindings &bindings = {});
+    // Binds `bindings` to `sql` and executes it. A statement with bindings
+    // is prepared once and kept in the connection's statement cache; one
+    // without runs unprepared. A failure is Reason::IoError naming `purpose`
+    // and the driver's primary message.
+    Result<SqlQuery> exec(QStringView purpose, const QString &sql,
+                          const SqlBindings &bindings = {});
 
     // ---- Engine differences ------------------------------------------------
 
@@ -69,21 +71,41 @@ private:
     SqlConnection(SqlEngine engine, QString name);
 
     Result<void> applySqlitePragmas(int busyTimeoutMs);
+    // Sets SQLite's synchronous to NORMAL (lowered) or FULL, outside a
+    // transaction.
+    Result<void> setSqliteSynchronous(bool lowered);
+    // Sets SQLite's synchronous back to FULL when it is lowered.
+    void restoreSynchronous();
 
     SqlEngine m_engine;
     QString m_name;
+    QSqlDatabase m_database;
+    SqlStatementCache m_statements;
     QSqlError m_lastError;
     int m_transactionDepth = 0;
+    // True while SQLite's synchronous is NORMAL for a CommitSync::Skip
+    // transaction.
+    bool m_synchronousLowered = false;
+};
+
+// Whether the outermost commit of a SqlTransaction waits for the disk.
+enum class CommitSync {
+    // The commit returns once the writes survive a power loss.
+    Wait,
+    // The writes survive a crash of the process at once, and a power loss
+    // once a later Wait commit on the same database has returned.
+    Skip,
 };
 
 // A write transaction that rolls back unless committed. Inside another
 // SqlTransaction of the same connection it is a savepoint: its commit keeps
 // its changes in the outer transaction, its rollback undoes only them, and
-// nothing is durable before the outermost commit.
+// nothing is durable before the outermost commit, whose CommitSync decides.
 class SqlTransaction {
 public:
-    explicit SqlTransaction(SqlConnection &connection)
+    explicit SqlTransaction(SqlConnection &connection, CommitSync sync = CommitSync::Wait)
         : m_connection(connection)
+        , m_sync(sync)
     {
     }
     ~SqlTransaction();
@@ -96,6 +118,7 @@ public:
 
 private:
     SqlConnection &m_connection;
+    CommitSync m_sync;
     bool m_open = false;
     QString m_savepoint; // empty for the outermost transaction
 };

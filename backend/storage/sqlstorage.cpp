@@ -150,9 +150,12 @@ Result<void> SqlStorage::ping()
 }
 
 Result<void> SqlStorage::inTransaction(QStringView purpose,
-                                       const std::function<Result<void>()> &work)
+                                       const std::function<Result<void>()> &work,
+                                       Durability durability)
 {
-    SqlTransaction transaction(*m_connection);
+    SqlTransaction transaction(*m_connection, durability == Durability::OnCommit
+                                                  ? CommitSync::Wait
+                                                  : CommitSync::Skip);
     if (auto begun = transaction.begin(purpose); !begun) {
         return begun.error();
     }

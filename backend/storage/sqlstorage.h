@@ -28,8 +28,9 @@ public:
     Result<void> migrate() override;
     Result<int> schemaVersion() override;
     Result<void> ping() override;
-    Result<void> inTransaction(QStringView purpose,
-                               const std::function<Result<void>()> &work) override;
+    using Storage::inTransaction;
+    Result<void> inTransaction(QStringView purpose, const std::function<Result<void>()> &work,
+                               Durability durability) override;
     Result<bool> connectedRoleOwnsAuditLog() override;
 
     Result<void> createOrg(const OrgRow &org) override;

@@ -40,12 +40,30 @@ public:
     // Cheap round trip for readiness checks.
     virtual Result<void> ping() = 0;
 
+    // When a committed write transaction is on disk.
+    enum class Durability {
+        // The commit returns once the writes survive a power loss.
+        OnCommit,
+        // The writes survive a crash of this process at once, and a power
+        // loss once a later OnCommit transaction has committed: the database
+        // writes its log in order, so a later durable commit cannot survive
+        // without them. For steps that, when lost, are only repeated, such as
+        // a pending dispatch, whose late response is then refused as
+        // unsolicited.
+        WithNextDurableCommit,
+    };
+
     // Runs `work` inside one write transaction, so the writes it makes
-    // through this Storage become durable with one commit, or not at all when
-    // `work` or the commit fails. Each write method called inside keeps its
-    // own atomicity; calls nest.
+    // through this Storage commit together, or not at all when `work` or the
+    // commit fails. Each write method called inside keeps its own atomicity;
+    // calls nest, and a nested call's durability is the outermost one's.
     virtual Result<void> inTransaction(QStringView purpose,
-                                       const std::function<Result<void>()> &work) = 0;
+                                       const std::function<Result<void>()> &work,
+                                       Durability durability) = 0;
+    Result<void> inTransaction(QStringView purpose, const std::function<Result<void>()> &work)
+    {
+        return inTransaction(purpose, work, Durability::OnCommit);
+    }
 
     // True when the connected role could alter or drop audit_log or its
     // triggers: on PostgreSQL it owns the table, is a member of its owner

@@ -594,15 +594,19 @@ std::optional<AuditRecord> SyncEngine::audit(AuditEntry entry)
     return record.value();
 }
 
-void SyncEngine::writeTogether(QStringView purpose, const std::function<void()> &work)
+void SyncEngine::writeTogether(QStringView purpose, const std::function<void()> &work,
+                               Storage::Durability durability)
 {
     bool ran = false;
     ++m_writeTogetherDepth;
-    auto written = m_storage.inTransaction(purpose, [&]() -> Result<void> {
-        ran = true;
-        work();
-        return {};
-    });
+    auto written = m_storage.inTransaction(
+        purpose,
+        [&]() -> Result<void> {
+            ran = true;
+            work();
+            return {};
+        },
+        durability);
     if (!ran)
         work();
     if (--m_writeTogetherDepth > 0)

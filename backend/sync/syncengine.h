@@ -202,7 +202,8 @@ private:
     // one disk sync instead of one per write. A failed commit is logged and
     // loses those writes, as a failed single write does. When the
     // transaction cannot begin, `work` still runs and each write commits alone.
-    void writeTogether(QStringView purpose, const std::function<void()> &work);
+    void writeTogether(QStringView purpose, const std::function<void()> &work,
+                       Storage::Durability durability = Storage::Durability::OnCommit);
     // Raises (or bumps) an alert and announces it.
     std::optional<AlertRow> raiseAlert(const QString &orgId, const QString &type,
                                        AlertSeverity severity, const QString &subject,

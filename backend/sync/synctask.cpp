@@ -460,12 +460,18 @@ void SyncTask::tryNextPeer()
         pending.dispatchAuditId = m_dispatchAuditId;
         pending.startedAt = m_engine.now();
         pending.deadline = pending.startedAt.addMSecs(options.peerTimeout.count());
-        // The pending rows are durable before the request leaves.
+        // The pending rows are committed before the request leaves. They
+        // reach the disk with the sync's final commit: when a power loss
+        // takes them, the peer's response finds no pending dispatch and
+        // nothing is relayed.
         Result<void> added;
-        m_engine.writeTogether(u"record a rewrap dispatch", [&] {
-            writePendingAudit();
-            added = m_engine.m_storage.addPendingDispatch(pending);
-        });
+        m_engine.writeTogether(
+            u"record a rewrap dispatch",
+            [&] {
+                writePendingAudit();
+                added = m_engine.m_storage.addPendingDispatch(pending);
+            },
+            Storage::Durability::WithNextDurableCommit);
         if (!added) {
             log()->error("cannot record the dispatch of credential {} to peer {}: {}",
                          text(m_credentialId), text(peer), text(added.error().message));
@@ -509,7 +515,18 @@ bool SyncTask::claimPendingDispatch()
 {
     if (m_requestId.isEmpty())
         return true;
-    auto claimed = m_engine.m_storage.claimPendingDispatch(m_orgId, m_requestId);
+    // A claim lost with a power loss leaves a dispatch row that the
+    // reconciler drops once its deadline has long passed.
+    Result<std::optional<PendingDispatchRow>> claimed = std::optional<PendingDispatchRow>();
+    const auto claimedInTransaction = m_engine.m_storage.inTransaction(
+        u"claim a pending dispatch",
+        [&]() -> Result<void> {
+            claimed = m_engine.m_storage.claimPendingDispatch(m_orgId, m_requestId);
+            return {};
+        },
+        Storage::Durability::WithNextDurableCommit);
+    if (!claimedInTransaction)
+        claimed = claimedInTransaction.error();
     logIfFailed(claimed, "claim a pending dispatch");
     // A storage failure counts as claimed here, because waiting would not help.
     return !claimed || claimed.value().has_value();

@@ -210,6 +210,8 @@ private Q_SLOTS:
     void credentialAgentsOfAgent();
     void transactionsNest_data() { addEngineRows(); }
     void transactionsNest();
+    void deferredDurabilityCommits_data() { addEngineRows(); }
+    void deferredDurabilityCommits();
     void pendingDeliveries_data() { addEngineRows(); }
     void pendingDeliveries();
     void staleDeliveriesDeleted_data() { addEngineRows(); }
@@ -1575,6 +1577,78 @@ void TestStorage::transactionsNest()
     // The connection is usable, outside any transaction, afterwards.
     STORAGE_OK(storage->upsertAgent(third));
     QVERIFY(stored(third));
+}
+
+void TestStorage::deferredDurabilityCommits()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow first = agentRow(orgId, newUuid(), u"first"_s);
+    const AgentRow second = agentRow(orgId, newUuid(), u"second"_s);
+    const AgentRow third = agentRow(orgId, newUuid(), u"third"_s);
+    const auto stored = [&](const AgentRow &agent) {
+        auto row = storage->agent(orgId, agent.agentId);
+        return row && row.value().has_value();
+    };
+    // Every commit after a deferred one waits for the disk again: SQLite's
+    // synchronous is back at FULL (2), and PostgreSQL's SET LOCAL ended
+    // with its transaction. The test server turns synchronous_commit off,
+    // so this session turns it on first.
+    if (engine == SqlEngine::Postgres) {
+        QSqlQuery on(QSqlDatabase::database(storage->connectionName()));
+        QVERIFY(on.exec(u"SET synchronous_commit = on"_s));
+    }
+    const auto syncSetting = [&]() -> QString {
+        QSqlQuery query(QSqlDatabase::database(storage->connectionName()));
+        const QString sql = engine == SqlEngine::Sqlite ? u"PRAGMA synchronous"_s
+                                                        : u"SHOW synchronous_commit"_s;
+        if (!query.exec(sql) || !query.next())
+            return u"unreadable"_s;
+        return query.value(0).toString();
+    };
+    const QString waits = engine == SqlEngine::Sqlite ? u"2"_s : u"on"_s;
+    const QString skips = engine == SqlEngine::Sqlite ? u"1"_s : u"off"_s;
+    const auto syncsOnCommit = [&] { return syncSetting() == waits; };
+    QVERIFY(syncsOnCommit());
+
+    QString settingInside;
+    STORAGE_OK(storage->inTransaction(
+        u"test a deferred commit",
+        [&] {
+            settingInside = syncSetting();
+            return storage->upsertAgent(first);
+        },
+        Storage::Durability::WithNextDurableCommit));
+    QCOMPARE(settingInside, skips);
+    QVERIFY(stored(first));
+    QVERIFY(syncsOnCommit());
+
+    // Inside a durable transaction a deferred one is a savepoint, and the
+    // outer commit decides.
+    STORAGE_OK(storage->inTransaction(u"test a durable outer transaction", [&] {
+        return storage->inTransaction(
+            u"test a deferred inner transaction", [&] { return storage->upsertAgent(second); },
+            Storage::Durability::WithNextDurableCommit);
+    }));
+    QVERIFY(stored(second));
+    QVERIFY(syncsOnCommit());
+
+    // A failed deferred transaction keeps nothing.
+    Result<void> failed = storage->inTransaction(
+        u"test a failing deferred transaction",
+        [&] {
+            if (auto written = storage->upsertAgent(third); !written)
+                return written;
+            return Result<void>(makeError(Reason::IoError, u"failure"_s));
+        },
+        Storage::Durability::WithNextDurableCommit);
+    QVERIFY(!failed);
+    QVERIFY(!stored(third));
+    QVERIFY(syncsOnCommit());
 }
 
 void TestStorage::credentialAgentsOfAgent()
