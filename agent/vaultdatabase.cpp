@@ -109,16 +109,6 @@ Result<void> VaultDatabase::enableWriteAheadLog()
 Result<SqlQuery> VaultDatabase::exec(QStringView purpose, const QString &sql,
                                      const SqlBindings &bindings)
 {
-    if (bindings.isEmpty()) {
-        SqlQuery query = SqlQuery::unprepared(m_database);
-        if (!query.execDirect(sql)) {
-            return makeError(Reason::IoError,
-                             u"cannot %1 in the vault %2: %3"_s.arg(
-                                 purpose, m_path, sqlErrorSummary(query.lastError())));
-        }
-        return query;
-    }
-
     SqlQuery query = m_statements.take(m_database, sql);
     if (!query.isPrepared()) {
         return makeError(Reason::IoError,

@@ -48,9 +48,9 @@ public:
     // SQLite keeps another journal mode (a file system without shared memory).
     Result<void> enableWriteAheadLog();
 
-    // Binds `bindings` to `sql` and runs it. A statement with bindings is
-    // prepared once and kept in the connection's statement cache. A failure
-    // is Reason::IoError naming `purpose` and the driver's message.
+    // Binds `bindings` to `sql` and runs it. The statement is prepared once
+    // and kept in the connection's statement cache. A failure is
+    // Reason::IoError naming `purpose` and the driver's message.
     Result<SqlQuery> exec(QStringView purpose, const QString &sql,
                           const SqlBindings &bindings = {});
 

@@ -205,9 +205,10 @@ Result<SqlQuery> SqlConnection::exec(QStringView purpose, const QString &sql,
 {
     m_lastError = QSqlError();
 
-    // PostgreSQL cannot PREPARE DDL, GRANT or transaction control, so a
-    // statement without placeholders runs directly.
-    if (bindings.isEmpty()) {
+    // PostgreSQL cannot PREPARE DDL, GRANT or transaction control, so there
+    // a statement without placeholders runs directly. SQLite prepares every
+    // statement, transaction control included.
+    if (bindings.isEmpty() && m_engine == SqlEngine::Postgres) {
         SqlQuery query = SqlQuery::unprepared(m_database);
         if (!query.execDirect(sql)) {
             m_lastError = query.lastError();

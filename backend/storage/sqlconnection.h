@@ -40,10 +40,11 @@ public:
     const QString &name() const { return m_name; }
     QSqlDatabase database() const;
 
-    // Binds `bindings` to `sql` and executes it. A statement with bindings
-    // is prepared once and kept in the connection's statement cache; one
-    // without runs unprepared. A failure is Reason::IoError naming `purpose`
-    // and the driver's primary message.
+    // Binds `bindings` to `sql` and executes it. The statement is prepared
+    // once and kept in the connection's statement cache, except on
+    // PostgreSQL a statement without bindings, which runs unprepared. A
+    // failure is Reason::IoError naming `purpose` and the driver's primary
+    // message.
     Result<SqlQuery> exec(QStringView purpose, const QString &sql,
                           const SqlBindings &bindings = {});
 
