@@ -12,6 +12,7 @@
 #include <QCryptographicHash>
 #include <QJsonDocument>
 #include <QRandomGenerator>
+#include <QSet>
 
 #include <algorithm>
 
@@ -410,11 +411,19 @@ QStringList SyncTask::eligiblePeers()
     if (!detail || !detail.value())
         return {};
     const QDateTime now = m_engine.now();
+    // One read of the credential's blocklist for every candidate.
+    auto blockedRows = storage.blockedPeers(m_orgId, m_credentialId);
+    if (!blockedRows)
+        return {};
+    QSet<QString> blocked;
+    for (const BlocklistRow &entry : blockedRows.value())
+        blocked.insert(entry.sourceAgentId);
+
     QStringList peers;
     for (const CredentialAgentRow &row : detail.value()->agents) {
         if (row.agentId == m_targetId || !row.secretStored
             || row.storedVersion != m_credential.version || !m_statement.covers(row.agentId)
-            || !m_engine.isConnected(m_orgId, row.agentId))
+            || blocked.contains(row.agentId) || !m_engine.isConnected(m_orgId, row.agentId))
             continue;
         auto peer = storage.agent(m_orgId, row.agentId);
         if (!peer || !peer.value())
@@ -424,9 +433,6 @@ QStringList SyncTask::eligiblePeers()
         // to seal anything until an operator clears it.
         if (agent.status != AgentStatus::Approved || agent.quarantined
             || !agent.certificateStatement || (agent.expiresAt && *agent.expiresAt <= now))
-            continue;
-        auto blocked = storage.isPeerBlocked(m_orgId, m_credentialId, row.agentId);
-        if (!blocked || blocked.value())
             continue;
         peers.append(row.agentId);
     }
@@ -440,9 +446,14 @@ void SyncTask::tryNextPeer()
     const SyncOptions &options = m_engine.options();
     while (m_attempt < options.dispatchMaxPeers && !m_peers.isEmpty()) {
         const QString peer = m_peers.takeFirst();
-        // The blocklist may have grown since the candidates were chosen.
-        auto blocked = m_engine.m_storage.isPeerBlocked(m_orgId, m_credentialId, peer);
-        if (!blocked || blocked.value() || !m_engine.isConnected(m_orgId, peer))
+        // The blocklist may have grown since the candidates were chosen, which
+        // for the first attempt happened just now.
+        if (m_attempt > 0) {
+            auto blocked = m_engine.m_storage.isPeerBlocked(m_orgId, m_credentialId, peer);
+            if (!blocked || blocked.value())
+                continue;
+        }
+        if (!m_engine.isConnected(m_orgId, peer))
             continue;
 
         ++m_attempt;
