@@ -259,6 +259,7 @@ Result<void> AgentsModel::loadSnapshot(const QJsonArray &agents)
 {
     QHash<QString, Entry> entries;
     QStringList order;
+    client::GenerationRecord::Batch generationWrites(m_certificates.generations());
     for (const QJsonValue &value : agents) {
         if (!value.isObject())
             return makeError(Reason::Malformed,

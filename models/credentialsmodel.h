@@ -109,6 +109,9 @@ public:
     int rowCount(const QModelIndex &parent = {}) const override;
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QHash<int, QByteArray> roleNames() const override;
+    // The role names that CredentialRow.qml reads, also for the models that
+    // stand in for this one in tests and benchmarks.
+    static QHash<int, QByteArray> roleNameTable();
 
     // Maximum rows a step of loadSnapshotInSteps() inserts or updates.
     static constexpr qsizetype kSnapshotRowsPerStep = 250;
@@ -229,6 +232,12 @@ private:
     void setSequences(Entry &entry, quint64 sent, quint64 shown);
     void forgetEntry(const QString &credentialId);
     bool lessThan(const QString &left, const QString &right) const;
+    // std::lower_bound() by lessThan() for `id`, whose entry has `state`. It
+    // looks up the entry of each row it compares with, but not `id`'s, so a
+    // search costs half the hash lookups of one by lessThan().
+    QStringList::const_iterator lowerBoundRow(QStringList::const_iterator first,
+                                              QStringList::const_iterator last, const QString &id,
+                                              const CredentialSyncState &state) const;
     void sortRows();
     void setAgents(const QList<client::AgentRow> &agents);
     void startSnapshotSteps(PreparedSnapshot snapshot);

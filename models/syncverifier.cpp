@@ -8,6 +8,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <QJsonArray>
 
+#include <optional>
 #include <tuple>
 
 using namespace Qt::Literals::StringLiterals;
@@ -131,12 +132,21 @@ SyncVerifier::SyncVerifier(const client::TrustedOperators &trusted,
 
 void SyncVerifier::setAgents(const QList<client::AgentRow> &agents)
 {
+    const QList<CheckedAgent> checked = checkAgents(agents);
+    saveKnownAgents();
+    m_receipts.setAgents(checked);
+}
+
+QList<CheckedAgent> SyncVerifier::checkAgents(const QList<client::AgentRow> &agents)
+{
+    std::optional<client::GenerationRecord::Batch> batch;
+    if (m_generations != nullptr)
+        batch.emplace(*m_generations);
     QList<CheckedAgent> checked;
     checked.reserve(agents.size());
     for (const client::AgentRow &agent : agents)
         checked.append(checkAgent(agent));
-    saveKnownAgents();
-    m_receipts.setAgents(checked);
+    return checked;
 }
 
 void SyncVerifier::updateAgent(const client::AgentRow &agent)
@@ -164,11 +174,19 @@ CheckedAgent SyncVerifier::checkAgent(const client::AgentRow &agent)
 
 Result<client::CertifiedAgent> SyncVerifier::verifyCertificate(const client::AgentRow &agent)
 {
+    // verify() reads the recorded generation only to reject a certificate
+    // below it, so a precheck stays valid while the recorded generation is
+    // not above its certificate's. The first of the agents model and the
+    // credentials model to take a precheck raises the record to exactly that.
     const auto found = m_prechecks.constFind(agent.agentId);
+    const std::optional<qint64> recorded =
+        m_generations != nullptr ? m_generations->highest(agent.agentId) : std::nullopt;
     if (m_generations == nullptr || found == m_prechecks.constEnd() || !found->certified
         || !sameCertificateRow(found->row, agent) || found->trustedKeys != trustedKeys()
-        || m_generations->highest(agent.agentId) != found->recordedGeneration
+        || (recorded != found->recordedGeneration
+            && (!recorded || *recorded > found->certified->certificate.generation))
         || found->certified->certificate.expiresAt <= m_certificates.clock()()) {
+        ++m_certificateChecks;
         return m_certificates.verify(agent);
     }
 

@@ -162,12 +162,18 @@ public:
     // Verifies one agent's certificate, and records the agent in the
     // known-agent list in memory when it verified.
     CheckedAgent checkAgent(const client::AgentRow &agent);
+    // checkAgent() for each agent, with one write of the generation record.
+    QList<CheckedAgent> checkAgents(const QList<client::AgentRow> &agents);
     // Returns what AgentCertificates::verify() returns for `agent`. A
     // precheck of the same row takes the place of the parse and signature
-    // check when the pinned keys and the agent's recorded generation are
-    // those it used and the certificate has not expired since. The
+    // check when the pinned keys are those it used, the certificate has not
+    // expired since, and the agent's recorded generation is the one the
+    // precheck read or not above the certificate's generation. The
     // generation is then raised as verify() raises it.
     Result<client::CertifiedAgent> verifyCertificate(const client::AgentRow &agent);
+    // Number of verifyCertificate() calls that ran AgentCertificates::verify()
+    // on the calling thread because no precheck applied.
+    qint64 certificateChecks() const { return m_certificateChecks; }
 
     // Starts checking the certificates of `agents` on a thread of
     // QThreadPool::globalInstance(), with copies of the pinned keys, the
@@ -201,6 +207,7 @@ private:
     client::AgentCertificates &m_certificates;
     client::GenerationRecord *m_generations; // nullptr: no prechecks
     QHash<QString, CertificatePrecheck> m_prechecks; // by agent id
+    qint64 m_certificateChecks = 0;
     std::optional<KnownAgents> m_ownKnownAgents; // used when no list was passed
     KnownAgents *m_knownAgents;
     bool m_knownAgentsWriteFailing = false;

@@ -1,7 +1,9 @@
-// One row of the credentials table. A change of its sync state, version or
-// badges flashes the row briefly.
+// One row of the credentials table. A change of its credential's sync state,
+// version or badges flashes the row briefly. A row that starts to show
+// another credential does not flash. That happens when CredentialsModel
+// re-sorts rows, which it reports as changed data, and when the ListView
+// reuses the row (reuseItems).
 import QtQuick
-import QtQuick.Controls
 import QtQuick.Layouts
 import Sealrelay.Backend
 
@@ -31,9 +33,23 @@ Rectangle {
     // Everything whose change the flash points out.
     readonly property string watchedState: [chipText, version, revision, scope,
                                             integrityFailure, unprotected, stalled].join("|")
+    // False until the row is created and while it waits in the ListView's
+    // pool, so that values assigned then do not flash the row.
     property bool ready: false
+    // The credential and the watched state that the row showed last.
+    property string shownCredentialId: ""
+    property string shownState: ""
 
     signal activated()
+
+    // A text cell. It is a Text, not the Label of Cell.qml, because a Text is
+    // cheaper to create and draws the same pixels with the default font.
+    // NOTE: unlike a Label, it does not take a font set on the window.
+    component RowText: Text {
+        color: Theme.text
+        elide: Text.ElideRight
+        verticalAlignment: Text.AlignVCenter
+    }
 
     implicitHeight: Math.max(compact ? 50 : 42, chipCell.implicitHeight + 10)
     color: selected ? Theme.selection : hover.hovered ? Theme.surfaceAlt : "transparent"
@@ -42,14 +58,45 @@ Rectangle {
     Accessible.role: Accessible.Row
     Accessible.name: [name, chipText].concat(badges).join(", ")
 
+    // Flashes when the credential shown last has another watched state. It
+    // runs from Qt.callLater(), because a model update assigns its roles one
+    // at a time, so a row that gets another credential would otherwise see
+    // the new state beside the old credential id.
+    function compareShown() {
+        if (ready && credentialId === shownCredentialId && watchedState !== shownState)
+            flashAnimation.restart()
+        rememberShown()
+    }
+    function rememberShown() {
+        shownCredentialId = credentialId
+        shownState = watchedState
+    }
+
     onWatchedStateChanged: {
         if (ready)
-            flashAnimation.restart()
+            Qt.callLater(compareShown)
     }
-    Component.onCompleted: ready = true
+    onCredentialIdChanged: {
+        if (ready)
+            Qt.callLater(compareShown)
+    }
+    Component.onCompleted: {
+        rememberShown()
+        ready = true
+    }
+    ListView.onPooled: {
+        ready = false
+        flashAnimation.stop()
+        flashOverlay.opacity = 0
+    }
+    ListView.onReused: {
+        rememberShown()
+        ready = true
+    }
 
     Rectangle {
         id: flashOverlay
+        objectName: "flashOverlay"
         anchors.fill: parent
         color: Theme.flash
         opacity: 0
@@ -83,32 +130,35 @@ Rectangle {
             Layout.minimumWidth: 160
             spacing: 1
 
-            Cell {
+            RowText {
                 Layout.fillWidth: true
                 text: row.name
                 font.bold: true
             }
-            Cell {
+            RowText {
                 Layout.fillWidth: true
                 visible: row.compact
-                text: [row.kind, qsTr("v%1 r%2").arg(row.version).arg(row.revision),
-                       row.scope === "auto_all" ? qsTr("all agents") : qsTr("chosen agents"),
-                       Theme.formatTime(row.lastChange)].join(" · ")
+                // Built only while shown, because a row is rebound for every
+                // credential it shows.
+                text: !row.compact ? ""
+                      : [row.kind, qsTr("v%1 r%2").arg(row.version).arg(row.revision),
+                         row.scope === "auto_all" ? qsTr("all agents") : qsTr("chosen agents"),
+                         Theme.formatTime(row.lastChange)].join(" · ")
                 color: Theme.textMuted
                 font.pixelSize: Theme.smallFont
             }
         }
-        Cell {
+        RowText {
             visible: !row.compact
             Layout.preferredWidth: row.columnWidths.kind
             text: row.kind
         }
-        Cell {
+        RowText {
             visible: !row.compact
             Layout.preferredWidth: row.columnWidths.version
             text: qsTr("v%1 r%2").arg(row.version).arg(row.revision)
         }
-        Cell {
+        RowText {
             visible: !row.compact
             Layout.preferredWidth: row.columnWidths.scope
             text: row.scope === "auto_all" ? qsTr("All agents") : qsTr("Chosen agents")
@@ -142,7 +192,7 @@ Rectangle {
                     severe: index === 0 && row.integrityFailure
                 }
             }
-            Label {
+            Text {
                 visible: row.stalled
                 text: qsTr("⏸ Stalled")
                 color: Theme.warning
@@ -150,7 +200,7 @@ Rectangle {
                 font.pixelSize: Theme.smallFont + 1
             }
         }
-        Cell {
+        RowText {
             visible: !row.compact
             Layout.preferredWidth: row.columnWidths.lastChange
             text: Theme.formatTime(row.lastChange)

@@ -116,6 +116,12 @@ Item {
                         Layout.fillHeight: true
                         clip: true
                         model: Session.credentials
+                        // Rows pushed out of view by rows inserted above
+                        // them wait in a pool and show the new rows. In
+                        // bench_console_rows a frame after 25 rows inserted
+                        // at the top cost about 6 ms of CPU with reuse and
+                        // 15 to 18 ms without it.
+                        reuseItems: true
                         activeFocusOnTab: true
                         keyNavigationEnabled: true
                         highlightMoveDuration: 0

@@ -45,6 +45,7 @@ ColumnLayout {
     }
 
     Frame {
+        id: choicesFrame
         Layout.fillWidth: true
         Layout.leftMargin: 28
         visible: !scopeEditor.allAgents
@@ -59,7 +60,10 @@ ColumnLayout {
                 color: Theme.textMuted
             }
             Repeater {
-                model: Session.agentChoices
+                // The check boxes exist only while shown, because the editor
+                // sits in closed dialogs, and every change of the agent list
+                // would otherwise create a check box per agent in each one.
+                model: choicesFrame.visible ? Session.agentChoices : []
                 CheckBox {
                     required property var modelData
                     text: modelData.status ? qsTr("%1 (%2)").arg(modelData.name).arg(modelData.status)

@@ -5,10 +5,13 @@
 #include "canonicaljson.h"
 #include "digest.h"
 #include "ids.h"
+#include "logging.h"
 
 #include <QDir>
 #include <QJsonArray>
 #include <QStandardPaths>
+
+#include <utility>
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -159,22 +162,60 @@ Result<void> GenerationRecord::raise(const QString &agentId, qint64 generation)
     m_generations.insert(agentId, generation);
     if (m_path.isEmpty())
         return {};
+    if (m_batchDepth > 0) {
+        m_unwritten = true;
+        return {};
+    }
 
+    Result<void> written = write();
+    if (!written) {
+        if (current)
+            m_generations.insert(agentId, *current);
+        else
+            m_generations.remove(agentId);
+        return written;
+    }
+    m_unwritten = false;
+    return {};
+}
+
+Result<void> GenerationRecord::write() const
+{
     QJsonObject agents;
     for (auto it = m_generations.constBegin(); it != m_generations.constEnd(); ++it)
         agents.insert(it.key(), it.value());
     Result<QByteArray> content = canonicalJson(QJsonObject { { u"agents"_s, agents } });
     if (!content)
         return content.error();
-    Result<void> written =
-        writePrivateFile(m_path, QByteArray(content.value() + "\n"), WriteMode::Replace);
-    if (!written) {
-        if (current)
-            m_generations.insert(agentId, *current);
-        else
-            m_generations.remove(agentId);
-    }
-    return written;
+    return writePrivateFile(m_path, QByteArray(content.value() + "\n"), WriteMode::Replace);
+}
+
+GenerationRecord::Batch::Batch(GenerationRecord &record)
+    : m_record(&record)
+{
+    ++m_record->m_batchDepth;
+}
+
+GenerationRecord::Batch::~Batch()
+{
+    if (Result<void> finished = finish(); !finished)
+        logger("client.generations")->error("{}", finished.error().message.toStdString());
+}
+
+Result<void> GenerationRecord::Batch::finish()
+{
+    if (m_record == nullptr)
+        return {};
+    GenerationRecord &record = *std::exchange(m_record, nullptr);
+    if (--record.m_batchDepth > 0 || !record.m_unwritten)
+        return {};
+    Result<void> written = record.write();
+    if (!written)
+        return makeError(written.error().reason,
+                         u"could not record the agents' certificate generations: %1"_s.arg(
+                             written.error().message));
+    record.m_unwritten = false;
+    return {};
 }
 
 // ---- AgentCertificates ------------------------------------------------------

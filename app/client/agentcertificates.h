@@ -66,7 +66,27 @@ public:
 
     std::optional<qint64> highest(const QString &agentId) const;
     // Raises the recorded generation; a lower or equal one changes nothing.
+    // Outside a Batch the file is written before it returns, and a failed
+    // write keeps the old generation and returns the error.
     Result<void> raise(const QString &agentId, qint64 generation);
+
+    // Defers the file writes of raise() while it exists, so that raising
+    // the generations of many agents (a console loading its agent list)
+    // writes and syncs the file once. A failed final write is logged, and
+    // the raised generations stay in memory until a later write succeeds.
+    class Batch {
+    public:
+        explicit Batch(GenerationRecord &record);
+        ~Batch();
+        Batch(const Batch &) = delete;
+        Batch &operator=(const Batch &) = delete;
+
+        // Ends the batch and writes the file when a generation rose.
+        Result<void> finish();
+
+    private:
+        GenerationRecord *m_record;
+    };
 
 private:
     explicit GenerationRecord(QString path)
@@ -74,8 +94,12 @@ private:
     {
     }
 
+    Result<void> write() const;
+
     QString m_path; // empty: in memory only
     QHash<QString, qint64> m_generations;
+    int m_batchDepth = 0;
+    bool m_unwritten = false; // a raise() inside a Batch is not in the file yet
 };
 
 class AgentCertificates {
@@ -86,6 +110,7 @@ public:
                       Clock clock = systemClock());
 
     const QString &orgId() const { return m_orgId; }
+    GenerationRecord &generations() { return m_generations; }
     // The clock that decides whether a certificate has expired.
     const Clock &clock() const { return m_clock; }
 

@@ -7,6 +7,7 @@
 #include "ids.h"
 #include "testdata.h"
 
+#include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QTemporaryDir>
@@ -107,6 +108,8 @@ private Q_SLOTS:
     void rejected();
     void lowerGenerationRejected();
     void generationRecordPersists();
+    void generationBatchWritesOnce();
+    void generationBatchWriteFails();
     void generationRecordModeChecked();
     void agentRowFromJson();
     void agentRowMalformed_data();
@@ -235,6 +238,54 @@ void TestAgentCertificates::generationRecordPersists()
     QCOMPARE(::stat(QFile::encodeName(m_dir->filePath(u"generations.json"_s)).constData(), &status),
              0);
     QCOMPARE(status.st_mode & 0777, mode_t(0600));
+}
+
+void TestAgentCertificates::generationBatchWritesOnce()
+{
+    const QString path = m_dir->filePath(u"generations.json"_s);
+    const QString second = newUuid();
+    {
+        GenerationRecord::Batch batch(*m_generations);
+        QVERIFY(m_generations->raise(kAgentId, 5).ok());
+        {
+            // A nested batch leaves the write to the outer one.
+            GenerationRecord::Batch inner(*m_generations);
+            QVERIFY(m_generations->raise(second, 2).ok());
+            QVERIFY(inner.finish().ok());
+        }
+        QVERIFY(!QFile::exists(path));
+        QCOMPARE(m_generations->highest(kAgentId), std::optional<qint64>(5));
+        QVERIFY(batch.finish().ok());
+    }
+    Result<GenerationRecord> reloaded = GenerationRecord::load(path);
+    QVERIFY(reloaded.ok());
+    QCOMPARE(reloaded->highest(kAgentId), std::optional<qint64>(5));
+    QCOMPARE(reloaded->highest(second), std::optional<qint64>(2));
+}
+
+void TestAgentCertificates::generationBatchWriteFails()
+{
+    // A directory in place of the file makes every write fail.
+    const QString path = m_dir->filePath(u"generations.json"_s);
+    QVERIFY(QDir().mkpath(path));
+    {
+        GenerationRecord::Batch batch(*m_generations);
+        QVERIFY(m_generations->raise(kAgentId, 3).ok());
+        const Result<void> finished = batch.finish();
+        QVERIFY(!finished.ok());
+        QVERIFY2(finished.error().message.contains(u"certificate generations"_s),
+                 qPrintable(finished.error().message));
+    }
+    // The raised generation still guards this session, and the next write
+    // that succeeds puts it in the file.
+    QCOMPARE(m_generations->highest(kAgentId), std::optional<qint64>(3));
+    QVERIFY(QDir(path).removeRecursively());
+    const QString other = newUuid();
+    QVERIFY(m_generations->raise(other, 1).ok());
+    Result<GenerationRecord> reloaded = GenerationRecord::load(path);
+    QVERIFY(reloaded.ok());
+    QCOMPARE(reloaded->highest(kAgentId), std::optional<qint64>(3));
+    QCOMPARE(reloaded->highest(other), std::optional<qint64>(1));
 }
 
 void TestAgentCertificates::generationRecordModeChecked()

@@ -649,6 +649,22 @@ void ScreenshotsTest::newCredentialDialog()
     QVERIFY2(all.contains(u"Chosen agents only"_s), qPrintable(all));
     QVERIFY2(all.contains(u"Show values"_s), qPrintable(all));
 
+    // "Chosen agents only" shows one check box per approved agent, which the
+    // scope editor creates only while they are shown.
+    QQuickItem *chosenOnly = findByText(window()->contentItem(), u"Chosen agents only"_s);
+    QVERIFY(chosenOnly != nullptr);
+    QVERIFY(QMetaObject::invokeMethod(chosenOnly, "toggled"));
+    const auto agentBoxShown = [this] {
+        QStringList visibleTexts;
+        collectTexts(window()->contentItem(), visibleTexts);
+        for (const QString &text : std::as_const(visibleTexts)) {
+            if (text.startsWith(u"dc1-agent-a"_s))
+                return true;
+        }
+        return false;
+    };
+    QVERIFY(waitUntil(agentBoxShown, 5000));
+
     QTest::keyClick(window(), Qt::Key_Escape);
     QVERIFY(waitUntil([this] {
         return findByText(window()->contentItem(), u"Chosen agents only"_s) == nullptr;

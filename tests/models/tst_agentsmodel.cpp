@@ -515,13 +515,23 @@ void TestAgentsModel::prechecksMatchVerify()
             QCOMPARE(got->encryptionKeyFingerprint, want->encryptionKeyFingerprint);
         }
     }
-    // As verify() does, the use of a precheck records the generation.
+    // As verify() does, the use of a precheck records the generation. The
+    // two rows without a valid certificate were checked on this thread.
     QCOMPARE(generations.highest(rows.at(0).agentId), std::optional<qint64>(2));
+    QCOMPARE(verifier.certificateChecks(), 2);
+
+    // A second use, as the credentials model makes after the agents model,
+    // takes the precheck although the record now has its generation.
+    const Result<CertifiedAgent> again = verifier.verifyCertificate(rows.at(0));
+    QVERIFY(again.ok());
+    QCOMPARE(again->certificate.generation, 2);
+    QCOMPARE(verifier.certificateChecks(), 2);
 
     // A higher generation recorded after the check: the row is a rollback.
     QVERIFY(generations.raise(rows.at(0).agentId, 3).ok());
     QCOMPARE(errorOf(verifier.verifyCertificate(rows.at(0))), errorOf(expected(rows.at(0))));
     QVERIFY(!errorOf(verifier.verifyCertificate(rows.at(0))).isEmpty());
+    QCOMPARE(verifier.certificateChecks(), 4);
 
     // The certificate expired after the check.
     GenerationRecord fresh = GenerationRecord::inMemory();
