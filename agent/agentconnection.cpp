@@ -1,6 +1,7 @@
 // The agent's WebSocket transport: dialling, framing, liveness and backoff.
 #include "agentconnection.h"
 
+#include "cafile.h"
 #include "logging.h"
 
 #include <QDateTime>
@@ -84,29 +85,7 @@ QString describeTlsRemedy(const QList<QSslError> &errors, const QUrl &url, bool 
 
 Result<QList<QSslCertificate>> readBackendCaCertificates(const QString &path)
 {
-    if (path.isEmpty())
-        return QList<QSslCertificate>();
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        return makeError(Reason::IoError,
-                         u"Cannot read the backend CA file %1 (--backend-ca-file): %2"_s.arg(
-                             path, file.errorString()));
-    const QList<QSslCertificate> certificates = QSslCertificate::fromData(file.readAll(),
-                                                                          QSsl::Pem);
-    if (certificates.isEmpty())
-        return makeError(Reason::Malformed,
-                         u"The backend CA file %1 (--backend-ca-file) contains no PEM certificate. "
-                         "Give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)."_s
-                             .arg(path));
-    const QDateTime now = QDateTime::currentDateTimeUtc();
-    for (const QSslCertificate &certificate : certificates) {
-        // Qt leaves expired CA certificates out of the verification store.
-        if (certificate.expiryDate() < now)
-            log()->warn("CA certificate \"{}\" in {} expired at {}, so it is not trusted",
-                        text(certificate.subjectDisplayName()), text(path),
-                        text(certificate.expiryDate().toString(Qt::ISODate)));
-    }
-    return certificates;
+    return readCaCertificates(path, u"--backend-ca-file");
 }
 
 Result<ConnectionOptions> connectionOptionsFor(const QString &backendUrl)

@@ -55,6 +55,7 @@ Result<Profile> Profile::load(const QString &name)
     profile.orgId = object.value(u"org_id"_s).toString();
     profile.tokenFile = object.value(u"token_file"_s).toString();
     profile.operatorKeyFile = object.value(u"operator_key_file"_s).toString();
+    profile.caFile = object.value(u"ca_file"_s).toString();
     return profile;
 }
 
@@ -66,6 +67,7 @@ QJsonObject Profile::toJson() const
     object.insert(u"token_file"_s, tokenFile.isEmpty() ? QJsonValue() : QJsonValue(tokenFile));
     object.insert(u"operator_key_file"_s,
                   operatorKeyFile.isEmpty() ? QJsonValue() : QJsonValue(operatorKeyFile));
+    object.insert(u"ca_file"_s, caFile.isEmpty() ? QJsonValue() : QJsonValue(caFile));
     return object;
 }
 

@@ -17,6 +17,9 @@ struct Profile {
     QString orgId;
     QString tokenFile; // empty: the token is in the OS keychain
     QString operatorKeyFile; // empty: the operator key is in the OS keychain
+    // PEM CA certificates trusted for the backend besides the system's;
+    // empty: the system's only.
+    QString caFile;
 
     // <config folder>/sealrelay/profile-<name>.json, where the config folder
     // is QStandardPaths::GenericConfigLocation ($XDG_CONFIG_HOME or ~/.config).

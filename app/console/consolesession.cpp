@@ -4,6 +4,7 @@
 #include "consolesession.h"
 
 #include "backendclient.h"
+#include "cafile.h"
 #include "clientfiles.h"
 #include "clientprofile.h"
 #include "consoleworkspace.h"
@@ -157,6 +158,22 @@ void ConsoleSession::signIn(const QString &backendUrl, const QString &token, boo
         return;
     }
 
+    // A profile made with 'sealrelayctl login --ca-file' trusts that CA too.
+    QList<QSslCertificate> caCertificates;
+    Result<client::Profile> profile = m_profileName.isEmpty()
+        ? Result<client::Profile>(client::Profile {})
+        : client::Profile::load(m_profileName);
+    if (profile) {
+        Result<QList<QSslCertificate>> read =
+            readCaCertificates(profile->caFile, u"ca_file of the profile");
+        if (!read) {
+            setSignInError(read.error().message);
+            setState(u"signedOut"_s);
+            return;
+        }
+        caCertificates = std::move(read).value();
+    }
+
     m_feed->close();
     m_systemTimer.stop();
     m_signInRetryTimer.stop();
@@ -168,6 +185,8 @@ void ConsoleSession::signIn(const QString &backendUrl, const QString &token, boo
     setState(u"signingIn"_s);
 
     m_backend = std::make_unique<client::BackendClient>(url, trimmedToken);
+    m_backend->setCaCertificates(caCertificates);
+    m_feed->setCaCertificates(caCertificates);
     m_backend->setTimeout(std::chrono::seconds(15));
     // GET /api/audit/verify is the one route every role may call that names
     // the token's org, as sealrelayctl login uses it.

@@ -5,6 +5,7 @@
 
 #include <QJsonDocument>
 #include <QNetworkRequest>
+#include <QSslConfiguration>
 #include <QWebSocket>
 
 using namespace Qt::Literals::StringLiterals;
@@ -35,6 +36,8 @@ public:
         if (m_socket->state() != QAbstractSocket::UnconnectedState)
             m_socket->abort();
         m_connection = connection;
+        // The request carries the CA certificates the profile adds.
+        m_socket->setSslConfiguration(request.sslConfiguration());
         m_socket->open(request);
     }
 
@@ -171,6 +174,11 @@ void EventFeed::connectSocket()
     m_sawSnapshot = false;
     QNetworkRequest request(m_url);
     request.setRawHeader("Authorization", "Bearer " + m_token.toUtf8());
+    if (!m_caCertificates.isEmpty()) {
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.addCaCertificates(m_caCertificates);
+        request.setSslConfiguration(tls);
+    }
     const quint64 connection = ++m_connection;
     QMetaObject::invokeMethod(
         m_socket, [socket = m_socket, connection, request] { socket->open(connection, request); },

@@ -8,6 +8,7 @@
 
 #include <QJsonObject>
 #include <QObject>
+#include <QSslCertificate>
 #include <QThread>
 #include <QTimer>
 #include <QUrl>
@@ -47,6 +48,11 @@ public:
     // Connects to ws(s)://<host>/api/events of `baseUrl` (http or https) with
     // `token`, and keeps reconnecting until close() or a rejected token.
     void open(const QUrl &baseUrl, const QString &token);
+    // CA certificates trusted for a wss:// feed besides the system's.
+    void setCaCertificates(const QList<QSslCertificate> &certificates)
+    {
+        m_caCertificates = certificates;
+    }
     // Closes the socket and stops reconnecting.
     void close();
 
@@ -98,6 +104,7 @@ private:
     int m_reconnectSeconds = 0;
     int m_snapshotCount = 0;
     bool m_open = false; // between open() and close()
+    QList<QSslCertificate> m_caCertificates;
     bool m_sawSnapshot = false; // on the current connection
 };
 

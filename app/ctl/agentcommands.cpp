@@ -18,31 +18,6 @@ namespace sealrelay::ctl {
 
 namespace {
 
-// Finds the row whose agent_id or name is `agent`. A name shared by several
-// agents is ambiguous, and the message lists their ids.
-Result<client::AgentRow> findAgent(const QList<client::AgentRow> &rows, const QString &agent)
-{
-    QList<const client::AgentRow *> byName;
-    for (const client::AgentRow &row : rows) {
-        if (row.agentId == agent)
-            return row;
-        if (row.name == agent)
-            byName.append(&row);
-    }
-    if (byName.size() == 1)
-        return *byName.constFirst();
-    if (byName.isEmpty())
-        return makeError(
-            Reason::NotFound,
-            u"no agent with id or name \"%1\"; see 'sealrelayctl agent list'"_s.arg(agent));
-    QStringList ids;
-    for (const client::AgentRow *row : std::as_const(byName))
-        ids.append(row->agentId);
-    return makeError(Reason::Malformed,
-                     u"several agents are named \"%1\" (%2); give the agent "
-                     "id"_s.arg(agent, ids.join(u", "_s)));
-}
-
 int enrolmentTokenCreateCommand(const QStringList &arguments)
 {
     const SessionOptions options;

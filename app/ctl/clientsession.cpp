@@ -2,6 +2,7 @@
 // sealrelayctl's operator commands.
 #include "clientsession.h"
 
+#include "cafile.h"
 #include "canonicaljson.h"
 #include "commandline.h"
 
@@ -207,6 +208,11 @@ Result<std::unique_ptr<ClientSession>> ClientSession::open(const SessionOptions 
     // NOTE: the QString copy inside BackendClient cannot be wiped.
     session->m_backend = std::make_unique<client::BackendClient>(QUrl(profile->backendUrl),
                                                                  QString::fromUtf8(token->view()));
+    Result<QList<QSslCertificate>> caCertificates =
+        readCaCertificates(profile->caFile, u"ca_file of the profile, set by 'login --ca-file'");
+    if (!caCertificates)
+        return caCertificates.error();
+    session->m_backend->setCaCertificates(caCertificates.value());
     session->m_trusted.emplace(std::move(trusted).value());
     session->m_generations.emplace(std::move(generations).value());
     session->m_certificates = std::make_unique<client::AgentCertificates>(
@@ -246,7 +252,37 @@ void printJson(const QJsonObject &object)
 
 int failRequest(const client::ApiError &error)
 {
-    return failWith(ExitBackendError, error.toError());
+    Error failure = error.toError();
+    // Qt's message for a certificate that no trusted CA issued names only
+    // the handshake.
+    if (error.code == u"network_error" && error.message.contains(u"SSL"))
+        failure.message += u" If an internal CA issued the backend's certificate, give its CA "
+                           "certificate (PEM) with 'sealrelayctl login --ca-file PATH'; the "
+                           "profile keeps it."_s;
+    return failWith(ExitBackendError, failure);
+}
+
+Result<client::AgentRow> findAgent(const QList<client::AgentRow> &rows, const QString &agent)
+{
+    QList<const client::AgentRow *> byName;
+    for (const client::AgentRow &row : rows) {
+        if (row.agentId == agent)
+            return row;
+        if (row.name == agent)
+            byName.append(&row);
+    }
+    if (byName.size() == 1)
+        return *byName.constFirst();
+    if (byName.isEmpty())
+        return makeError(
+            Reason::NotFound,
+            u"no agent with id or name \"%1\"; see 'sealrelayctl agent list'"_s.arg(agent));
+    QStringList ids;
+    for (const client::AgentRow *row : std::as_const(byName))
+        ids.append(row->agentId);
+    return makeError(Reason::Malformed,
+                     u"several agents are named \"%1\" (%2); give the agent "
+                     "id"_s.arg(agent, ids.join(u", "_s)));
 }
 
 } // namespace sealrelay::ctl

@@ -112,4 +112,8 @@ void printJson(const QJsonObject &object);
 // Prints a failed API request and returns ExitBackendError.
 int failRequest(const client::ApiError &error);
 
+// Finds the row whose agent_id or name is `agent`. A name shared by several
+// agents is ambiguous, and the message lists their ids.
+Result<client::AgentRow> findAgent(const QList<client::AgentRow> &rows, const QString &agent);
+
 } // namespace sealrelay::ctl

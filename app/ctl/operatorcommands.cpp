@@ -1,11 +1,15 @@
 // sealrelayctl's operator commands: the operator key and the pinned trusted
 // operators, login (token and profile), and the read-mostly backend views:
 // status, alerts and the audit list.
+#include "cafile.h"
 #include "clientsession.h"
 #include "commandline.h"
+#include "credentialcreator.h"
+#include "ids.h"
 #include "keychainstore.h"
 
 #include <QCommandLineParser>
+#include <QDateTime>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -256,9 +260,15 @@ int loginCommand(const QStringList &arguments)
     const QCommandLineOption tokenFile(
         u"token-file"_s, u"Keep the token in this file (mode 0600) instead of the OS keychain."_s,
         u"PATH"_s);
-    parser.addOptions({ backend, tokenFile, options.profile, options.json });
+    const QCommandLineOption caFile(
+        u"ca-file"_s,
+        u"Also trust the CA certificates (PEM) in this file for the backend's TLS certificate, "
+        "for a backend whose certificate an internal CA issued. The profile keeps the path, so "
+        "every later command and the console use it."_s,
+        u"PATH"_s);
+    parser.addOptions({ backend, tokenFile, caFile, options.profile, options.json });
     const CommandHelp help {
-        u"--backend URL [--token-file PATH] [--profile NAME] [--json] < token"_s,
+        u"--backend URL [--token-file PATH] [--ca-file PATH] [--profile NAME] [--json] < token"_s,
         u"Reads an API token from standard input, or from a prompt without echo, checks it "
         "against the backend, and records the backend URL and the token's org id in the profile "
         "(<config folder>/sealrelay/profile-NAME.json). The token is kept in the OS keychain "
@@ -276,6 +286,12 @@ int loginCommand(const QStringList &arguments)
             ExitUsageError,
             u"invalid --backend \"%1\": expected https://HOST:PORT"_s.arg(parser.value(backend)));
 
+    const QString caPath =
+        parser.isSet(caFile) ? QFileInfo(parser.value(caFile)).absoluteFilePath() : QString();
+    Result<QList<QSslCertificate>> caCertificates = readCaCertificates(caPath, u"--ca-file");
+    if (!caCertificates)
+        return failWith(ExitUsageError, caCertificates.error());
+
     Result<QByteArray> token = readToken();
     if (!token)
         return failWith(ExitUsageError, token.error());
@@ -285,6 +301,7 @@ int loginCommand(const QStringList &arguments)
     // GET /api/audit/verify is the one route every role may call that names
     // the token's org.
     client::BackendClient client(url, QString::fromUtf8(token.value()));
+    client.setCaCertificates(caCertificates.value());
     const client::ApiResult reply = client.get(u"/api/audit/verify"_s);
     if (!reply) {
         client::wipe(token.value());
@@ -306,6 +323,7 @@ int loginCommand(const QStringList &arguments)
     }
     profile->backendUrl = url.toString(QUrl::StripTrailingSlash);
     profile->orgId = orgId;
+    profile->caFile = caPath;
 
     Result<void> stored;
     if (parser.isSet(tokenFile)) {
@@ -517,17 +535,20 @@ int auditListCommand(const QStringList &arguments)
     QCommandLineParser parser;
     const QList<QCommandLineOption> filters {
         { u"credential"_s, u"Only rows of this credential id."_s, u"ID"_s },
-        { u"agent"_s, u"Only rows of this agent id."_s, u"ID"_s },
+        { u"agent"_s, u"Only rows of this agent (id or name)."_s, u"AGENT"_s },
         { u"event"_s, u"Only this event, e.g. credential_created."_s, u"EVENT"_s },
-        { u"from"_s, u"Rows at or after this RFC 3339 UTC time."_s, u"TIME"_s },
-        { u"to"_s, u"Rows before this RFC 3339 UTC time."_s, u"TIME"_s },
+        { u"from"_s,
+          u"Rows at or after this RFC 3339 time, e.g. 2026-12-04T02:05:00Z or "
+          "2026-12-04T03:05:00+01:00."_s,
+          u"TIME"_s },
+        { u"to"_s, u"Rows before this RFC 3339 time."_s, u"TIME"_s },
         { u"after-id"_s, u"Rows after this row id (the next_after_id of a page)."_s, u"ROW_ID"_s },
         { u"limit"_s, u"At most this many rows (1 to 500, default 100)."_s, u"N"_s },
     };
     parser.addOptions(filters);
     parser.addOptions({ options.profile, options.json });
     const CommandHelp help {
-        u"[--credential ID] [--agent ID] [--event EVENT] [--from TIME] [--to TIME] "
+        u"[--credential ID] [--agent AGENT] [--event EVENT] [--from TIME] [--to TIME] "
         "[--after-id ROW_ID] [--limit N] [--profile NAME] [--json]"_s,
         u"Lists audit trail rows, oldest first. A full page ends with the --after-id to pass "
         "for the next one. 'sealrelayctl audit verify' checks the hash chain."_s
@@ -540,11 +561,29 @@ int auditListCommand(const QStringList &arguments)
 
     QUrlQuery query;
     for (const QCommandLineOption &filter : filters) {
-        if (parser.isSet(filter)) {
-            const QString name = filter.names().constFirst();
-            query.addQueryItem(name == u"after-id"_s ? u"after_id"_s : name,
-                               QString::fromLatin1(QUrl::toPercentEncoding(parser.value(filter))));
+        if (!parser.isSet(filter))
+            continue;
+        const QString name = filter.names().constFirst();
+        QString value = parser.value(filter);
+        if (name == u"from"_s || name == u"to"_s) {
+            // The backend takes the one form formatTimestamp() writes.
+            const QDateTime time = QDateTime::fromString(value, Qt::ISODateWithMs);
+            if (!time.isValid() || time.timeSpec() == Qt::LocalTime)
+                return fail(ExitUsageError,
+                            u"invalid --%1 \"%2\": expected an RFC 3339 time with its offset, "
+                            "e.g. 2026-12-04T02:05:00Z"_s.arg(name, value));
+            value = formatTimestamp(time);
+        } else if (name == u"agent"_s && !isCanonicalUuid(value)) {
+            Result<QList<client::AgentRow>> rows = client::fetchAgents(session.value()->backend());
+            if (!rows)
+                return failWith(ExitBackendError, rows.error());
+            Result<client::AgentRow> row = findAgent(rows.value(), value);
+            if (!row)
+                return failWith(ExitUsageError, row.error());
+            value = row->agentId;
         }
+        query.addQueryItem(name == u"after-id"_s ? u"after_id"_s : name,
+                           QString::fromLatin1(QUrl::toPercentEncoding(value)));
     }
     const client::ApiResult reply = session.value()->backend().get(u"/api/audit"_s, query);
     if (!reply)

@@ -149,6 +149,7 @@ private Q_SLOTS:
     void commandsNeedLogin();
     void loginRejectsBadToken();
     void loginStoresPrivateTokenFile();
+    void loginWithCaFile();
     void enrolmentTokenCreate();
     void approveRejectsWrongFingerprint();
     void approveRejectsShortFingerprint();
@@ -486,6 +487,46 @@ void TestCtlOperator::loginStoresPrivateTokenFile()
     QCOMPARE(parseObject(profileBytes).value(u"org_id"_s).toString(), m_orgId);
 }
 
+// A backend whose certificate a private CA issued: login fails with a hint
+// until --ca-file names that CA, and later commands use the CA the profile
+// keeps.
+void TestCtlOperator::loginWithCaFile()
+{
+    const QString pki = m_dir.filePath(u"pki"_s);
+    BackendProcess tlsBackend;
+    const QString started = tlsBackend.startWithTestPki(m_dir.filePath(u"backend-tls"_s), pki);
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    const QString caFile = QDir(pki).filePath(u"ca.pem"_s);
+    const QByteArray token = tlsBackend.adminToken().toLatin1() + '\n';
+    const QString tokenFile = m_dir.filePath(u"secrets/tls-token"_s);
+    const QStringList login { u"login"_s,        u"--backend"_s, tlsBackend.baseUrl(),
+                              u"--token-file"_s, tokenFile,      u"--profile"_s,
+                              u"tls"_s };
+
+    const RunResult untrusted = runCtl(login, token);
+    QCOMPARE(untrusted.exitCode, 3);
+    QVERIFY2(untrusted.err.contains("--ca-file"), untrusted.err.constData());
+
+    const QString notPem = m_dir.filePath(u"not-a-ca.txt"_s);
+    QFile notPemFile(notPem);
+    QVERIFY(notPemFile.open(QIODevice::WriteOnly));
+    notPemFile.write("not a certificate\n");
+    notPemFile.close();
+    const RunResult malformed = runCtl(login + QStringList { u"--ca-file"_s, notPem }, token);
+    QCOMPARE(malformed.exitCode, 2);
+    QVERIFY2(malformed.err.contains("contains no PEM certificate"), malformed.err.constData());
+
+    const RunResult trusted = runCtl(login + QStringList { u"--ca-file"_s, caFile, u"--json"_s },
+                                     token);
+    QVERIFY2(trusted.exitCode == 0, trusted.err.constData());
+    QCOMPARE(parseObject(trusted.out).value(u"ca_file"_s).toString(), caFile);
+
+    // The profile's CA serves every later command.
+    const RunResult status = runCtl({ u"status"_s, u"--profile"_s, u"tls"_s, u"--json"_s });
+    QVERIFY2(status.exitCode == 0, status.err.constData());
+    tlsBackend.stop();
+}
+
 void TestCtlOperator::enrolmentTokenCreate()
 {
     const RunResult text = runCtl({ u"enrolment-token"_s, u"create"_s, u"--agent-name"_s,
@@ -774,6 +815,28 @@ void TestCtlOperator::alertsAndAuditJson()
         runCtl({ u"audit"_s, u"list"_s, u"--limit"_s, u"500"_s, u"--profile"_s, kProfile });
     QVERIFY(lastPage.out.contains("credential_created"));
     QVERIFY(!lastPage.out.contains("more rows"));
+
+    // --from and --to take any RFC 3339 time with an offset; --agent takes a
+    // name too.
+    const RunResult since = runCtl({ u"audit"_s, u"list"_s, u"--from"_s,
+                                     u"2026-01-01T01:00:00+01:00"_s, u"--agent"_s, u"edge-1"_s,
+                                     u"--profile"_s, kProfile, u"--json"_s });
+    QVERIFY2(since.exitCode == 0, since.err.constData());
+    const QJsonArray agentRows = parseObject(since.out).value(u"records"_s).toArray();
+    QVERIFY(!agentRows.isEmpty());
+    const QString edgeOne = m_agents.at(u"edge-1"_s).agentId;
+    for (const QJsonValue &row : agentRows)
+        QCOMPARE(row.toObject().value(u"agent_id"_s).toString(), edgeOne);
+    const RunResult noOffset = runCtl({ u"audit"_s, u"list"_s, u"--to"_s,
+                                        u"2026-01-01T00:00:00"_s, u"--profile"_s, kProfile });
+    QCOMPARE(noOffset.exitCode, 2);
+    QVERIFY2(noOffset.err.contains("invalid --to \"2026-01-01T00:00:00\""),
+             noOffset.err.constData());
+    const RunResult unknownAgent = runCtl({ u"audit"_s, u"list"_s, u"--agent"_s, u"edge-9"_s,
+                                            u"--profile"_s, kProfile });
+    QCOMPARE(unknownAgent.exitCode, 2);
+    QVERIFY2(unknownAgent.err.contains("no agent with id or name \"edge-9\""),
+             unknownAgent.err.constData());
 }
 
 // The keychain path of operator init and login, under gnome-keyring in a

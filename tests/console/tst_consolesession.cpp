@@ -5,17 +5,24 @@
 #include "agentsmodel.h"
 #include "alertsmodel.h"
 #include "auditmodel.h"
+#include "backendprocess.h"
+#include "clientfiles.h"
+#include "clientprofile.h"
 #include "consolesession.h"
 #include "consoletestsupport.h"
 #include "credentialsmodel.h"
 
+#include <QDir>
+#include <QFile>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <optional>
 
 using namespace Qt::Literals::StringLiterals;
 using sealrelay::console::ConsoleSession;
+namespace client = sealrelay::client;
 using sealrelay::consoletest::ConsoleFixture;
 
 namespace {
@@ -88,6 +95,7 @@ private Q_SLOTS:
     void signInFromProfile();
     void wrongTokenSignsOut();
     void unreachableBackend();
+    void signInTrustsProfileCa();
     void operatorKeyWithoutPassphrase();
     void approveRejectsWrongFingerprint();
     void approveRejectsShortFingerprint();
@@ -176,6 +184,52 @@ void TestConsoleSession::unreachableBackend()
     other.signIn(u"ftp://127.0.0.1:1"_s, u"srt_anything"_s, false);
     QCOMPARE(other.state(), u"signedOut"_s);
     QVERIFY(other.signInError().contains(u"https://HOST:PORT"_s));
+}
+
+// A backend whose certificate a private CA issued: the console trusts the CA
+// that the profile names (sealrelayctl login --ca-file), for the REST calls
+// and for the wss event feed.
+void TestConsoleSession::signInTrustsProfileCa()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString pki = dir.filePath(u"pki"_s);
+    BackendProcess backend;
+    const QString started = backend.startWithTestPki(dir.filePath(u"backend"_s), pki);
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    const QString caFile = QDir(pki).filePath(u"ca.pem"_s);
+
+    client::Profile profile;
+    profile.name = u"tls-console"_s;
+    profile.backendUrl = backend.baseUrl();
+    profile.orgId =
+        backend.request("GET", u"/api/audit/verify"_s).json.value(u"org_id"_s).toString();
+    profile.tokenFile = dir.filePath(u"token"_s);
+    profile.caFile = dir.filePath(u"not-a-ca.txt"_s);
+    const QByteArray tokenLine = backend.adminToken().toLatin1() + '\n';
+    QVERIFY(client::writePrivateFile(profile.tokenFile, tokenLine, client::WriteMode::Replace).ok());
+    QVERIFY(client::writePrivateFile(profile.caFile, "not a certificate\n",
+                                     client::WriteMode::Replace)
+                .ok());
+    QVERIFY(profile.save().ok());
+
+    // A CA file without a certificate stops the sign-in with its reason.
+    {
+        ConsoleSession session;
+        QVERIFY(session.start(profile.name).ok());
+        QTRY_VERIFY_WITH_TIMEOUT(session.signInError().contains(u"contains no PEM certificate"_s),
+                                 15000);
+        QCOMPARE(session.state(), u"signedOut"_s);
+    }
+
+    profile.caFile = caFile;
+    QVERIFY(profile.save().ok());
+    ConsoleSession session;
+    QVERIFY(session.start(profile.name).ok());
+    QTRY_COMPARE_WITH_TIMEOUT(session.state(), u"signedIn"_s, 15000);
+    QVERIFY2(session.signInError().isEmpty(), qPrintable(session.signInError()));
+    QTRY_COMPARE_WITH_TIMEOUT(session.connection(), u"live"_s, 15000);
+    backend.stop();
 }
 
 void TestConsoleSession::operatorKeyWithoutPassphrase()

@@ -1,7 +1,10 @@
 // Start-up and REST calls of a real sealrelay-backend for end-to-end suites.
 #include "backendprocess.h"
 
+#include "testpki.h"
+
 #include <QDeadlineTimer>
+#include <QDir>
 #include <QEventLoop>
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
@@ -78,6 +81,20 @@ bool BackendProcess::useTls(const QString &caFile, const QString &peerVerifyName
     m_peerVerifyName = peerVerifyName;
     m_tlsCaCertificates = QSslCertificate::fromPath(caFile, QSsl::Pem);
     return !m_tlsCaCertificates.isEmpty();
+}
+
+QString BackendProcess::startWithTestPki(const QString &dataDir, const QString &pkiDir)
+{
+    if (!QDir().mkpath(pkiDir))
+        return u"cannot create "_s + pkiDir;
+    if (QString failed = createTestCa(pkiDir); !failed.isEmpty())
+        return failed;
+    if (QString failed = issueServerCertificate(pkiDir, u"server"_s, u"IP:127.0.0.1"_s);
+        !failed.isEmpty())
+        return failed;
+    if (!useTls(QDir(pkiDir).filePath(u"ca.pem"_s)))
+        return u"the test CA in %1 holds no PEM certificate"_s.arg(pkiDir);
+    return start(dataDir, tlsBackendEnvironment(pkiDir, u"server"_s));
 }
 
 QString BackendProcess::baseUrl() const

@@ -41,6 +41,10 @@ public:
     // SEALRELAY_TLS_KEY). Returns false when the file contains no PEM
     // certificate.
     bool useTls(const QString &caFile, const QString &peerVerifyName = {});
+    // Makes a test CA and a certificate for 127.0.0.1 in `pkiDir`
+    // (testpki.h), then start()s with https and wss; `pkiDir`/ca.pem is the
+    // CA file for clients. Returns an error message, empty on success.
+    QString startWithTestPki(const QString &dataDir, const QString &pkiDir);
 
     quint16 port() const { return m_port; }
     QString adminToken() const { return m_adminToken; }
