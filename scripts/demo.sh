@@ -53,8 +53,16 @@ stop_all() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    # Agents that the user started again by hand from the demo's folders.
-    pkill -TERM -f -- "sealrelay-agent run --data-dir $DEMO_DIR/" 2>/dev/null || true
+    # Agents that the user started again by hand on the demo's folders,
+    # with an absolute or a relative --data-dir.
+    local args dir cwd
+    for pid in $(pgrep -f -- "sealrelay-agent run" 2>/dev/null); do
+        args="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)" || continue
+        dir="$(sed -n 's/.*--data-dir[= ]\([^ ]*\).*/\1/p' <<< "$args")"
+        cwd="$(readlink "/proc/$pid/cwd" 2>/dev/null)" || continue
+        [[ -n "$dir" && "$dir" != /* ]] && dir="$cwd/$dir"
+        [[ "$dir" == "$DEMO_DIR"/* ]] && kill -TERM "$pid" 2>/dev/null
+    done
     echo "demo: stopped. Its folder $DEMO_DIR keeps the logs, the keys and the admin token; remove it with rm -rf when done." >&2
 }
 trap stop_all EXIT
@@ -148,14 +156,22 @@ Try this in another terminal, after selecting the demo's profile and tools:
 - Stop agent-2 and watch its credentials turn amber:
       kill \$(cat $DEMO_DIR/agent-2.pid)
 - Start it again and watch the backfill:
-      sealrelay-agent run --data-dir $DEMO_DIR/agent-2 &
+      sealrelay-agent run --data-dir $DEMO_DIR/agent-2 & echo \$! > $DEMO_DIR/agent-2.pid
 - Rotate a credential:
       echo '{"username":"admin","password":"FAKE-rotated"}' | sealrelayctl credential rotate "Network/Switches/Amsterdam/ams-sw-01 admin"
-- Ask an agent for a credential; one missing from its vault (say, created
-  while it was stopped) is fetched from a peer at once (JIT repair):
-      sealrelay-agent get --data-dir $DEMO_DIR/agent-3 "Network/Switches/Amsterdam/ams-sw-01 admin" --field password
-- Retry a stalled credential:
-      sealrelayctl credential list; sealrelayctl credential retry "Network/Switches/Amsterdam/ams-sw-01 admin"
+- Ask an agent for a credential it lacks, and watch it fetch it from a peer
+  at once (JIT repair). Give a new credential to agent-1 only, stop
+  agent-1 and widen the scope (nobody can copy it yet), then start agent-1
+  and ask agent-3 at once, before the 30 s retry:
+      echo '{"password":"FAKE-jit"}' | sealrelayctl credential create Lab/jit-demo --kind password --agents agent-1
+      kill \$(cat $DEMO_DIR/agent-1.pid); sealrelayctl credential scope Lab/jit-demo --all
+      sealrelay-agent run --data-dir $DEMO_DIR/agent-1 & echo \$! > $DEMO_DIR/agent-1.pid
+      sleep 2; sealrelay-agent get --data-dir $DEMO_DIR/agent-3 Lab/jit-demo --field password
+  sealrelayctl audit list --credential Lab/jit-demo --json shows the "jit" trigger.
+- Retry a credential: it is sent at once to every agent that lacks it, as
+  the console's Retry button does. A credential becomes "stalled" only
+  after 10 failed attempts over several hours.
+      sealrelayctl credential list; sealrelayctl credential retry Lab/jit-demo
 - Read the audit trail: sealrelayctl audit list; sealrelayctl audit verify
 
 EOF

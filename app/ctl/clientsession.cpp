@@ -5,9 +5,11 @@
 #include "cafile.h"
 #include "canonicaljson.h"
 #include "commandline.h"
+#include "ids.h"
 
 #include <QCommandLineParser>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 
 #include <cerrno>
@@ -283,6 +285,29 @@ Result<client::AgentRow> findAgent(const QList<client::AgentRow> &rows, const QS
     return makeError(Reason::Malformed,
                      u"several agents are named \"%1\" (%2); give the agent "
                      "id"_s.arg(agent, ids.join(u", "_s)));
+}
+
+Result<QString> resolveCredentialId(client::BackendClient &backend, const QString &credential)
+{
+    if (isCanonicalUuid(credential))
+        return credential;
+    const client::ApiResult reply = backend.get(u"/api/credentials"_s);
+    if (!reply)
+        return reply.error().toError();
+    QStringList matches;
+    for (const QJsonValue &value : reply->json.value(u"credentials"_s).toArray()) {
+        if (value.toObject().value(u"name"_s).toString() == credential)
+            matches.append(value.toObject().value(u"credential_id"_s).toString());
+    }
+    if (matches.isEmpty())
+        return makeError(Reason::NotFound,
+                         u"no credential with id or name \"%1\"; see "
+                         "'sealrelayctl credential list'"_s.arg(credential));
+    if (matches.size() > 1)
+        return makeError(Reason::Malformed,
+                         u"several credentials are named \"%1\" (%2); give the "
+                         "id"_s.arg(credential, matches.join(u", "_s)));
+    return matches.constFirst();
 }
 
 } // namespace sealrelay::ctl

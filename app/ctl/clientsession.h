@@ -116,4 +116,7 @@ int failRequest(const client::ApiError &error);
 // agents is ambiguous, and the message lists their ids.
 Result<client::AgentRow> findAgent(const QList<client::AgentRow> &rows, const QString &agent);
 
+// Resolves a credential id or name through GET /api/credentials.
+Result<QString> resolveCredentialId(client::BackendClient &backend, const QString &credential);
+
 } // namespace sealrelay::ctl

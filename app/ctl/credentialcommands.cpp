@@ -112,30 +112,6 @@ QStringList splitList(const QString &text)
     return items;
 }
 
-// Resolves a credential id or name through GET /api/credentials.
-Result<QString> resolveCredentialId(client::BackendClient &backend, const QString &credential)
-{
-    if (isCanonicalUuid(credential))
-        return credential;
-    const client::ApiResult reply = backend.get(u"/api/credentials"_s);
-    if (!reply)
-        return reply.error().toError();
-    QStringList matches;
-    for (const QJsonValue &value : reply->json.value(u"credentials"_s).toArray()) {
-        if (value.toObject().value(u"name"_s).toString() == credential)
-            matches.append(value.toObject().value(u"credential_id"_s).toString());
-    }
-    if (matches.isEmpty())
-        return makeError(Reason::NotFound,
-                         u"no credential with id or name \"%1\"; see "
-                         "'sealrelayctl credential list'"_s.arg(credential));
-    if (matches.size() > 1)
-        return makeError(Reason::Malformed,
-                         u"several credentials are named \"%1\" (%2); give the "
-                         "id"_s.arg(credential, matches.join(u", "_s)));
-    return matches.constFirst();
-}
-
 // Checks a credential statement without the operator key: strict parse,
 // signer pinned, signature, our org.
 Result<CredentialStatement> verifyCredentialStatement(const ClientSession &session,

@@ -534,7 +534,7 @@ int auditListCommand(const QStringList &arguments)
     const SessionOptions options;
     QCommandLineParser parser;
     const QList<QCommandLineOption> filters {
-        { u"credential"_s, u"Only rows of this credential id."_s, u"ID"_s },
+        { u"credential"_s, u"Only rows of this credential (id or name)."_s, u"CREDENTIAL"_s },
         { u"agent"_s, u"Only rows of this agent (id or name)."_s, u"AGENT"_s },
         { u"event"_s, u"Only this event, e.g. credential_created."_s, u"EVENT"_s },
         { u"from"_s,
@@ -548,7 +548,7 @@ int auditListCommand(const QStringList &arguments)
     parser.addOptions(filters);
     parser.addOptions({ options.profile, options.json });
     const CommandHelp help {
-        u"[--credential ID] [--agent AGENT] [--event EVENT] [--from TIME] [--to TIME] "
+        u"[--credential CREDENTIAL] [--agent AGENT] [--event EVENT] [--from TIME] [--to TIME] "
         "[--after-id ROW_ID] [--limit N] [--profile NAME] [--json]"_s,
         u"Lists audit trail rows, oldest first. A full page ends with the --after-id to pass "
         "for the next one. 'sealrelayctl audit verify' checks the hash chain."_s
@@ -573,6 +573,11 @@ int auditListCommand(const QStringList &arguments)
                             u"invalid --%1 \"%2\": expected an RFC 3339 time with its offset, "
                             "e.g. 2026-12-04T02:05:00Z"_s.arg(name, value));
             value = formatTimestamp(time);
+        } else if (name == u"credential"_s) {
+            Result<QString> id = resolveCredentialId(session.value()->backend(), value);
+            if (!id)
+                return failWith(ExitUsageError, id.error());
+            value = id.value();
         } else if (name == u"agent"_s && !isCanonicalUuid(value)) {
             Result<QList<client::AgentRow>> rows = client::fetchAgents(session.value()->backend());
             if (!rows)

@@ -799,8 +799,9 @@ void TestCtlOperator::alertsAndAuditJson()
     QVERIFY2(ack.exitCode == 0, ack.err.constData());
     QCOMPARE(parseObject(ack.out).value(u"skipped"_s).toArray().size(), 1);
 
-    const RunResult audit = runCtl({ u"audit"_s, u"list"_s, u"--event"_s, u"credential_created"_s,
-                                     u"--profile"_s, kProfile, u"--json"_s });
+    const RunResult audit =
+        runCtl({ u"audit"_s, u"list"_s, u"--event"_s, u"credential_created"_s, u"--credential"_s,
+                 m_credentialId, u"--profile"_s, kProfile, u"--json"_s });
     QVERIFY2(audit.exitCode == 0, audit.err.constData());
     const QJsonArray records = parseObject(audit.out).value(u"records"_s).toArray();
     QCOMPARE(records.size(), 1);
@@ -837,6 +838,12 @@ void TestCtlOperator::alertsAndAuditJson()
     QCOMPARE(unknownAgent.exitCode, 2);
     QVERIFY2(unknownAgent.err.contains("no agent with id or name \"edge-9\""),
              unknownAgent.err.constData());
+    // A deleted credential is listed by id only.
+    const RunResult byName = runCtl({ u"audit"_s, u"list"_s, u"--credential"_s, u"core-switch"_s,
+                                      u"--profile"_s, kProfile });
+    QCOMPARE(byName.exitCode, 2);
+    QVERIFY2(byName.err.contains("no credential with id or name \"core-switch\""),
+             byName.err.constData());
 }
 
 // The keychain path of operator init and login, under gnome-keyring in a
