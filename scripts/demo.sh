@@ -25,6 +25,9 @@ CONSOLE="$BUILD_DIR/app/console/sealrelay-console"
 SAMPLE="$ROOT/resources/demo/sample-keepassxc.csv"
 AGENTS=(agent-1 agent-2 agent-3)
 
+# Every file the demo writes (logs with the admin token among them) is
+# readable by its owner only.
+umask 077
 DEMO_DIR="${SEALRELAY_DEMO_DIR:-$(mktemp -d /tmp/sealrelay-demo.XXXXXX)}"
 mkdir -p "$DEMO_DIR"
 chmod 700 "$DEMO_DIR"
