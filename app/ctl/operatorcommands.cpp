@@ -534,7 +534,9 @@ int auditListCommand(const QStringList &arguments)
     const SessionOptions options;
     QCommandLineParser parser;
     const QList<QCommandLineOption> filters {
-        { u"credential"_s, u"Only rows of this credential (id or name)."_s, u"CREDENTIAL"_s },
+        { u"credential"_s,
+          u"Only rows of this credential: its id, or the name of an active credential."_s,
+          u"CREDENTIAL"_s },
         { u"agent"_s, u"Only rows of this agent (id or name)."_s, u"AGENT"_s },
         { u"event"_s, u"Only this event, e.g. credential_created."_s, u"EVENT"_s },
         { u"from"_s,
