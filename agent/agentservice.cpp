@@ -345,6 +345,10 @@ Result<std::unique_ptr<AgentService>> AgentService::create(const AgentSettings &
         readBackendCaCertificates(settings.backendCaFile);
     if (!caCertificates)
         return caCertificates.error();
+    if (!settings.backendCaFile.isEmpty() && options->url.scheme() != u"wss"_s)
+        log()->warn("the backend CA file {} (--backend-ca-file) is not used: the backend {} is "
+                    "not https",
+                    text(settings.backendCaFile), text(backendUrl));
     options->caCertificates = std::move(caCertificates).value();
 
     const QString keyFile = settings.vaultKeyFile.isEmpty() ? state->vaultKeyFile

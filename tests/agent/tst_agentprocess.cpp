@@ -1201,6 +1201,20 @@ void AgentProcessTest::caFileInvalidRejected()
     QCOMPARE(garbage.exitCode, 2);
     QVERIFY2(garbage.err.contains(notPem), qPrintable(garbage.err));
     QVERIFY2(garbage.err.contains(u"contains no PEM certificate"_s), qPrintable(garbage.err));
+
+    // A CA file with a plain http backend runs, and the log says it is unused.
+    const QString pki = m_dir.filePath(u"pki-unused"_s);
+    QVERIFY(QDir().mkpath(pki));
+    const QString ca = createTestCa(pki);
+    QVERIFY2(ca.isEmpty(), qPrintable(ca));
+    const QString logFile = m_dir.filePath(u"ca-unused.log"_s);
+    startAgent(m_agentDir, {{u"SEALRELAY_CONNECTION_CA_FILE"_s, QDir(pki).filePath(u"ca.pem"_s)},
+                            {u"SEALRELAY_LOG_FILE"_s, logFile}});
+    // The warning comes before the agent listens on its socket, and the
+    // file is complete once the agent stopped.
+    stopAgent();
+    QVERIFY2(readText(logFile).contains(u"(--backend-ca-file) is not used"_s),
+             qPrintable(readText(logFile)));
 }
 
 // The backend serves https and wss with a certificate for 127.0.0.1 that a
