@@ -39,6 +39,35 @@ std::string text(const QString &value)
     return value.toStdString();
 }
 
+// Returns the sentence that `sealrelay-agent get` prints after the reason
+// code of a credential_unavailable: the cause and what to do about it.
+QString unavailableMessage(Reason reason, const QString &credential)
+{
+    switch (reason) {
+    case Reason::NoEligiblePeer:
+        return u"no online agent holds the current version of %1 to copy it from; start an "
+               "agent that holds it ('sealrelayctl credential show' lists them), or wait for "
+               "the retry"_s.arg(credential);
+    case Reason::RateLimited:
+        return u"this agent asked for too many missing credentials in the last minute; try "
+               "%1 again in a minute"_s.arg(credential);
+    case Reason::BackendBusy:
+        return u"the backend cannot handle the request for %1 now; try again shortly"_s.arg(
+            credential);
+    case Reason::NotInScope:
+        return u"the scope of %1 does not include this agent; an operator can add it with "
+               "'sealrelayctl credential scope'"_s.arg(credential);
+    case Reason::UnknownCredential:
+        return u"the backend has no credential named %1 or with that id; check the name with "
+               "'sealrelayctl credential list'"_s.arg(credential);
+    case Reason::CommitmentMismatch:
+        return u"a copy of %1 failed its integrity check; review the integrity alert in the "
+               "console before using it"_s.arg(credential);
+    default:
+        return u"the backend cannot deliver %1"_s.arg(credential);
+    }
+}
+
 // The sealed token's row binding. No credential has this id, because
 // credential ids are UUIDs.
 RowBinding tokenBinding(const QString &agentId)
@@ -745,8 +774,7 @@ void AgentService::handleCredentialUnavailable(const CredentialUnavailable &mess
     CredentialAnswer answer;
     answer.kind = CredentialAnswer::Kind::Unavailable;
     answer.reason = reasonName(message.reason);
-    answer.message = u"the backend cannot deliver %1: %2"_s.arg(
-        m_fetches.value(message.requestId).nameOrId, answer.reason);
+    answer.message = unavailableMessage(message.reason, m_fetches.value(message.requestId).nameOrId);
     finishFetch(message.requestId, std::move(answer));
 }
 

@@ -1074,7 +1074,10 @@ void AgentProcessTest::getUnavailableEndsEarly()
     QTRY_VERIFY_WITH_TIMEOUT(get.state() == QProcess::NotRunning, 20000);
     QCOMPARE(get.exitCode(), 4);
     QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed())));
-    QVERIFY(QString::fromUtf8(get.readAllStandardError()).contains(u"NO_ELIGIBLE_PEER"_s));
+    const QString error = QString::fromUtf8(get.readAllStandardError());
+    QVERIFY2(error.contains(u"NO_ELIGIBLE_PEER"_s), qPrintable(error));
+    // The message says what to do.
+    QVERIFY2(error.contains(u"start an agent that holds it"_s), qPrintable(error));
     QCOMPARE(m_fake->missingReceived, before + 1);
 }
 
