@@ -109,9 +109,11 @@ const QList<AgentSettingSpec> &agentSettingSpecs()
     return specs;
 }
 
-void addAgentSettingOptions(QCommandLineParser &parser)
+void addAgentSettingOptions(QCommandLineParser &parser, const QStringList &options)
 {
     for (const AgentSettingSpec &spec : agentSettingSpecs()) {
+        if (!options.isEmpty() && !options.contains(spec.option))
+            continue;
         const QString unit = spec.unit.isEmpty() ? QString() : u" Unit: %1."_s.arg(spec.unit);
         const QString fallback =
             spec.defaultText.isEmpty() ? QString() : u" Default: %1."_s.arg(spec.defaultText);
@@ -122,18 +124,21 @@ void addAgentSettingOptions(QCommandLineParser &parser)
         u"config"_s, u"INI file with [section] key=value settings (listed below)."_s, u"FILE"_s));
 }
 
-QString agentSettingsHelp()
+QString agentSettingsHelp(const QStringList &options)
 {
     QString help = u"\nSettings (INI [section] key, environment variable):\n"_s;
-    for (const AgentSettingSpec &spec : agentSettingSpecs())
-        help += u"  [%1] %2  (%3)\n"_s.arg(spec.section, spec.key, spec.environmentName());
+    for (const AgentSettingSpec &spec : agentSettingSpecs()) {
+        if (options.isEmpty() || options.contains(spec.option))
+            help += u"  [%1] %2  (%3)\n"_s.arg(spec.section, spec.key, spec.environmentName());
+    }
     help += u"Precedence: command line, then environment, then the --config file, then "
             "the default.\n"_s;
     return help;
 }
 
 Result<AgentSettings> resolveAgentSettings(const QCommandLineParser &parser,
-                                           const QHash<QString, QString> &environment)
+                                           const QHash<QString, QString> &environment,
+                                           const QStringList &options)
 {
     AgentSettings settings;
     const QList<AgentSettingSpec> &specs = agentSettingSpecs();
@@ -170,7 +175,7 @@ Result<AgentSettings> resolveAgentSettings(const QCommandLineParser &parser,
     }
 
     for (const AgentSettingSpec &spec : specs) {
-        if (!parser.isSet(spec.option))
+        if ((!options.isEmpty() && !options.contains(spec.option)) || !parser.isSet(spec.option))
             continue;
         const QString value = parser.value(spec.option);
         if (auto expected = spec.apply(settings, value))

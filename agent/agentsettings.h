@@ -9,6 +9,7 @@
 #include <QHash>
 #include <QList>
 #include <QString>
+#include <QStringList>
 
 #include <functional>
 #include <optional>
@@ -51,17 +52,21 @@ struct AgentSettingSpec {
 
 const QList<AgentSettingSpec> &agentSettingSpecs();
 
-// Adds the option of every setting and --config to `parser`. Each option's
-// help names its unit and default.
-void addAgentSettingOptions(QCommandLineParser &parser);
+// Adds the option of every setting and --config to `parser`, or with
+// `options` (option names such as "data-dir") only those settings. Each
+// option's help names its unit and default.
+void addAgentSettingOptions(QCommandLineParser &parser, const QStringList &options = {});
 
-// Lists each setting's INI key and environment variable for --help.
-QString agentSettingsHelp();
+// Lists the INI key and environment variable of each setting, or of those
+// in `options`, for --help.
+QString agentSettingsHelp(const QStringList &options = {});
 
 // Applies the --config file (or $SEALRELAY_CONFIG), then the environment,
-// then the command line over the defaults. A bad value is Reason::Malformed
-// naming its source, the value and the expected form.
+// then the command line over the defaults. `options` is the list given to
+// addAgentSettingOptions(). A bad value is Reason::Malformed naming its
+// source, the value and the expected form.
 Result<AgentSettings> resolveAgentSettings(const QCommandLineParser &parser,
-                                           const QHash<QString, QString> &environment);
+                                           const QHash<QString, QString> &environment,
+                                           const QStringList &options = {});
 
 } // namespace sealrelay::agent

@@ -75,20 +75,22 @@ QHash<QString, QString> processEnvironment()
 // Parses the command's options and the settings; exits on --help.
 std::optional<AgentSettings> parseCommand(QCommandLineParser &parser, const QStringList &arguments,
                                           const QString &description,
-                                          const QString &extraHelp = {})
+                                          const QString &extraHelp = {},
+                                          const QStringList &settingOptions = {})
 {
     parser.setApplicationDescription(description);
     parser.addHelpOption();
-    addAgentSettingOptions(parser);
+    addAgentSettingOptions(parser, settingOptions);
     if (!parser.parse(arguments)) {
         printLine(stderr, u"error: "_s + parser.errorText());
         return std::nullopt;
     }
     if (parser.isSet(u"help"_s)) {
-        printLine(stdout, parser.helpText() + agentSettingsHelp() + extraHelp);
+        printLine(stdout, parser.helpText() + agentSettingsHelp(settingOptions) + extraHelp);
         std::exit(0);
     }
-    Result<AgentSettings> settings = resolveAgentSettings(parser, processEnvironment());
+    Result<AgentSettings> settings =
+        resolveAgentSettings(parser, processEnvironment(), settingOptions);
     if (!settings) {
         printLine(stderr, u"error: "_s + settings.error().message);
         return std::nullopt;
@@ -323,9 +325,13 @@ int runGet(const QStringList &arguments)
     parser.addOption({u"field"_s, u"Print only this field of the secret's JSON object."_s,
                       u"F"_s});
     parser.addPositionalArgument(u"NAME_OR_ID"_s, u"Credential name or id."_s);
+    // get talks to the running agent, so the settings of the connection to
+    // the backend are not its own.
     auto settings = parseCommand(parser, arguments,
                                  u"Prints a credential from the running agent's local API."_s,
-                                 kGetExitCodes);
+                                 kGetExitCodes,
+                                 { u"data-dir"_s, u"missing-wait"_s, u"log-level"_s,
+                                   u"log-file"_s });
     if (!settings)
         return kGetUsage;
     if (parser.positionalArguments().size() != 1) {

@@ -575,10 +575,25 @@ void AgentProcessTest::helpListsExitCodes()
     QVERIFY(codes.value(3).startsWith(u"not found"_s));
     QVERIFY(codes.value(4).startsWith(u"unavailable"_s));
     QVERIFY(codes.value(5).startsWith(u"timeout"_s));
-    QVERIFY(help.out.contains(u"--missing-wait"_s));
-    QVERIFY(help.out.contains(u"Unit: milliseconds."_s));
-    QVERIFY(help.out.contains(u"Default: 15000."_s));
-    QVERIFY(help.out.contains(u"SEALRELAY_CONNECTION_SILENCE_TIMEOUT_MS"_s));
+    // The help wraps its lines, so the words are compared without the breaks.
+    const QString words = help.out.simplified();
+    QVERIFY(words.contains(u"--missing-wait"_s));
+    QVERIFY(words.contains(u"Unit: milliseconds."_s));
+    QVERIFY(words.contains(u"Default: 15000."_s));
+    QVERIFY(help.out.contains(u"SEALRELAY_API_MISSING_WAIT_MS"_s));
+    // Only the settings that get uses: the connection ones belong to run.
+    QVERIFY(help.out.contains(u"--data-dir"_s));
+    QVERIFY(!help.out.contains(u"--reconnect-min"_s));
+    QVERIFY(!help.out.contains(u"SEALRELAY_CONNECTION_SILENCE_TIMEOUT_MS"_s));
+    const ProcessResult runOption =
+        runAgentCommand({u"get"_s, u"--data-dir"_s, m_dir.path(), u"--socket-group"_s,
+                         u"staff"_s, u"db-main"_s});
+    QCOMPARE(runOption.exitCode, 2);
+    QVERIFY2(runOption.err.contains(u"Unknown option 'socket-group'"_s),
+             qPrintable(runOption.err));
+
+    const ProcessResult runHelp = runAgentCommand({u"run"_s, u"--help"_s});
+    QVERIFY(runHelp.out.contains(u"SEALRELAY_CONNECTION_SILENCE_TIMEOUT_MS"_s));
 }
 
 // Runs `get` with each outcome and compares its exit code with the one the
