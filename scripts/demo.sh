@@ -156,12 +156,12 @@ Try this in another terminal, after selecting the demo's profile and tools:
 
     source $DEMO_DIR/env.sh
 
-- Stop agent-2 and watch its credentials turn amber:
+- Stop agent-2 and rotate a credential: its row turns amber in the console,
+  and the summary's count "stored by every agent in scope" drops:
       kill \$(cat $DEMO_DIR/agent-2.pid)
-- Start it again and watch the backfill:
-      sealrelay-agent run --data-dir $DEMO_DIR/agent-2 & echo \$! > $DEMO_DIR/agent-2.pid
-- Rotate a credential:
       echo '{"username":"admin","password":"FAKE-rotated"}' | sealrelayctl credential rotate "Network/Switches/Amsterdam/ams-sw-01 admin"
+- Start agent-2 again and watch the backfill bring it back:
+      sealrelay-agent run --data-dir $DEMO_DIR/agent-2 & echo \$! > $DEMO_DIR/agent-2.pid
 - Ask an agent for a credential it lacks, and watch it fetch it from a peer
   at once (JIT repair). Give a new credential to agent-1 only, stop
   agent-1 and widen the scope (nobody can copy it yet), then start agent-1

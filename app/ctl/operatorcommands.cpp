@@ -408,10 +408,15 @@ int statusCommand(const QStringList &arguments)
         const QString status = row.toObject().value(u"status"_s).toString();
         agentCounts.insert(status, agentCounts.value(status).toInt() + 1);
     }
+    // The backend's view of delivery; the console verifies each receipt.
     qsizetype stalled = 0;
+    qsizetype synced = 0;
     const QJsonArray credentialRows = credentials->json.value(u"credentials"_s).toArray();
-    for (const QJsonValue &row : credentialRows)
-        stalled += row.toObject().value(u"sync"_s).toObject().value(u"stalled"_s).toInt() > 0;
+    for (const QJsonValue &row : credentialRows) {
+        const QJsonObject sync = row.toObject().value(u"sync"_s).toObject();
+        stalled += sync.value(u"stalled"_s).toInt() > 0;
+        synced += sync.value(u"delivered"_s).toInt() == sync.value(u"in_scope"_s).toInt();
+    }
     const qsizetype openAlerts = alerts->json.value(u"alerts"_s).toArray().size();
 
     const bool healthy = health.first == 200;
@@ -424,6 +429,7 @@ int statusCommand(const QStringList &arguments)
                     { u"coordination"_s, coordination->json },
                     { u"agents"_s, agentCounts },
                     { u"credentials"_s, credentialRows.size() },
+                    { u"credentials_synced"_s, synced },
                     { u"credentials_with_stalled_agents"_s, stalled },
                     { u"open_alerts"_s, openAlerts } });
         return ExitSuccess;
@@ -433,7 +439,8 @@ int statusCommand(const QStringList &arguments)
         agentText.append(u"%1 %2"_s.arg(it.value().toInt()).arg(it.key()));
     printOut(
         u"backend: %1 (org %2)\nhealth: %3\nready: %4\ncoordination: %5%6 (replica %7)\n"
-        "agents: %8\ncredentials: %9 (%10 with stalled agents)\nopen alerts: %11\n"_s
+        "agents: %8\ncredentials: %9 (%10 stored by every agent in scope, %11 with stalled "
+        "agents)\nopen alerts: %12\n"_s
             .arg(session.value()->profile().backendUrl, session.value()->profile().orgId,
                  healthy ? u"ok"_s : u"failed (HTTP %1)"_s.arg(health.first),
                  isReady ? u"ready"_s : u"not ready (HTTP %1)"_s.arg(ready.first),
@@ -442,6 +449,7 @@ int statusCommand(const QStringList &arguments)
                  coordination->json.value(u"replica_id"_s).toString(),
                  agentText.isEmpty() ? u"none"_s : agentText.join(u", "_s))
             .arg(credentialRows.size())
+            .arg(synced)
             .arg(stalled)
             .arg(openAlerts)
             .toUtf8());

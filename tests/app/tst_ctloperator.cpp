@@ -785,6 +785,11 @@ void TestCtlOperator::statusJson()
     QCOMPARE(json.value(u"agents"_s).toObject().value(u"revoked"_s).toInt(), 1);
     QCOMPARE(json.value(u"coordination"_s).toObject().value(u"coordination"_s).toString(),
              u"memory"_s);
+    QVERIFY(json.value(u"credentials_synced"_s).isDouble());
+    QVERIFY(json.value(u"credentials_synced"_s).toInt() <= json.value(u"credentials"_s).toInt());
+
+    const RunResult text = runCtl({ u"status"_s, u"--profile"_s, kProfile });
+    QVERIFY2(text.out.contains("stored by every agent in scope"), text.out.constData());
 }
 
 void TestCtlOperator::alertsAndAuditJson()
