@@ -73,7 +73,7 @@ void SqlQuery::release()
         m_query->bindValue(placeholder, QVariant());
     }
     m_boundPlaceholders.clear();
-    m_slot->taken = false;
+    m_slot->inUse = false;
     m_slot.reset();
     m_cached = false;
 }
@@ -81,8 +81,8 @@ void SqlQuery::release()
 SqlQuery SqlStatementCache::take(const QSqlDatabase &database, const QString &sql)
 {
     if (const auto found = m_slots.constFind(sql); found != m_slots.cend()) {
-        if (!(*found)->taken) {
-            (*found)->taken = true;
+        if (!(*found)->inUse) {
+            (*found)->inUse = true;
             return SqlQuery(*found, true, true);
         }
     }
@@ -96,7 +96,7 @@ SqlQuery SqlStatementCache::take(const QSqlDatabase &database, const QString &sq
     // of its own, which is not cached.
     const bool cached = !m_slots.contains(sql) && m_slots.size() < m_capacity;
     if (cached) {
-        slot->taken = true;
+        slot->inUse = true;
         m_slots.insert(sql, slot);
     }
     return SqlQuery(std::move(slot), true, cached);

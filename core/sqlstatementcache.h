@@ -60,7 +60,7 @@ private:
         {
         }
         QSqlQuery query;
-        bool taken = false;
+        bool inUse = false; // handed out to a SqlQuery
     };
 
     SqlQuery(std::shared_ptr<Slot> slot, bool prepared, bool cached);
@@ -87,8 +87,9 @@ public:
     SqlStatementCache &operator=(const SqlStatementCache &) = delete;
 
     // Returns `sql` prepared on `database`: the cached statement when no
-    // other SqlQuery uses it, otherwise a new one. When preparing fails the
-    // result is not prepared and lastError() says why; nothing is cached.
+    // other SqlQuery uses it, otherwise a new one. When preparing fails, the
+    // result is not prepared, lastError() gives the reason and nothing is
+    // cached.
     SqlQuery take(const QSqlDatabase &database, const QString &sql);
 
     // Drops every statement. Queries still held keep theirs until they go

@@ -316,7 +316,7 @@ Result<void> SqlTransaction::begin(QStringView purpose)
     // SQLite refuses to change synchronous inside a transaction, so the
     // level is set before BEGIN and set back after COMMIT or ROLLBACK.
     const bool sqlite = m_connection.m_engine == SqlEngine::Sqlite;
-    const bool lower = m_sync == CommitSync::Skip;
+    const bool lower = m_durability == Durability::WithNextDurableCommit;
     if (sqlite && lower != m_connection.m_synchronousLowered) {
         if (auto set = m_connection.setSqliteSynchronous(lower); !set) {
             return set.error();

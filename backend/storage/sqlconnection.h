@@ -4,6 +4,7 @@
 #pragma once
 
 #include "databaseurl.h"
+#include "durability.h"
 #include "error.h"
 #include "sqlstatementcache.h"
 
@@ -84,29 +85,21 @@ private:
     SqlStatementCache m_statements;
     QSqlError m_lastError;
     int m_transactionDepth = 0;
-    // True while SQLite's synchronous is NORMAL for a CommitSync::Skip
-    // transaction.
+    // True while SQLite's synchronous is NORMAL for a transaction whose
+    // durability is WithNextDurableCommit.
     bool m_synchronousLowered = false;
-};
-
-// Whether the outermost commit of a SqlTransaction waits for the disk.
-enum class CommitSync {
-    // The commit returns once the writes survive a power loss.
-    Wait,
-    // The writes survive a crash of the process at once, and a power loss
-    // once a later Wait commit on the same database has returned.
-    Skip,
 };
 
 // A write transaction that rolls back unless committed. Inside another
 // SqlTransaction of the same connection it is a savepoint: its commit keeps
 // its changes in the outer transaction, its rollback undoes only them, and
-// nothing is durable before the outermost commit, whose CommitSync decides.
+// nothing is durable before the outermost commit, whose durability decides.
 class SqlTransaction {
 public:
-    explicit SqlTransaction(SqlConnection &connection, CommitSync sync = CommitSync::Wait)
+    explicit SqlTransaction(SqlConnection &connection,
+                            Durability durability = Durability::OnCommit)
         : m_connection(connection)
-        , m_sync(sync)
+        , m_durability(durability)
     {
     }
     ~SqlTransaction();
@@ -119,7 +112,7 @@ public:
 
 private:
     SqlConnection &m_connection;
-    CommitSync m_sync;
+    Durability m_durability;
     bool m_open = false;
     QString m_savepoint; // empty for the outermost transaction
 };

@@ -153,9 +153,7 @@ Result<void> SqlStorage::inTransaction(QStringView purpose,
                                        const std::function<Result<void>()> &work,
                                        Durability durability)
 {
-    SqlTransaction transaction(*m_connection, durability == Durability::OnCommit
-                                                  ? CommitSync::Wait
-                                                  : CommitSync::Skip);
+    SqlTransaction transaction(*m_connection, durability);
     if (auto begun = transaction.begin(purpose); !begun) {
         return begun.error();
     }

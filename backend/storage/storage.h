@@ -3,6 +3,7 @@
 // enrolment look-ups by hash is scoped to one org and never reads another's.
 #pragma once
 
+#include "durability.h"
 #include "error.h"
 #include "rows.h"
 
@@ -39,19 +40,6 @@ public:
 
     // Cheap round trip for readiness checks.
     virtual Result<void> ping() = 0;
-
-    // When a committed write transaction is on disk.
-    enum class Durability {
-        // The commit returns once the writes survive a power loss.
-        OnCommit,
-        // The writes survive a crash of this process at once, and a power
-        // loss once a later OnCommit transaction has committed: the database
-        // writes its log in order, so a later durable commit cannot survive
-        // without them. For steps that, when lost, are only repeated, such as
-        // a pending dispatch, whose late response is then refused as
-        // unsolicited.
-        WithNextDurableCommit,
-    };
 
     // Runs `work` inside one write transaction, so the writes it makes
     // through this Storage commit together, or not at all when `work` or the

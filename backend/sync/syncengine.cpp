@@ -595,7 +595,7 @@ std::optional<AuditRecord> SyncEngine::audit(AuditEntry entry)
 }
 
 void SyncEngine::writeTogether(QStringView purpose, const std::function<void()> &work,
-                               Storage::Durability durability)
+                               Durability durability)
 {
     bool ran = false;
     ++m_writeTogetherDepth;

@@ -203,7 +203,7 @@ private:
     // loses those writes, as a failed single write does. When the
     // transaction cannot begin, `work` still runs and each write commits alone.
     void writeTogether(QStringView purpose, const std::function<void()> &work,
-                       Storage::Durability durability = Storage::Durability::OnCommit);
+                       Durability durability = Durability::OnCommit);
     // Raises (or bumps) an alert and announces it.
     std::optional<AlertRow> raiseAlert(const QString &orgId, const QString &type,
                                        AlertSeverity severity, const QString &subject,

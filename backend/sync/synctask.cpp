@@ -482,7 +482,7 @@ void SyncTask::tryNextPeer()
                 writePendingAudit();
                 added = m_engine.m_storage.addPendingDispatch(pending);
             },
-            Storage::Durability::WithNextDurableCommit);
+            Durability::WithNextDurableCommit);
         if (!added) {
             log()->error("cannot record the dispatch of credential {} to peer {}: {}",
                          text(m_credentialId), text(peer), text(added.error().message));
@@ -528,19 +528,20 @@ bool SyncTask::claimPendingDispatch()
         return true;
     // A claim lost with a power loss leaves a dispatch row that the
     // reconciler drops once its deadline has long passed.
-    Result<std::optional<PendingDispatchRow>> claimed = std::optional<PendingDispatchRow>();
-    const auto claimedInTransaction = m_engine.m_storage.inTransaction(
+    bool removedHere = false;
+    const Result<void> claimed = m_engine.m_storage.inTransaction(
         u"claim a pending dispatch",
         [&]() -> Result<void> {
-            claimed = m_engine.m_storage.claimPendingDispatch(m_orgId, m_requestId);
+            auto row = m_engine.m_storage.claimPendingDispatch(m_orgId, m_requestId);
+            if (!row)
+                return row.error();
+            removedHere = row.value().has_value();
             return {};
         },
-        Storage::Durability::WithNextDurableCommit);
-    if (!claimedInTransaction)
-        claimed = claimedInTransaction.error();
+        Durability::WithNextDurableCommit);
     logIfFailed(claimed, "claim a pending dispatch");
     // A storage failure counts as claimed here, because waiting would not help.
-    return !claimed || claimed.value().has_value();
+    return !claimed || removedHere;
 }
 
 void SyncTask::releasePendingDispatch()

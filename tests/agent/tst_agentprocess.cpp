@@ -1091,7 +1091,7 @@ void AgentProcessTest::getUnavailableEndsEarly()
     QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed())));
     const QString error = QString::fromUtf8(get.readAllStandardError());
     QVERIFY2(error.contains(u"NO_ELIGIBLE_PEER"_s), qPrintable(error));
-    // The message says what to do.
+    // The message names the next step.
     QVERIFY2(error.contains(u"start an agent that holds it"_s), qPrintable(error));
     QCOMPARE(m_fake->missingReceived, before + 1);
 }
@@ -1220,7 +1220,7 @@ void AgentProcessTest::caFileInvalidRejected()
     QVERIFY2(garbage.err.contains(notPem), qPrintable(garbage.err));
     QVERIFY2(garbage.err.contains(u"contains no PEM certificate"_s), qPrintable(garbage.err));
 
-    // A CA file with a plain http backend runs, and the log says it is unused.
+    // With a plain http backend the agent runs and logs the CA file as unused.
     const QString pki = m_dir.filePath(u"pki-unused"_s);
     QVERIFY(QDir().mkpath(pki));
     const QString ca = createTestCa(pki);

@@ -1622,7 +1622,7 @@ void TestStorage::deferredDurabilityCommits()
             settingInside = syncSetting();
             return storage->upsertAgent(first);
         },
-        Storage::Durability::WithNextDurableCommit));
+        Durability::WithNextDurableCommit));
     QCOMPARE(settingInside, skips);
     QVERIFY(stored(first));
     QVERIFY(syncsOnCommit());
@@ -1632,7 +1632,7 @@ void TestStorage::deferredDurabilityCommits()
     STORAGE_OK(storage->inTransaction(u"test a durable outer transaction", [&] {
         return storage->inTransaction(
             u"test a deferred inner transaction", [&] { return storage->upsertAgent(second); },
-            Storage::Durability::WithNextDurableCommit);
+            Durability::WithNextDurableCommit);
     }));
     QVERIFY(stored(second));
     QVERIFY(syncsOnCommit());
@@ -1645,7 +1645,7 @@ void TestStorage::deferredDurabilityCommits()
                 return written;
             return Result<void>(makeError(Reason::IoError, u"failure"_s));
         },
-        Storage::Durability::WithNextDurableCommit);
+        Durability::WithNextDurableCommit);
     QVERIFY(!failed);
     QVERIFY(!stored(third));
     QVERIFY(syncsOnCommit());
