@@ -161,21 +161,22 @@ Try this in another terminal, after selecting the demo's profile and tools:
       kill \$(cat $DEMO_DIR/agent-2.pid)
       echo '{"username":"admin","password":"FAKE-rotated"}' | sealrelayctl credential rotate "Network/Switches/Amsterdam/ams-sw-01 admin"
 - Start agent-2 again and watch the backfill bring it back:
-      sealrelay-agent run --data-dir $DEMO_DIR/agent-2 & echo \$! > $DEMO_DIR/agent-2.pid
+      sealrelay-agent run --data-dir $DEMO_DIR/agent-2 >> $DEMO_DIR/agent-2.log 2>&1 & echo \$! > $DEMO_DIR/agent-2.pid
 - Ask an agent for a credential it lacks, and watch it fetch it from a peer
   at once (JIT repair). Give a new credential to agent-1 only, stop
   agent-1 and widen the scope (nobody can copy it yet), then start agent-1
   and ask agent-3 at once, before the 30 s retry:
       echo '{"password":"FAKE-jit"}' | sealrelayctl credential create Lab/jit-demo --kind password --agents agent-1
       kill \$(cat $DEMO_DIR/agent-1.pid); sealrelayctl credential scope Lab/jit-demo --all
-      sealrelay-agent run --data-dir $DEMO_DIR/agent-1 & echo \$! > $DEMO_DIR/agent-1.pid
+      sealrelay-agent run --data-dir $DEMO_DIR/agent-1 >> $DEMO_DIR/agent-1.log 2>&1 & echo \$! > $DEMO_DIR/agent-1.pid
       sleep 2; sealrelay-agent get --data-dir $DEMO_DIR/agent-3 Lab/jit-demo --field password
   sealrelayctl audit list --credential Lab/jit-demo --json shows the "jit" trigger.
 - Retry a credential: it is sent at once to every agent that lacks it, as
   the console's Retry button does. A credential becomes "stalled" only
   after 10 failed attempts over several hours.
       sealrelayctl credential list; sealrelayctl credential retry Lab/jit-demo
-- Read the audit trail: sealrelayctl audit list; sealrelayctl audit verify
+- Read the last 10 minutes of the audit trail and check its hash chain:
+      sealrelayctl audit list --from \$(date -u -d '-10 min' +%FT%TZ); sealrelayctl audit verify
 
 EOF
 

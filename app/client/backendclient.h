@@ -96,6 +96,7 @@ public:
     // Extra CA certificates trusted for https besides the system's, for a
     // backend with a private CA.
     void setCaCertificates(const QList<QSslCertificate> &certificates);
+    const QList<QSslCertificate> &caCertificates() const { return m_caCertificates; }
 
     // Synchronous calls for the command line: they run a local event loop
     // until the reply or the timeout. A POST with an empty object sends no

@@ -5,6 +5,7 @@
 // so history rewritten before that head is reported on the next run.
 #include "commandline.h"
 
+#include "cafile.h"
 #include "canonicaljson.h"
 #include "clientprofile.h"
 #include "ids.h"
@@ -21,6 +22,7 @@
 #include <QNetworkReply>
 #include <QSaveFile>
 #include <QStandardPaths>
+#include <QSslConfiguration>
 #include <QTimer>
 #include <QUrlQuery>
 
@@ -35,6 +37,7 @@ constexpr int kRequestTimeoutMs = 30000;
 struct BackendTarget {
     QUrl base;
     QString token;
+    QList<QSslCertificate> caCertificates; // the profile's ca_file, trusted besides the system's
 };
 
 struct HttpReply {
@@ -46,8 +49,13 @@ struct HttpReply {
 const QCommandLineOption kBackendOption(
     u"backend"_s,
     u"Backend base URL, e.g. https://backend.example:8443. Default: $SEALRELAY_BACKEND, else "
-    "the login profile's ($SEALRELAY_PROFILE, or \"default\")."_s,
+    "the login profile's (--profile)."_s,
     u"URL"_s);
+const QCommandLineOption kProfileOption(
+    u"profile"_s,
+    u"Login profile whose backend, token and CA file fill in what is not given. Default: "
+    "$SEALRELAY_PROFILE, or \"default\"."_s,
+    u"NAME"_s);
 const QCommandLineOption kTokenOption(
     u"token"_s,
     u"API bearer token. Default: $SEALRELAY_TOKEN, else the token that 'sealrelayctl login' "
@@ -73,19 +81,28 @@ Result<BackendTarget> backendTarget(const QCommandLineParser &parser)
     QString token = parser.value(kTokenOption);
     if (token.isEmpty())
         token = qEnvironmentVariable("SEALRELAY_TOKEN");
-    if (url.isEmpty() || token.isEmpty()) {
-        // What 'sealrelayctl login' recorded fills in what is not given.
-        const QString name = qEnvironmentVariable("SEALRELAY_PROFILE", u"default"_s);
-        Result<client::Profile> profile = client::Profile::load(name);
-        if (profile && !profile->backendUrl.isEmpty()) {
-            const bool sameBackend = url.isEmpty() || url == profile->backendUrl;
-            if (url.isEmpty())
-                url = profile->backendUrl;
-            if (token.isEmpty() && sameBackend) {
-                Result<SecureBuffer> stored = client::readStoredToken(profile.value());
-                if (stored)
-                    token = QString::fromUtf8(stored->view());
-            }
+    // What 'sealrelayctl login' recorded fills in what is not given, and its
+    // CA file serves the backend it names.
+    QList<QSslCertificate> caCertificates;
+    QString name = parser.value(kProfileOption);
+    if (name.isEmpty())
+        name = qEnvironmentVariable("SEALRELAY_PROFILE", u"default"_s);
+    Result<client::Profile> profile = client::Profile::load(name);
+    if (profile && !profile->backendUrl.isEmpty()) {
+        const bool sameBackend = url.isEmpty() || url == profile->backendUrl;
+        if (url.isEmpty())
+            url = profile->backendUrl;
+        if (token.isEmpty() && sameBackend) {
+            Result<SecureBuffer> stored = client::readStoredToken(profile.value());
+            if (stored)
+                token = QString::fromUtf8(stored->view());
+        }
+        if (sameBackend) {
+            Result<QList<QSslCertificate>> read = readCaCertificates(
+                profile->caFile, u"ca_file of the profile, set by 'login --ca-file'");
+            if (!read)
+                return read.error();
+            caCertificates = std::move(read).value();
         }
     }
     if (url.isEmpty())
@@ -100,7 +117,7 @@ Result<BackendTarget> backendTarget(const QCommandLineParser &parser)
     if (!base.isValid() || (base.scheme() != u"https"_s && base.scheme() != u"http"_s))
         return makeError(Reason::Malformed,
                          u"invalid --backend \"%1\": expected http(s)://HOST:PORT"_s.arg(url));
-    return BackendTarget{base, token};
+    return BackendTarget{base, token, caCertificates};
 }
 
 HttpReply call(const BackendTarget &target, const QByteArray &method, const QString &path,
@@ -112,6 +129,11 @@ HttpReply call(const BackendTarget &target, const QByteArray &method, const QStr
     QNetworkRequest request(url);
     request.setRawHeader("Authorization", "Bearer " + target.token.toUtf8());
     request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArray("application/json"));
+    if (!target.caCertificates.isEmpty()) {
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.addCaCertificates(target.caCertificates);
+        request.setSslConfiguration(tls);
+    }
 
     QNetworkAccessManager network;
     const QByteArray payload = method == "GET" ? QByteArray()
@@ -154,7 +176,7 @@ int tokenCreateCommand(const QStringList &arguments)
     QCommandLineParser parser;
     const QCommandLineOption role(u"role"_s, u"operator or auditor."_s, u"ROLE"_s);
     const QCommandLineOption label(u"label"_s, u"Label shown in token lists."_s, u"TEXT"_s);
-    parser.addOptions({kBackendOption, kTokenOption, role, label});
+    parser.addOptions({kBackendOption, kTokenOption, kProfileOption, role, label});
     const CommandHelp help{u"--role operator|auditor [--label TEXT] [--backend URL --token TOKEN]"_s,
                            u"Creates an API token (admin token required). The new token is "
                            "printed once, as the last line of output."_s};
@@ -182,7 +204,7 @@ int tokenCreateCommand(const QStringList &arguments)
 int tokenRevokeCommand(const QStringList &arguments)
 {
     QCommandLineParser parser;
-    parser.addOptions({kBackendOption, kTokenOption});
+    parser.addOptions({kBackendOption, kTokenOption, kProfileOption});
     parser.addPositionalArgument(u"TOKEN_ID"_s, u"Id of the token to revoke."_s);
     const CommandHelp help{u"TOKEN_ID [--backend URL --token TOKEN]"_s,
                            u"Revokes an API token by its id (admin token required)."_s};
@@ -356,7 +378,7 @@ int auditVerifyCommand(const QStringList &arguments)
         u"Where the last verified heads are kept. Default: "
         "$XDG_STATE_HOME/sealrelay/audit-heads.json."_s,
         u"FILE"_s);
-    parser.addOptions({kBackendOption, kTokenOption, database, org, stateFile});
+    parser.addOptions({kBackendOption, kTokenOption, kProfileOption, database, org, stateFile});
     const CommandHelp help{
         u"[--backend URL --token TOKEN | --database URL [--org ORG_ID]] [--state-file FILE]"_s,
         u"Walks the audit trail's hash chain and reports the first broken row, or the verified "

@@ -258,7 +258,7 @@ int failRequest(const client::ApiError &error)
     // Qt's message for a certificate that no trusted CA issued names only
     // the handshake.
     if (error.code == u"network_error" && error.message.contains(u"SSL"))
-        failure.message += u" If an internal CA issued the backend's certificate, give its CA "
+        failure.message += u". If an internal CA issued the backend's certificate, give its CA "
                            "certificate (PEM) with 'sealrelayctl login --ca-file PATH'; the "
                            "profile keeps it."_s;
     return failWith(ExitBackendError, failure);

@@ -359,9 +359,11 @@ int loginCommand(const QStringList &arguments)
 // ---- status, alerts, audit ----------------------------------------------------
 
 // GET on a route that needs no token; status 0 when unreachable.
-QPair<int, QJsonObject> getWithoutToken(const QString &baseUrl, const QString &path)
+QPair<int, QJsonObject> getWithoutToken(const client::BackendClient &session,
+                                        const QString &path)
 {
-    client::BackendClient client { QUrl(baseUrl), QString() };
+    client::BackendClient client { session.baseUrl(), QString() };
+    client.setCaCertificates(session.caCertificates());
     client.setTimeout(std::chrono::seconds(10));
     const client::ApiResult reply = client.get(path);
     if (reply)
@@ -386,8 +388,8 @@ int statusCommand(const QStringList &arguments)
         return failWith(ExitUsageError, session.error());
     client::BackendClient &backend = session.value()->backend();
 
-    const auto health = getWithoutToken(session.value()->profile().backendUrl, u"/healthz"_s);
-    const auto ready = getWithoutToken(session.value()->profile().backendUrl, u"/readyz"_s);
+    const auto health = getWithoutToken(backend, u"/healthz"_s);
+    const auto ready = getWithoutToken(backend, u"/readyz"_s);
     const client::ApiResult coordination = backend.get(u"/api/system/rewrap-coordination-status"_s);
     if (!coordination)
         return failRequest(coordination.error());

@@ -521,9 +521,15 @@ void TestCtlOperator::loginWithCaFile()
     QVERIFY2(trusted.exitCode == 0, trusted.err.constData());
     QCOMPARE(parseObject(trusted.out).value(u"ca_file"_s).toString(), caFile);
 
-    // The profile's CA serves every later command.
+    // The profile's CA serves every later command, the unauthenticated
+    // health checks of status and the backend commands included.
     const RunResult status = runCtl({ u"status"_s, u"--profile"_s, u"tls"_s, u"--json"_s });
     QVERIFY2(status.exitCode == 0, status.err.constData());
+    const QJsonObject statusJson = parseObject(status.out);
+    QCOMPARE(statusJson.value(u"healthy"_s).toBool(), true);
+    QCOMPARE(statusJson.value(u"ready"_s).toBool(), true);
+    const RunResult verify = runCtl({ u"audit"_s, u"verify"_s, u"--profile"_s, u"tls"_s });
+    QVERIFY2(verify.exitCode == 0, verify.err.constData());
     tlsBackend.stop();
 }
 
