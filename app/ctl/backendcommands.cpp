@@ -81,8 +81,8 @@ Result<BackendTarget> backendTarget(const QCommandLineParser &parser)
     QString token = parser.value(kTokenOption);
     if (token.isEmpty())
         token = qEnvironmentVariable("SEALRELAY_TOKEN");
-    // What 'sealrelayctl login' recorded fills in what is not given, and its
-    // CA file serves the backend it names.
+    // The login profile fills in the backend and token that are not given,
+    // and its CA file serves the backend it names.
     QList<QSslCertificate> caCertificates;
     QString name = parser.value(kProfileOption);
     if (name.isEmpty())
