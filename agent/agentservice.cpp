@@ -29,6 +29,10 @@ namespace sealrelay::agent {
 
 namespace {
 
+// Maximum number of deliveries stored in one vault batch. A longer run is
+// split, so the first replies do not wait for the whole run.
+constexpr qsizetype kMaxDeliveryBatch = 32;
+
 std::shared_ptr<spdlog::logger> log()
 {
     return logger("agent.service");
@@ -446,6 +450,12 @@ void AgentService::onDisconnected()
 
 void AgentService::onMessage(const AgentMessage &message)
 {
+    if (const auto *store = std::get_if<CredentialStore>(&message)) {
+        queueCredentialStore(*store);
+        return;
+    }
+    storeQueuedDeliveries();
+
     if (const auto *hello = std::get_if<Hello>(&message))
         handleHello(*hello);
     else if (const auto *welcome = std::get_if<Welcome>(&message))
@@ -455,8 +465,6 @@ void AgentService::onMessage(const AgentMessage &message)
         acceptCertificate(update->certificate);
     } else if (const auto *registered = std::get_if<Registered>(&message))
         log()->info("registered; the backend queued {} deliveries", registered->backfillTotal);
-    else if (const auto *store = std::get_if<CredentialStore>(&message))
-        handleCredentialStore(*store);
     else if (const auto *statement = std::get_if<StatementUpdate>(&message))
         handleStatementUpdate(*statement);
     else if (const auto *rewrap = std::get_if<RewrapRequest>(&message))
@@ -679,13 +687,75 @@ void AgentService::sendRegister()
     }
 }
 
-void AgentService::handleCredentialStore(const CredentialStore &message)
+void AgentService::queueCredentialStore(const CredentialStore &message)
 {
-    if (!m_target) {
-        log()->warn("credential_store {} before approval; ignored", text(message.deliveryId));
+    m_queuedDeliveries.append(message);
+    if (m_queuedDeliveries.size() >= kMaxDeliveryBatch) {
+        storeQueuedDeliveries();
         return;
     }
-    Result<CredentialStoreReply> reply = m_target->handleCredentialStore(message);
+    // The deliveries that one read of the socket brings are all queued
+    // before the queued call runs.
+    if (!m_deliveryRunQueued) {
+        m_deliveryRunQueued = true;
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+                m_deliveryRunQueued = false;
+                storeQueuedDeliveries();
+            },
+            Qt::QueuedConnection);
+    }
+}
+
+void AgentService::storeQueuedDeliveries()
+{
+    if (m_queuedDeliveries.isEmpty())
+        return;
+    const QList<CredentialStore> deliveries = std::exchange(m_queuedDeliveries, {});
+    if (!m_target) {
+        for (const CredentialStore &message : deliveries)
+            log()->warn("credential_store {} before approval; ignored", text(message.deliveryId));
+        return;
+    }
+    if (deliveries.size() == 1) {
+        handleCredentialStore(deliveries.first());
+        return;
+    }
+
+    Result<VaultBatch> batch = m_vault->beginBatch();
+    if (!batch) {
+        log()->warn("could not open a vault batch for {} deliveries ({}); storing them one by one",
+                    deliveries.size(), text(batch.error().message));
+        for (const CredentialStore &message : deliveries)
+            handleCredentialStore(message);
+        return;
+    }
+    std::vector<Result<CredentialStoreReply>> replies;
+    replies.reserve(size_t(deliveries.size()));
+    for (const CredentialStore &message : deliveries)
+        replies.push_back(m_target->handleCredentialStore(message));
+
+    // A reply confirms a durable write, so none leaves before the commit.
+    if (Result<void> committed = batch->commit(); !committed) {
+        log()->error("could not store {} deliveries in the vault: {}", deliveries.size(),
+                     text(committed.error().message));
+        for (const CredentialStore &message : deliveries)
+            replyToDelivery(message, committed.error());
+        return;
+    }
+    for (qsizetype i = 0; i < deliveries.size(); ++i)
+        replyToDelivery(deliveries.at(i), replies.at(size_t(i)));
+}
+
+void AgentService::handleCredentialStore(const CredentialStore &message)
+{
+    replyToDelivery(message, m_target->handleCredentialStore(message));
+}
+
+void AgentService::replyToDelivery(const CredentialStore &message,
+                                   const Result<CredentialStoreReply> &reply)
+{
     if (!reply) {
         log()->error("could not process credential_store {} for credential {}: {}",
                      text(message.deliveryId), text(message.credentialId),

@@ -10,6 +10,7 @@
 #include "masterkey.h"
 #include "messages.h"
 #include "securebuffer.h"
+#include "targethandler.h"
 #include "truststore.h"
 #include "vault.h"
 
@@ -27,7 +28,6 @@ class QTimer;
 namespace sealrelay::agent {
 
 class PeerHandler;
-class TargetHandler;
 
 // Files of a data directory.
 struct DataDirectory {
@@ -146,7 +146,20 @@ private:
     // accepted. Returns false when it was rejected.
     bool acceptCertificate(const SignedStatement &certificate);
     void sendRegister();
+    // Queues a credential_store. The deliveries that arrive together are
+    // stored by storeQueuedDeliveries() in one vault batch, so one disk sync
+    // covers all of them.
+    void queueCredentialStore(const CredentialStore &message);
+    // Checks and stores every queued delivery in one vault batch and replies
+    // to each only after the batch committed. Any other message from the
+    // backend runs this first, so messages keep their order.
+    void storeQueuedDeliveries();
+    // Checks, stores and replies to one delivery in a write transaction of
+    // its own.
     void handleCredentialStore(const CredentialStore &message);
+    // Sends the reply to one processed delivery.
+    void replyToDelivery(const CredentialStore &message,
+                         const Result<CredentialStoreReply> &reply);
     void handleStatementUpdate(const StatementUpdate &message);
     void handleRewrapRequest(const RewrapRequest &message);
     void handleCredentialUnavailable(const CredentialUnavailable &message);
@@ -176,6 +189,8 @@ private:
     bool m_enrolSent = false;
     bool m_registered = false;
     QHash<QString, PendingFetch> m_fetches; // by request id
+    QList<CredentialStore> m_queuedDeliveries;
+    bool m_deliveryRunQueued = false;
 };
 
 } // namespace sealrelay::agent

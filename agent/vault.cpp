@@ -102,6 +102,28 @@ Vault::Vault(std::unique_ptr<VaultDatabase> database, RowCipher cipher, QString 
 
 Vault::~Vault() = default;
 
+VaultBatch::VaultBatch(std::unique_ptr<WriteTransaction> transaction)
+    : m_transaction(std::move(transaction))
+{
+}
+
+VaultBatch::VaultBatch(VaultBatch &&) noexcept = default;
+VaultBatch &VaultBatch::operator=(VaultBatch &&) noexcept = default;
+VaultBatch::~VaultBatch() = default;
+
+Result<void> VaultBatch::commit()
+{
+    return m_transaction->commit(u"store a batch of writes");
+}
+
+Result<VaultBatch> Vault::beginBatch()
+{
+    auto transaction = std::make_unique<WriteTransaction>(*m_database);
+    if (Result<void> begun = transaction->begin(u"store a batch of writes"); !begun)
+        return begun.error();
+    return VaultBatch(std::move(transaction));
+}
+
 QString Vault::path() const
 {
     return m_database->path();

@@ -25,6 +25,27 @@
 namespace sealrelay::agent {
 
 class VaultDatabase;
+class WriteTransaction;
+
+// A write transaction that every write of one vault joins until it commits
+// or is destroyed (see Vault::beginBatch()). Destroying it uncommitted rolls
+// back every write made since it began.
+class VaultBatch {
+public:
+    VaultBatch(VaultBatch &&) noexcept;
+    VaultBatch &operator=(VaultBatch &&) noexcept;
+    ~VaultBatch();
+
+    // Makes every write of the batch durable with one disk sync. It fails,
+    // and nothing is kept, when any statement inside the batch failed.
+    Result<void> commit();
+
+private:
+    friend class Vault;
+    explicit VaultBatch(std::unique_ptr<WriteTransaction> transaction);
+
+    std::unique_ptr<WriteTransaction> m_transaction;
+};
 
 struct VaultOptions {
     int busyTimeoutMs = 5000; // how long a write waits for another connection's lock
@@ -88,6 +109,12 @@ public:
     // Qt SQL connection name of this vault, for diagnostics.
     QString connectionName() const;
     LocalAudit &audit() { return *m_audit; }
+
+    // Takes the vault's write lock and opens a transaction that the writes
+    // below join, each in a savepoint of its own, until the batch ends. No
+    // write inside it is durable before VaultBatch::commit() returns, so a
+    // caller reports a write as done only after that.
+    Result<VaultBatch> beginBatch();
 
     // ---- Identity ----------------------------------------------------------
 

@@ -26,6 +26,22 @@ QString sqlErrorSummary(const QSqlError &error)
     return text;
 }
 
+// Returns the statement that opens, releases or rolls back the savepoint of
+// nesting `level`. Each level has a fixed name, so the statement cache keeps
+// few of them.
+QString savepointStatement(QStringView command, int level)
+{
+    return u"%1 nested_%2"_s.arg(command).arg(level);
+}
+
+// The error of a transaction that cannot go on after a failed statement.
+Result<void> failedEarlier(const VaultDatabase &database, QStringView purpose)
+{
+    return makeError(Reason::IoError,
+                     u"cannot %1 in the vault %2: an earlier statement of the same transaction "
+                     u"failed"_s.arg(purpose, database.path()));
+}
+
 } // namespace
 
 VaultDatabase::VaultDatabase(QString path, QString connectionName)
@@ -118,6 +134,8 @@ Result<SqlQuery> VaultDatabase::exec(QStringView purpose, const QString &sql,
     for (const auto &[placeholder, value] : bindings)
         query.bindValue(placeholder, value);
     if (!query.exec()) {
+        if (m_transactionDepth > 0)
+            m_transactionFailed = true;
         return makeError(Reason::IoError,
                          u"cannot %1 in the vault %2: %3"_s.arg(
                              purpose, m_path, sqlErrorSummary(query.lastError())));
@@ -143,21 +161,29 @@ WriteTransaction::~WriteTransaction()
 
 Result<void> WriteTransaction::begin(QStringView purpose)
 {
-    Result<SqlQuery> begun =
-        m_database.exec(u"begin a write transaction to %1"_s.arg(purpose), u"BEGIN IMMEDIATE"_s);
+    const int level = m_database.m_transactionDepth;
+    if (level > 0 && m_database.m_transactionFailed)
+        return failedEarlier(m_database, purpose);
+    const QString sql = level == 0 ? u"BEGIN IMMEDIATE"_s : savepointStatement(u"SAVEPOINT", level);
+    Result<SqlQuery> begun = m_database.exec(u"begin a write transaction to %1"_s.arg(purpose), sql);
     if (!begun)
         return begun.error();
     m_open = true;
+    m_level = level;
+    ++m_database.m_transactionDepth;
     return {};
 }
 
 Result<void> WriteTransaction::commit(QStringView purpose)
 {
+    if (m_database.m_transactionFailed)
+        return failedEarlier(m_database, purpose);
+    const QString sql = m_level == 0 ? u"COMMIT"_s : savepointStatement(u"RELEASE", m_level);
     Result<SqlQuery> committed =
-        m_database.exec(u"commit the write transaction to %1"_s.arg(purpose), u"COMMIT"_s);
+        m_database.exec(u"commit the write transaction to %1"_s.arg(purpose), sql);
     if (!committed)
         return committed.error();
-    m_open = false;
+    close();
     return {};
 }
 
@@ -165,11 +191,24 @@ void WriteTransaction::rollback()
 {
     if (!m_open)
         return;
-    m_open = false;
     // rollback() runs from the destructor and cannot report a failure. A
     // transaction left open is rolled back when the connection closes, and
     // the next BEGIN IMMEDIATE on this connection fails and reports it.
-    (void)m_database.exec(u"roll back a write transaction", u"ROLLBACK"_s);
+    if (m_level == 0) {
+        (void)m_database.exec(u"roll back a write transaction", u"ROLLBACK"_s);
+    } else {
+        // ROLLBACK TO keeps the savepoint open, so it is released after it.
+        (void)m_database.exec(u"roll back a savepoint", savepointStatement(u"ROLLBACK TO", m_level));
+        (void)m_database.exec(u"release a savepoint", savepointStatement(u"RELEASE", m_level));
+    }
+    close();
+}
+
+void WriteTransaction::close()
+{
+    m_open = false;
+    if (--m_database.m_transactionDepth == 0)
+        m_database.m_transactionFailed = false;
 }
 
 } // namespace sealrelay::agent

@@ -1,7 +1,7 @@
 // The vault's SQLite connection: its own Qt SQL connection name, the
 // durability settings (WAL, synchronous=FULL), statements with errors turned
 // into Reason::IoError, and write transactions that start with BEGIN
-// IMMEDIATE.
+// IMMEDIATE and nest as savepoints.
 #pragma once
 
 #include "error.h"
@@ -60,17 +60,31 @@ public:
                                 const SqlBindings &bindings = {});
 
 private:
+    friend class WriteTransaction;
+
     VaultDatabase(QString path, QString connectionName);
 
     QString m_path;
     QString m_connectionName;
     QSqlDatabase m_database;
     SqlStatementCache m_statements;
+    // Write transactions open on this connection, the outermost included.
+    int m_transactionDepth = 0;
+    // A statement failed while a transaction was open. SQLite may then have
+    // rolled the whole transaction back, and a later SAVEPOINT would start a
+    // new one, so no savepoint begins and the outermost transaction does not
+    // commit until it has ended.
+    bool m_transactionFailed = false;
 };
 
 // A write transaction that takes SQLite's write lock at BEGIN IMMEDIATE, so
 // no other connection writes between a read and a write inside it. It rolls
-// back unless commit() succeeded.
+// back unless commit() succeeded. One begun while another is open on the
+// same connection is a savepoint inside it: its commit() releases the
+// savepoint, its rollback undoes only its own writes, and nothing reaches
+// the disk before the outermost transaction commits. After any failed
+// statement inside the outermost transaction, begin() and commit() fail
+// until it is rolled back.
 class WriteTransaction {
 public:
     explicit WriteTransaction(VaultDatabase &database)
@@ -86,8 +100,13 @@ public:
     void rollback();
 
 private:
+    // Marks the transaction ended, committed or rolled back.
+    void close();
+
     VaultDatabase &m_database;
     bool m_open = false;
+    // 0 for the outermost transaction, else the savepoint's nesting level.
+    int m_level = 0;
 };
 
 } // namespace sealrelay::agent

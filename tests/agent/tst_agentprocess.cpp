@@ -250,6 +250,12 @@ public:
     QHash<QString, CredentialStore> deliveries;
     // credential_id of every credential_stored received.
     QStringList storedReceived;
+    // Frames sent back to back after the next registered, then cleared.
+    QList<QByteArray> burstAfterRegister;
+    // Each reply to a delivery or statement update, in the order received:
+    // "stored <credential_id>", "refused <credential_id> <reason>" or
+    // "applied <credential_id> <receipt state>".
+    QStringList deliveryReplies;
     QStringList registerModes;
     // When set, hello names this origin instead of the fake's own, and an
     // approved welcome follows at once, before any enrol or authenticate.
@@ -307,6 +313,8 @@ private:
             registerModes.append(registerModeName(reg->mode));
             socket->sendTextMessage(
                 QString::fromUtf8(serializeMessage(Registered{newUuid(), 0})));
+            for (const QByteArray &frame : std::exchange(burstAfterRegister, {}))
+                socket->sendTextMessage(QString::fromUtf8(frame));
         } else if (const auto *missing = std::get_if<CredentialMissing>(&message.value())) {
             ++missingReceived;
             if (const auto delivery = deliveries.constFind(missing->name.value_or(QString()));
@@ -324,6 +332,22 @@ private:
             socket->sendTextMessage(QString::fromUtf8(serializeMessage(reply)));
         } else if (const auto *stored = std::get_if<CredentialStored>(&message.value())) {
             storedReceived.append(stored->credentialId);
+            deliveryReplies.append(u"stored "_s + stored->credentialId);
+        } else if (const auto *refused =
+                       std::get_if<CredentialIntegrityFailure>(&message.value())) {
+            deliveryReplies.append(u"refused %1 %2"_s.arg(refused->credentialId,
+                                                          reasonName(refused->reason)));
+        } else if (const auto *applied = std::get_if<StatementApplied>(&message.value())) {
+            Result<QJsonObject> fields =
+                parseStatement(StatementContext::Receipt, applied->receipt.bytes);
+            Result<Receipt> receipt = fields ? Receipt::fromFields(fields.value())
+                                             : Result<Receipt>(fields.error());
+            deliveryReplies.append(u"applied %1 %2"_s.arg(
+                applied->credentialId,
+                !receipt                                      ? u"unreadable"_s
+                    : receipt->state == ReceiptState::Stored  ? u"stored"_s
+                    : receipt->state == ReceiptState::Deleted ? u"deleted"_s
+                                                              : u"refused"_s));
         }
     }
 
@@ -386,6 +410,7 @@ private Q_SLOTS:
     void rekeyRegistersRegenerated();
     void getStoredCredential();
     void getWaitsForDelivery();
+    void burstOfDeliveriesKeepsOrder();
     void getUnavailableEndsEarly();
     void getTimesOut();
     void untrustedCertificateRejected();
@@ -1070,6 +1095,60 @@ void AgentProcessTest::getWaitsForDelivery()
     QCOMPARE(held.out, u"pw-late\n"_s);
     QCOMPARE(m_fake->missingReceived, missingBefore + 2);
     m_fake->answerMissing = true;
+}
+
+void AgentProcessTest::burstOfDeliveriesKeepsOrder()
+{
+    QVERIFY(m_fake);
+    QVERIFY(m_fakeIdentity);
+    // More deliveries than one vault batch takes, one of them with a payload
+    // that does not match its commitment, then a statement update for the
+    // first credential. The agent stores deliveries that arrive together in
+    // one batch; the update must still see the first credential stored.
+    constexpr int kDeliveries = 40;
+    constexpr int kRefused = 7;
+    const test::TestSecret secret = test::makeSecret(R"({"password":"pw-burst"})");
+    const test::TestSecret other = test::makeSecret(R"({"password":"pw-other"})");
+    QStringList expected;
+    QStringList ids;
+    for (int i = 0; i < kDeliveries; ++i) {
+        const QString credentialId = newUuid();
+        ids.append(credentialId);
+        CredentialStatement fields =
+            m_testOrg.statementFields(credentialId, 1, 1, secret.commitment);
+        fields.name = u"burst-%1"_s.arg(i);
+        fields.issuedAt = QDateTime::currentDateTimeUtc();
+        const test::TestSecret &sealed = i == kRefused ? other : secret;
+        m_fake->burstAfterRegister.append(serializeMessage(test::creatorDelivery(
+            m_testOrg.operatorKey, *m_fakeIdentity, m_testOrg.sign(fields), fields,
+            test::makePayload(credentialId, 1, sealed))));
+        expected.append(i == kRefused ? u"refused %1 COMMITMENT_MISMATCH"_s.arg(credentialId)
+                                      : u"stored "_s + credentialId);
+    }
+    CredentialStatement renamed = m_testOrg.statementFields(ids.first(), 1, 2, secret.commitment);
+    renamed.name = u"burst-renamed"_s;
+    renamed.issuedAt = QDateTime::currentDateTimeUtc();
+    StatementUpdate update;
+    update.id = newUuid();
+    update.deliveryId = newUuid();
+    update.credentialId = ids.first();
+    update.statement = m_testOrg.sign(renamed);
+    m_fake->burstAfterRegister.append(serializeMessage(update));
+    expected.append(u"applied %1 stored"_s.arg(ids.first()));
+
+    m_fake->deliveryReplies.clear();
+    startAgent(m_fakeAgentDir);
+    QTRY_COMPARE_WITH_TIMEOUT(m_fake->deliveryReplies.size(), expected.size(), 20000);
+    QCOMPARE(m_fake->deliveryReplies, expected);
+
+    const ProcessResult held = runAgentCommand({ u"get"_s, u"--data-dir"_s, m_fakeAgentDir,
+                                                 u"burst-renamed"_s, u"--field"_s,
+                                                 u"password"_s });
+    QCOMPARE(held.exitCode, 0);
+    QCOMPARE(held.out, u"pw-burst\n"_s);
+    const ProcessResult refused = runAgentCommand(
+        { u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"burst-%1"_s.arg(kRefused) });
+    QVERIFY(refused.exitCode != 0);
 }
 
 void AgentProcessTest::getUnavailableEndsEarly()

@@ -6,6 +6,7 @@
 #include "digest.h"
 #include "ids.h"
 #include "vault.h"
+#include "vaultdatabase.h"
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -129,6 +130,10 @@ private Q_SLOTS:
     void changedVersionDoesNotOpen();
     void swappedIdentityKeyDoesNotOpen();
     void compareAndSetKeepsNewer();
+    void batchCommitsItsWritesTogether();
+    void droppedBatchKeepsNothing();
+    void savepointRollsBackItsOwnWrites();
+    void failedStatementStopsTransaction();
     void statementKeepsMatchingPayload();
     void generationOnlyRises();
     void orgIdFixedOnceSet();
@@ -511,6 +516,116 @@ void TestVault::statementKeepsMatchingPayload()
     QVERIFY(pending.ok());
     QCOMPARE(pending->state, HeldState::Pending);
     QVERIFY(!vault->loadPayload(credentialId).ok());
+}
+
+void TestVault::batchCommitsItsWritesTogether()
+{
+    std::unique_ptr<Vault> vault = createVault();
+    QVERIFY(vault);
+    const QString first = newUuid();
+    const QString second = newUuid();
+
+    Result<VaultBatch> batch = vault->beginBatch();
+    QVERIFY2(batch.ok(), batch.ok() ? "" : qPrintable(batch.error().message));
+    QVERIFY(store(*vault, first, 2, 1, makePayload(first, 2, m_secret)).ok());
+    QVERIFY(store(*vault, second, 1, 1, makePayload(second, 1, m_secret)).ok());
+    // The compare-and-set inside the batch sees the batch's own write.
+    Result<StatementWriteResult> older = store(*vault, first, 1, 1, makePayload(first, 1, m_secret));
+    QVERIFY(older.ok());
+    QCOMPARE(older->outcome, VaultWrite::Superseded);
+
+    // Another connection sees nothing before the commit.
+    QCOMPARE(runSql(m_path, u"SELECT COUNT(*) FROM credentials"_s).toInt(), 0);
+    QVERIFY(batch->commit().ok());
+    QCOMPARE(runSql(m_path, u"SELECT COUNT(*) FROM credentials"_s).toInt(), 2);
+    QCOMPARE(runSql(m_path, u"SELECT version FROM credentials WHERE credential_id = '%1'"_s.arg(
+                                first))
+                 .toInt(),
+             2);
+    Result<QList<LocalAuditRecord>> audit = vault->audit().records();
+    QVERIFY(audit.ok());
+    QCOMPARE(audit->size(), 2);
+    QVERIFY(vault->audit().verify()->intact);
+}
+
+void TestVault::droppedBatchKeepsNothing()
+{
+    std::unique_ptr<Vault> vault = createVault();
+    QVERIFY(vault);
+    const QString dropped = newUuid();
+    {
+        Result<VaultBatch> batch = vault->beginBatch();
+        QVERIFY(batch.ok());
+        QVERIFY(store(*vault, dropped, 1, 1, makePayload(dropped, 1, m_secret)).ok());
+    }
+    QVERIFY(!vault->findCredential(dropped)->has_value());
+    QCOMPARE(vault->audit().records()->size(), 0);
+
+    // The vault takes writes of its own again.
+    const QString kept = newUuid();
+    QVERIFY(store(*vault, kept, 1, 1, makePayload(kept, 1, m_secret)).ok());
+    QVERIFY(vault->findCredential(kept)->has_value());
+}
+
+void TestVault::savepointRollsBackItsOwnWrites()
+{
+    Result<std::unique_ptr<VaultDatabase>> opened = VaultDatabase::open(m_path, 5000);
+    QVERIFY(opened.ok());
+    VaultDatabase &database = *opened.value();
+    QVERIFY(database.exec(u"create a table", u"CREATE TABLE t (v INTEGER)"_s).ok());
+    const auto insert = [&](int value) {
+        return database.exec(u"insert", u"INSERT INTO t (v) VALUES (:v)"_s, { { u":v"_s, value } })
+            .ok();
+    };
+    {
+        WriteTransaction outer(database);
+        QVERIFY(outer.begin(u"write").ok());
+        QVERIFY(insert(1));
+        {
+            WriteTransaction rolledBack(database);
+            QVERIFY(rolledBack.begin(u"write").ok());
+            QVERIFY(insert(2));
+        }
+        WriteTransaction kept(database);
+        QVERIFY(kept.begin(u"write").ok());
+        QVERIFY(insert(3));
+        QVERIFY(kept.commit(u"write").ok());
+        QVERIFY(outer.commit(u"write").ok());
+    }
+    QCOMPARE(runSql(m_path, u"SELECT group_concat(v) FROM (SELECT v FROM t ORDER BY v)"_s)
+                 .toString(),
+             u"1,3"_s);
+}
+
+void TestVault::failedStatementStopsTransaction()
+{
+    Result<std::unique_ptr<VaultDatabase>> opened = VaultDatabase::open(m_path, 5000);
+    QVERIFY(opened.ok());
+    VaultDatabase &database = *opened.value();
+    QVERIFY(
+        database.exec(u"create a table", u"CREATE TABLE t (v INTEGER NOT NULL)"_s).ok());
+    {
+        WriteTransaction outer(database);
+        QVERIFY(outer.begin(u"write").ok());
+        QVERIFY(database.exec(u"insert", u"INSERT INTO t (v) VALUES (1)"_s).ok());
+        QVERIFY(!database.exec(u"insert", u"INSERT INTO t (v) VALUES (NULL)"_s).ok());
+
+        // SQLite may have rolled the transaction back, so nothing of it
+        // commits and no savepoint starts a transaction of its own.
+        WriteTransaction nested(database);
+        Result<void> begun = nested.begin(u"write");
+        QVERIFY(!begun.ok());
+        QVERIFY(begun.error().message.contains(u"an earlier statement"_s));
+        QVERIFY(!outer.commit(u"write").ok());
+    }
+    QCOMPARE(runSql(m_path, u"SELECT COUNT(*) FROM t"_s).toInt(), 0);
+
+    // The next transaction on the connection works.
+    WriteTransaction next(database);
+    QVERIFY(next.begin(u"write").ok());
+    QVERIFY(database.exec(u"insert", u"INSERT INTO t (v) VALUES (3)"_s).ok());
+    QVERIFY(next.commit(u"write").ok());
+    QCOMPARE(runSql(m_path, u"SELECT COUNT(*) FROM t"_s).toInt(), 1);
 }
 
 void TestVault::generationOnlyRises()
