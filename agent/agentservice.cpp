@@ -17,11 +17,14 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QSaveFile>
+#include <QSemaphore>
 #include <QSysInfo>
 #include <QTimer>
 #include <QWebSocketProtocol>
 
 #include <openssl/crypto.h>
+
+#include <atomic>
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -421,6 +424,7 @@ AgentService::AgentService(AgentSettings settings, DataDirectory directory, Agen
     , m_identity(std::move(identity))
     , m_connection(new AgentConnection(std::move(options), this))
 {
+    m_checkPool.setMaxThreadCount(1);
     connect(m_connection, &AgentConnection::messageReceived, this, &AgentService::onMessage);
     connect(m_connection, &AgentConnection::disconnected, this, &AgentService::onDisconnected);
 }
@@ -731,10 +735,26 @@ void AgentService::storeQueuedDeliveries()
             handleCredentialStore(message);
         return;
     }
+    // The signature checks and RSA unwraps run on two threads at once; the
+    // checks that read the vault and the writes run here, in order.
+    std::vector<PrecomputedChecks> precomputed(size_t(deliveries.size()));
+    std::atomic<qsizetype> next = 0;
+    const auto precomputeRest = [&] {
+        for (qsizetype i = next++; i < deliveries.size(); i = next++)
+            precomputed[size_t(i)] = m_target->precompute(deliveries.at(i));
+    };
+    QSemaphore helperDone;
+    m_checkPool.start([&] {
+        precomputeRest();
+        helperDone.release();
+    });
+    precomputeRest();
+    helperDone.acquire();
+
     std::vector<Result<CredentialStoreReply>> replies;
     replies.reserve(size_t(deliveries.size()));
-    for (const CredentialStore &message : deliveries)
-        replies.push_back(m_target->handleCredentialStore(message));
+    for (qsizetype i = 0; i < deliveries.size(); ++i)
+        replies.push_back(m_target->handleCredentialStore(deliveries.at(i), &precomputed[size_t(i)]));
 
     // A reply confirms a durable write, so none leaves before the commit.
     if (Result<void> committed = batch->commit(); !committed) {

@@ -17,6 +17,7 @@
 #include <QDateTime>
 #include <QHash>
 #include <QObject>
+#include <QThreadPool>
 #include <QString>
 
 #include <functional>
@@ -191,6 +192,9 @@ private:
     QHash<QString, PendingFetch> m_fetches; // by request id
     QList<CredentialStore> m_queuedDeliveries;
     bool m_deliveryRunQueued = false;
+    // One thread that precomputes the checks of a batch's deliveries
+    // together with this one.
+    QThreadPool m_checkPool;
 };
 
 } // namespace sealrelay::agent

@@ -27,12 +27,23 @@ Result<Attestation> readUnverifiedAttestation(const SignedStatement &attestation
 
 } // namespace
 
-Result<CheckedDelivery> TargetHandler::checkDelivery(const CredentialStore &message)
+PrecomputedChecks TargetHandler::precompute(const CredentialStore &message) const
+{
+    PrecomputedChecks checks;
+    checks.statement = m_trust.verifyCredentialStatement(message.statement);
+    checks.payload = openEnvelope(m_identity.encryptionKey, message.envelope);
+    return checks;
+}
+
+Result<CheckedDelivery> TargetHandler::checkDelivery(const CredentialStore &message,
+                                                     PrecomputedChecks *precomputed)
 {
     CredentialLock lock = m_locks->lock(message.credentialId);
 
     // 1. BAD_STATEMENT and 2. UNTRUSTED_OPERATOR.
-    Result<CredentialStatement> statement = m_trust.verifyCredentialStatement(message.statement);
+    Result<CredentialStatement> statement = precomputed && precomputed->statement
+        ? std::move(*precomputed->statement)
+        : m_trust.verifyCredentialStatement(message.statement);
     if (!statement)
         return statement.error();
 
@@ -65,7 +76,9 @@ Result<CheckedDelivery> TargetHandler::checkDelivery(const CredentialStore &mess
     }
 
     // 8. DECRYPT_FAILED.
-    Result<SecureBuffer> payloadBytes = openEnvelope(m_identity.encryptionKey, message.envelope);
+    Result<SecureBuffer> payloadBytes = precomputed && precomputed->payload
+        ? std::move(*precomputed->payload)
+        : openEnvelope(m_identity.encryptionKey, message.envelope);
     if (!payloadBytes)
         return payloadBytes.error();
 

@@ -66,9 +66,10 @@ TargetHandler::TargetHandler(Vault &vault, TrustStore &trust, AgentIdentity iden
 {
 }
 
-Result<CredentialStoreReply> TargetHandler::handleCredentialStore(const CredentialStore &message)
+Result<CredentialStoreReply> TargetHandler::handleCredentialStore(const CredentialStore &message,
+                                                                  PrecomputedChecks *precomputed)
 {
-    Result<CheckedDelivery> checked = checkDelivery(message);
+    Result<CheckedDelivery> checked = checkDelivery(message, precomputed);
     if (!checked) {
         if (!isTargetRefusalReason(checked.error().reason))
             return checked.error();

@@ -46,6 +46,16 @@ struct CheckedDelivery {
     CredentialLock lock;
 };
 
+// The results of the costly parts of a delivery's checks that read neither
+// the vault nor state that changes: the statement's strict parse and
+// signature (checks 1 and 2) and the RSA unwrap with the GCM tag (check 8).
+// TargetHandler::precompute() fills it on any thread, and checkDelivery()
+// uses each result at its place among the ten checks.
+struct PrecomputedChecks {
+    std::optional<Result<CredentialStatement>> statement;
+    std::optional<Result<SecureBuffer>> payload;
+};
+
 class TargetHandler {
 public:
     // `vault` and `trust` must outlive the handler. Handlers that share
@@ -57,11 +67,18 @@ public:
     // Runs checkDelivery() and storeDelivery(), or refuseDelivery() on the
     // first failed check. An error is a local failure (the vault cannot be
     // read or written, signing fails), never a refusal.
-    Result<CredentialStoreReply> handleCredentialStore(const CredentialStore &message);
+    Result<CredentialStoreReply> handleCredentialStore(const CredentialStore &message,
+                                                       PrecomputedChecks *precomputed = nullptr);
 
-    // Runs the ten checks. An error with one of the ten reasons is a refusal
-    // for refuseDelivery(); any other reason is a local failure.
-    Result<CheckedDelivery> checkDelivery(const CredentialStore &message);
+    // Computes the checks PrecomputedChecks holds. It reads only what does
+    // not change after construction, so several threads may run it at once.
+    PrecomputedChecks precompute(const CredentialStore &message) const;
+
+    // Runs the ten checks, taking from `precomputed` the results it holds.
+    // An error with one of the ten reasons is a refusal for
+    // refuseDelivery(); any other reason is a local failure.
+    Result<CheckedDelivery> checkDelivery(const CredentialStore &message,
+                                          PrecomputedChecks *precomputed = nullptr);
 
     // Stores a checked delivery. The (version, revision) comparison runs
     // again as a compare-and-set in the vault's write transaction. A newer

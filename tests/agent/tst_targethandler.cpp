@@ -74,6 +74,8 @@ private Q_SLOTS:
     void storesNewerVersion();
     void refusesDelivery_data();
     void refusesDelivery();
+    void refusesPrecomputedDelivery_data();
+    void refusesPrecomputedDelivery();
     void seenCertificateStillChecked();
     void raceKeepsNewerVersion();
     void threadedRaceKeepsNewerVersion();
@@ -548,6 +550,27 @@ void TestTargetHandler::refusesDelivery()
     Result<LocalAuditVerification> chain = m_vault->audit().verify();
     QVERIFY(chain.ok());
     QVERIFY(chain->intact);
+}
+
+void TestTargetHandler::refusesPrecomputedDelivery_data()
+{
+    refusesDelivery_data();
+}
+
+// Checks computed ahead on another thread give the same first failure.
+void TestTargetHandler::refusesPrecomputedDelivery()
+{
+    QFETCH(QString, reason);
+
+    const CredentialStore message = buildCase(QString::fromUtf8(QTest::currentDataTag()));
+    PrecomputedChecks precomputed;
+    std::thread worker([&] { precomputed = m_handler->precompute(message); });
+    worker.join();
+
+    Result<CredentialStoreReply> reply = m_handler->handleCredentialStore(message, &precomputed);
+    QVERIFY2(reply.ok(), reply.ok() ? "" : qPrintable(reply.error().message));
+    QVERIFY(std::holds_alternative<CredentialIntegrityFailure>(reply.value()));
+    QCOMPARE(reasonName(std::get<CredentialIntegrityFailure>(reply.value()).reason), reason);
 }
 
 // v3 passes its checks while the vault stores v2. Then v4 is stored from
