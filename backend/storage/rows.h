@@ -172,6 +172,21 @@ struct CredentialDetail {
     QList<CredentialAgentRow> agents; // ordered by agent_id
 };
 
+// One credential_agents row of a credential with the state of its agent
+// that decides whether the agent may serve as a rewrap peer for it.
+struct PeerCandidateRow {
+    QString agentId;
+    bool secretStored = false;
+    std::optional<qint64> storedVersion;
+    AgentStatus status = AgentStatus::PendingApproval;
+    bool quarantined = false;
+    bool hasCertificate = false;
+    std::optional<QDateTime> certificateExpiresAt;
+    // True while an unexpired peer_blocklist entry blocks the agent as a
+    // source of this credential.
+    bool blocked = false;
+};
+
 // A signed receipt that marks a (credential, agent) row delivered.
 struct DeliveryReceipt {
     qint64 version = 0;

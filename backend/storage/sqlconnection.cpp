@@ -273,12 +273,12 @@ QString SqlConnection::auditAppendLockStatement() const
     return u"SELECT pg_advisory_xact_lock(%1, hashtext(:org_id))"_s.arg(kAuditLockClass);
 }
 
-QString SqlConnection::nextAuditIdStatement() const
+QString SqlConnection::nextAuditIdExpression() const
 {
     if (m_engine == SqlEngine::Sqlite) {
-        return u"SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log"_s;
+        return u"(SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log)"_s;
     }
-    return u"SELECT nextval(pg_get_serial_sequence('audit_log', 'id'))"_s;
+    return u"nextval(pg_get_serial_sequence('audit_log', 'id'))"_s;
 }
 
 bool SqlConnection::lastErrorWasUniqueViolation() const

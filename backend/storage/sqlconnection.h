@@ -57,8 +57,8 @@ public:
     // Serialises audit appends of one org (:org_id); empty on SQLite, where
     // BEGIN IMMEDIATE already serialises every writer.
     QString auditAppendLockStatement() const;
-    // Returns the id the next audit row takes.
-    QString nextAuditIdStatement() const;
+    // SQL expression whose value is the id the next audit row takes.
+    QString nextAuditIdExpression() const;
     // True when the last failed exec() broke a unique or primary key
     // constraint.
     bool lastErrorWasUniqueViolation() const;

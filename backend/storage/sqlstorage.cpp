@@ -163,6 +163,18 @@ Result<void> SqlStorage::inTransaction(QStringView purpose,
     return transaction.commit(purpose);
 }
 
+void SqlStorage::afterCommitsDurable(std::function<void(Result<void>)> done)
+{
+    if (!syncsInBackground()) {
+        done({});
+        return;
+    }
+    if (!m_walSync) {
+        m_walSync = std::make_unique<WalSync>(m_config.sqlitePath + u"-wal"_s);
+    }
+    m_walSync->afterSync(std::move(done));
+}
+
 Result<bool> SqlStorage::connectedRoleOwnsAuditLog()
 {
     if (engine() == SqlEngine::Sqlite) {

@@ -5,6 +5,7 @@
 #include "databaseurl.h"
 #include "sqlconnection.h"
 #include "storage.h"
+#include "walsync.h"
 
 #include <memory>
 #include <optional>
@@ -31,6 +32,9 @@ public:
     using Storage::inTransaction;
     Result<void> inTransaction(QStringView purpose, const std::function<Result<void>()> &work,
                                Durability durability) override;
+    // On SQLite a WalSync thread syncs the write-ahead log.
+    bool syncsInBackground() const override { return engine() == SqlEngine::Sqlite; }
+    void afterCommitsDurable(std::function<void(Result<void>)> done) override;
     Result<bool> connectedRoleOwnsAuditLog() override;
 
     Result<void> createOrg(const OrgRow &org) override;
@@ -76,6 +80,8 @@ public:
                                                              const QString &credentialId) override;
     Result<QList<CredentialDetail>> credentialDetails(const QString &orgId,
                                                       bool includeDeleted) override;
+    Result<QList<PeerCandidateRow>> peerCandidates(const QString &orgId,
+                                                   const QString &credentialId) override;
 
     Result<void> upsertCredentialAgent(const CredentialAgentRow &row) override;
     Result<std::optional<CredentialAgentRow>> credentialAgent(const QString &orgId,
@@ -172,6 +178,8 @@ private:
     std::optional<PostgresUrl> m_serviceUrl;
     std::unique_ptr<SqlConnection> m_connection;
     Clock m_clock;
+    // Created at the first afterCommitsDurable() on SQLite.
+    std::unique_ptr<WalSync> m_walSync;
 };
 
 } // namespace sealrelay::backend

@@ -95,27 +95,25 @@ Result<AuditRecord> SqlStorage::appendAudit(const AuditEntry &entry)
     record.prevHash = auditGenesisHash();
 
     {
+        // One statement reads the org's chain head, which is NULL while the
+        // org has no row, and takes the next row id.
         auto head = m_connection->exec(
             u"read the audit chain head of org %1"_s.arg(entry.orgId),
-            u"SELECT row_hash FROM audit_log WHERE org_id = :org_id ORDER BY id DESC LIMIT 1"_s,
+            u"SELECT (SELECT row_hash FROM audit_log WHERE org_id = :org_id "
+            "ORDER BY id DESC LIMIT 1), %1"_s.arg(m_connection->nextAuditIdExpression()),
             { { u":org_id"_s, entry.orgId } });
         if (!head) {
             return head.error();
         }
-        if (head->next()) {
-            record.prevHash = head->value(0).toString();
+        if (!head->next()) {
+            return makeError(
+                Reason::IoError,
+                u"reading the audit chain head of org %1 returned no row"_s.arg(entry.orgId));
         }
-    }
-    {
-        auto nextId =
-            m_connection->exec(u"take the next audit row id", m_connection->nextAuditIdStatement());
-        if (!nextId) {
-            return nextId.error();
+        if (const QVariant prevHash = head->value(0); !prevHash.isNull()) {
+            record.prevHash = prevHash.toString();
         }
-        if (!nextId->next()) {
-            return makeError(Reason::IoError, u"taking the next audit row id returned no row"_s);
-        }
-        record.id = nextId->value(0).toLongLong();
+        record.id = head->value(1).toLongLong();
     }
 
     auto rowHash = computeAuditRowHash(record);

@@ -522,6 +522,45 @@ Result<QList<CredentialDetail>> SqlStorage::credentialDetails(const QString &org
     return details;
 }
 
+Result<QList<PeerCandidateRow>> SqlStorage::peerCandidates(const QString &orgId,
+                                                           const QString &credentialId)
+{
+    // The blocked column applies the rule of blockedPeers(), so an entry
+    // blocks until its expires_at on the storage clock.
+    auto query = m_connection->exec(
+        u"read the peer candidates of credential %1"_s.arg(credentialId),
+        u"SELECT ca.agent_id, ca.secret_stored, ca.stored_version, a.status, a.quarantined, "
+        "a.certificate_statement IS NOT NULL AS has_certificate, a.expires_at, "
+        "EXISTS (SELECT 1 FROM peer_blocklist b WHERE b.org_id = ca.org_id "
+        "AND b.credential_id = ca.credential_id AND b.source_agent_id = ca.agent_id "
+        "AND b.expires_at > :now) AS blocked "
+        "FROM credential_agents ca "
+        "JOIN agents a ON a.org_id = ca.org_id AND a.agent_id = ca.agent_id "
+        "WHERE ca.org_id = :org_id AND ca.credential_id = :credential_id "
+        "ORDER BY ca.agent_id"_s,
+        { { u":now"_s, dbTime(now()) },
+          { u":org_id"_s, orgId },
+          { u":credential_id"_s, credentialId } });
+    if (!query) {
+        return query.error();
+    }
+    QList<PeerCandidateRow> rows;
+    while (query->next()) {
+        PeerCandidateRow row;
+        row.agentId = query->value(u"agent_id"_s).toString();
+        row.secretStored = query->value(u"secret_stored"_s).toBool();
+        row.storedVersion = optionalIntegerAt(query.value(), u"stored_version"_s);
+        row.status = parseAgentStatus(query->value(u"status"_s).toString())
+                         .value_or(AgentStatus::PendingApproval);
+        row.quarantined = query->value(u"quarantined"_s).toBool();
+        row.hasCertificate = query->value(u"has_certificate"_s).toBool();
+        row.certificateExpiresAt = optionalTimeAt(query.value(), u"expires_at"_s);
+        row.blocked = query->value(u"blocked"_s).toBool();
+        rows.append(std::move(row));
+    }
+    return rows;
+}
+
 // ---- Delivery state ------------------------------------------------------------
 
 Result<void> SqlStorage::upsertCredentialAgent(const CredentialAgentRow &row)

@@ -53,6 +53,16 @@ public:
         return inTransaction(purpose, work, Durability::OnCommit);
     }
 
+    // True when a transaction committed WithNextDurableCommit is made durable
+    // in the background by afterCommitsDurable() (SQLite). On PostgreSQL it
+    // is false, and a caller that waits with afterCommitsDurable() commits
+    // OnCommit.
+    virtual bool syncsInBackground() const = 0;
+    // Runs `done` on this thread once the transactions committed so far are
+    // on disk, or with the error that stopped the sync. Where nothing syncs
+    // in the background, `done` runs at once.
+    virtual void afterCommitsDurable(std::function<void(Result<void>)> done) = 0;
+
     // True when the connected role could alter or drop audit_log or its
     // triggers: on PostgreSQL it owns the table, is a member of its owner
     // role, or is a superuser. Always false on SQLite, which has no roles.
@@ -144,6 +154,12 @@ public:
     // Credentials ordered by name, then credential_id, each with its rows.
     virtual Result<QList<CredentialDetail>> credentialDetails(const QString &orgId,
                                                               bool includeDeleted) = 0;
+    // Reads in one query the credential's credential_agents rows whose agent
+    // exists, ordered by agent_id. Each row carries its agent's status,
+    // quarantine flag, certificate presence and expiry, and whether
+    // blockedPeers() lists the agent. SyncTask chooses rewrap peers from them.
+    virtual Result<QList<PeerCandidateRow>> peerCandidates(const QString &orgId,
+                                                           const QString &credentialId) = 0;
 
     // ---- Delivery state per (credential, agent) ----------------------------
 

@@ -67,15 +67,22 @@ void Backfill::pump()
 {
     if (!m_running)
         return;
-    while (m_inFlight.size() < m_engine.options().backfillConcurrency && !m_queue.isEmpty()) {
+    while (m_dispatching.size() < m_engine.options().backfillConcurrency && !m_queue.isEmpty()) {
         const QString credentialId = m_queue.takeFirst();
         m_inFlight.insert(credentialId);
+        m_dispatching.insert(credentialId);
         QPointer<Backfill> self(this);
-        m_engine.syncRow(m_orgId, credentialId, m_agentId, SyncTrigger::Backfill,
-                         [self, credentialId](const SyncOutcome &outcome) {
-                             if (self)
-                                 self->itemFinished(credentialId, outcome);
-                         });
+        m_engine.syncRow(
+            m_orgId, credentialId, m_agentId, SyncTrigger::Backfill,
+            [self, credentialId](const SyncOutcome &outcome) {
+                if (self)
+                    self->itemFinished(credentialId, outcome);
+            },
+            {},
+            [self, credentialId] {
+                if (self && self->m_dispatching.remove(credentialId))
+                    self->pump();
+            });
     }
     if (m_inFlight.isEmpty() && m_queue.isEmpty())
         m_engine.backfillFinished(this);
@@ -84,6 +91,7 @@ void Backfill::pump()
 void Backfill::itemFinished(const QString &credentialId, const SyncOutcome &outcome)
 {
     m_inFlight.remove(credentialId);
+    m_dispatching.remove(credentialId);
     if (outcome.succeeded()) {
         m_done.insert(credentialId);
     } else if (!m_running && !outcome.countsAsAttempt) {

@@ -42,6 +42,10 @@ private:
     bool m_running = false;
     QStringList m_queue;
     QSet<QString> m_inFlight;
+    // The syncs of m_inFlight whose dispatch has not ended. PROTOCOL's limit
+    // of dispatches at once applies to these: a sync whose target replied
+    // only records the reply, and the next one starts meanwhile.
+    QSet<QString> m_dispatching;
     QSet<QString> m_done;
     QSet<QString> m_failed;
 };

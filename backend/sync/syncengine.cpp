@@ -501,20 +501,23 @@ void SyncEngine::retryCredential(const QString &orgId, const QString &credential
 }
 
 void SyncEngine::syncRow(const QString &orgId, const QString &credentialId, const QString &agentId,
-                         SyncTrigger trigger, SyncCallback done, const QString &missingRequestId)
+                         SyncTrigger trigger, SyncCallback done, const QString &missingRequestId,
+                         std::function<void()> dispatchEnded)
 {
     if (m_stopped) {
+        if (dispatchEnded)
+            dispatchEnded();
         if (done)
             done({ SyncResult::Failed, {}, Reason::BackendBusy, u"BACKEND_STOPPING"_s, false });
         return;
     }
     const QString key = rowKey(orgId, credentialId, agentId);
     if (SyncTask *running = m_tasks.value(key)) {
-        running->join(std::move(done), missingRequestId);
+        running->join(std::move(done), missingRequestId, std::move(dispatchEnded));
         return;
     }
     auto *task = new SyncTask(*this, orgId, credentialId, agentId, trigger);
-    task->join(std::move(done), missingRequestId);
+    task->join(std::move(done), missingRequestId, std::move(dispatchEnded));
     m_tasks.insert(key, task);
     task->start();
 }
@@ -592,6 +595,27 @@ std::optional<AuditRecord> SyncEngine::audit(AuditEntry entry)
     else
         Q_EMIT auditAppended(record.value());
     return record.value();
+}
+
+void SyncEngine::writeThenReport(QObject *owner, QStringView purpose,
+                                 const std::function<void()> &work, std::function<void()> report)
+{
+    if (!m_storage.syncsInBackground()) {
+        writeTogether(purpose, work);
+        report();
+        return;
+    }
+    writeTogether(purpose, work, Durability::WithNextDurableCommit);
+    m_storage.afterCommitsDurable(
+        [owner = QPointer<QObject>(owner), report = std::move(report),
+         purpose = purpose.toString()](Result<void> synced) {
+            // The writes are committed; only their durability is unknown.
+            if (!synced)
+                log()->error("cannot make the writes to {} durable: {}", text(purpose),
+                             text(synced.error().message));
+            if (owner)
+                report();
+        });
 }
 
 void SyncEngine::writeTogether(QStringView purpose, const std::function<void()> &work,

@@ -128,9 +128,12 @@ public:
     void retryCredential(const QString &orgId, const QString &credentialId);
 
     // Syncs one (credential, agent) now, joining a sync of the same pair that
-    // is already running. `done` runs once with the outcome.
+    // is already running. `done` runs once with the outcome. `dispatchEnded`
+    // runs once before it, as soon as no peer or target works on the sync any
+    // more: the target replied, or the sync ends without that.
     void syncRow(const QString &orgId, const QString &credentialId, const QString &agentId,
-                 SyncTrigger trigger, SyncCallback done = {}, const QString &missingRequestId = {});
+                 SyncTrigger trigger, SyncCallback done = {}, const QString &missingRequestId = {},
+                 std::function<void()> dispatchEnded = {});
 
     AgentSyncState agentState(const QString &orgId, const QString &agentId) const;
     Reconciler &reconciler() { return *m_reconciler; }
@@ -204,6 +207,12 @@ private:
     // transaction cannot begin, `work` still runs and each write commits alone.
     void writeTogether(QStringView purpose, const std::function<void()> &work,
                        Durability durability = Durability::OnCommit);
+    // Runs `work` as writeTogether() does and `report` once its writes are
+    // durable. Where the storage syncs in the background, the commit does
+    // not wait for the disk, so this thread serves other work meanwhile, and
+    // `report` runs after the sync, unless `owner` is gone by then.
+    void writeThenReport(QObject *owner, QStringView purpose, const std::function<void()> &work,
+                         std::function<void()> report);
     // Raises (or bumps) an alert and announces it.
     std::optional<AlertRow> raiseAlert(const QString &orgId, const QString &type,
                                        AlertSeverity severity, const QString &subject,

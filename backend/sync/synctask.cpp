@@ -12,7 +12,6 @@
 #include <QCryptographicHash>
 #include <QJsonDocument>
 #include <QRandomGenerator>
-#include <QSet>
 
 #include <algorithm>
 
@@ -89,6 +88,7 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
                      u"STATEMENT_UPDATE_TIMEOUT"_s,
                      true });
             break;
+        case Step::Recording:
         case Step::Finished:
             break;
         }
@@ -97,12 +97,28 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
 
 SyncTask::~SyncTask() = default;
 
-void SyncTask::join(SyncCallback done, const QString &missingRequestId)
+void SyncTask::join(SyncCallback done, const QString &missingRequestId,
+                    std::function<void()> dispatchEnded)
 {
     if (done)
         m_callbacks.append(std::move(done));
     if (m_missingRequestId.isEmpty())
         m_missingRequestId = missingRequestId;
+    if (!dispatchEnded)
+        return;
+    if (m_dispatchEnded)
+        dispatchEnded();
+    else
+        m_dispatchEndedCallbacks.append(std::move(dispatchEnded));
+}
+
+void SyncTask::endDispatch()
+{
+    if (m_dispatchEnded)
+        return;
+    m_dispatchEnded = true;
+    for (const auto &ended : std::exchange(m_dispatchEndedCallbacks, {}))
+        ended();
 }
 
 void SyncTask::start()
@@ -118,12 +134,18 @@ void SyncTask::start()
         finish({ SyncResult::Failed, {}, Reason::BackendBusy, u"LOCK_LOST"_s, false });
     });
 
-    // Subscribe before locking, so an outcome published by the replica that
-    // holds the lock cannot slip between a failed lock and the subscription.
+    // The lock is requested together with the subscription, without waiting
+    // for it. A lock refused before the subscription is ready is requested
+    // again once it is, so an outcome published by the replica that holds
+    // the lock cannot slip between the refusal and the subscription: either
+    // that replica has finished and the lock is free, or its outcome arrives.
     m_outcomeSubscription = m_engine.m_store.subscribe(
         u"inflight_result:"_s + pair, this,
         [this](const QString &, const QByteArray &message) { onRemoteOutcome(message); },
         [this](Result<void> ready) {
+            m_subscribed = true;
+            if (m_step != Step::Locking || m_lease->isHeld())
+                return;
             if (!ready) {
                 finish({ SyncResult::Failed,
                          {},
@@ -132,9 +154,10 @@ void SyncTask::start()
                          false });
                 return;
             }
-            if (m_step == Step::Locking)
+            if (std::exchange(m_lockRefusedEarly, false))
                 m_lease->acquire();
         });
+    m_lease->acquire();
 }
 
 void SyncTask::abandon()
@@ -149,6 +172,10 @@ void SyncTask::onLockResult(bool acquired)
         // ended this sync is not kept.
         if (acquired)
             m_lease->release();
+        return;
+    }
+    if (!acquired && !m_subscribed) {
+        m_lockRefusedEarly = true;
         return;
     }
     if (!acquired) {
@@ -406,33 +433,24 @@ void SyncTask::writePendingAudit()
 
 QStringList SyncTask::eligiblePeers()
 {
-    Storage &storage = m_engine.m_storage;
-    auto detail = storage.credentialDetail(m_orgId, m_credentialId);
-    if (!detail || !detail.value())
+    // One query returns every candidate with its agent's current status,
+    // quarantine flag, certificate and blocklist entry. Nothing of it is kept
+    // past this call, because an operator can change each of them.
+    auto candidates = m_engine.m_storage.peerCandidates(m_orgId, m_credentialId);
+    if (!candidates)
         return {};
     const QDateTime now = m_engine.now();
-    // One read of the credential's blocklist for every candidate.
-    auto blockedRows = storage.blockedPeers(m_orgId, m_credentialId);
-    if (!blockedRows)
-        return {};
-    QSet<QString> blocked;
-    for (const BlocklistRow &entry : blockedRows.value())
-        blocked.insert(entry.sourceAgentId);
 
     QStringList peers;
-    for (const CredentialAgentRow &row : detail.value()->agents) {
+    for (const PeerCandidateRow &row : candidates.value()) {
         if (row.agentId == m_targetId || !row.secretStored
             || row.storedVersion != m_credential.version || !m_statement.covers(row.agentId)
-            || blocked.contains(row.agentId) || !m_engine.isConnected(m_orgId, row.agentId))
+            || row.blocked || !m_engine.isConnected(m_orgId, row.agentId))
             continue;
-        auto peer = storage.agent(m_orgId, row.agentId);
-        if (!peer || !peer.value())
-            continue;
-        const AgentRow &agent = *peer.value();
         // A quarantined agent reported floods of mismatches; it is not asked
         // to seal anything until an operator clears it.
-        if (agent.status != AgentStatus::Approved || agent.quarantined
-            || !agent.certificateStatement || (agent.expiresAt && *agent.expiresAt <= now))
+        if (row.status != AgentStatus::Approved || row.quarantined || !row.hasCertificate
+            || (row.certificateExpiresAt && *row.certificateExpiresAt <= now))
             continue;
         peers.append(row.agentId);
     }
@@ -712,19 +730,28 @@ void SyncTask::onCredentialStored(const CredentialStored &stored)
         return;
     }
 
-    m_engine.writeTogether(u"record a delivered credential", [&] {
-        recordReceipt(stored.receipt, true);
-        if (m_creatorDelivery)
-            logIfFailed(
-                m_engine.m_storage.deletePendingDelivery(m_orgId, m_creatorDelivery->deliveryId),
-                "delete a used creator envelope");
-        auditDispatchOutcome(u"success"_s, SyncResult::Delivered, {});
-    });
-    m_engine.publishSyncChange(
-        m_orgId, m_credentialId, m_targetId, u"delivered"_s,
-        QJsonObject { { u"receipt"_s, stored.receipt.toJson() },
-                      { u"source"_s, m_creatorDelivery ? u"creator"_s : u"peer"_s } });
-    finish({ SyncResult::Delivered, u"success"_s, Reason::NoEligiblePeer, {}, true });
+    // The sync ends, and keeps its lock until then, once the receipt, the
+    // used envelope and the final audit row are on disk. No peer or target
+    // works on it any more.
+    m_step = Step::Recording;
+    endDispatch();
+    m_engine.writeThenReport(
+        this, u"record a delivered credential",
+        [&] {
+            recordReceipt(stored.receipt, true);
+            if (m_creatorDelivery)
+                logIfFailed(m_engine.m_storage.deletePendingDelivery(
+                                m_orgId, m_creatorDelivery->deliveryId),
+                            "delete a used creator envelope");
+            auditDispatchOutcome(u"success"_s, SyncResult::Delivered, {});
+        },
+        [this, receipt = stored.receipt] {
+            m_engine.publishSyncChange(
+                m_orgId, m_credentialId, m_targetId, u"delivered"_s,
+                QJsonObject { { u"receipt"_s, receipt.toJson() },
+                              { u"source"_s, m_creatorDelivery ? u"creator"_s : u"peer"_s } });
+            finish({ SyncResult::Delivered, u"success"_s, Reason::NoEligiblePeer, {}, true });
+        });
 }
 
 void SyncTask::onIntegrityFailure(const CredentialIntegrityFailure &failure)
@@ -889,6 +916,7 @@ void SyncTask::finish(SyncOutcome outcome)
     m_step = Step::Finished;
     m_timer.stop();
     m_lockRetry.stop();
+    endDispatch();
     if (!m_requestId.isEmpty())
         releasePendingDispatch();
     m_outcomeSubscription.cancel();

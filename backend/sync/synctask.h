@@ -31,8 +31,10 @@ public:
     // Subscribes to the outcome channel, takes the lock and runs.
     void start();
     // Adds a caller. `missingRequestId` names the credential_missing that the
-    // delivery completes.
-    void join(SyncCallback done, const QString &missingRequestId);
+    // delivery completes. `dispatchEnded` runs once no peer or target works
+    // on this sync any more, at once when that is already so.
+    void join(SyncCallback done, const QString &missingRequestId,
+              std::function<void()> dispatchEnded = {});
     // Ends the task now (the engine stops) without counting an attempt.
     void abandon();
 
@@ -56,11 +58,13 @@ public:
     QList<SyncCallback> takeCallbacks() { return std::exchange(m_callbacks, {}); }
 
     // True while this task may still give its target the creator's envelope:
-    // it waits for its lock or for the target's reply to that envelope.
+    // it waits for its lock, for the target's reply to that envelope, or for
+    // the commit of that reply.
     bool mayDeliverFromCreator() const
     {
         return m_step == Step::Locking
-            || (m_creatorDelivery.has_value() && m_step == Step::AwaitingTarget);
+            || (m_creatorDelivery.has_value()
+                && (m_step == Step::AwaitingTarget || m_step == Step::Recording));
     }
 
     // The peer a rewrap_request went to, or empty.
@@ -72,6 +76,7 @@ private:
         AwaitingPeer, // rewrap_request sent to m_peerId
         AwaitingTarget, // credential_store sent to the target
         AwaitingStatement, // statement_update sent to the target
+        Recording, // the target stored it; the receipt waits for its commit
         Finished,
     };
 
@@ -118,10 +123,16 @@ private:
     Step m_step = Step::Locking;
 
     QList<SyncCallback> m_callbacks;
+    QList<std::function<void()>> m_dispatchEndedCallbacks;
+    bool m_dispatchEnded = false;
+    // Runs the dispatchEnded callbacks, once.
+    void endDispatch();
     QString m_missingRequestId;
 
     std::unique_ptr<Lease> m_lease;
     Subscription m_outcomeSubscription;
+    bool m_subscribed = false; // the outcome subscription answered
+    bool m_lockRefusedEarly = false; // the lock was refused before that
     QTimer m_timer;
     QTimer m_lockRetry; // tries the lock again while another replica holds it
 

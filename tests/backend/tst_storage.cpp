@@ -196,6 +196,8 @@ private Q_SLOTS:
     void credentialRotationRace();
     void credentialDetails_data() { addEngineRows(); }
     void credentialDetails();
+    void peerCandidateStates_data() { addEngineRows(); }
+    void peerCandidateStates();
     void dueRowsOrderAndLimit_data() { addEngineRows(); }
     void dueRowsOrderAndLimit();
     void deliveryFailureStalls_data() { addEngineRows(); }
@@ -1126,6 +1128,129 @@ void TestStorage::credentialDetails()
                                           "refused-bytes", QByteArray(64, 's'), kStart);
     STORAGE_OK(missing);
     QVERIFY(!missing.value());
+}
+
+void TestStorage::peerCandidateStates()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    constexpr qint64 kDayMs = 24 * 3600 * 1000;
+
+    // The ids sort in this order, which the result follows.
+    const QString ready = u"00000000-0000-4000-8000-000000000001"_s;
+    const QString quarantined = u"00000000-0000-4000-8000-000000000002"_s;
+    const QString expired = u"00000000-0000-4000-8000-000000000003"_s;
+    const QString unapproved = u"00000000-0000-4000-8000-000000000004"_s;
+    const QString blocked = u"00000000-0000-4000-8000-000000000005"_s;
+    const QString uncertified = u"00000000-0000-4000-8000-000000000006"_s;
+    const QString otherCredentialOnly = u"00000000-0000-4000-8000-000000000007"_s;
+    for (const QString &agentId :
+         { ready, quarantined, expired, unapproved, blocked, uncertified, otherCredentialOnly }) {
+        STORAGE_OK(storage->upsertAgent(agentRow(orgId, agentId, agentId.right(1))));
+    }
+
+    const QDateTime validUntil = kStart.addDays(365);
+    const AgentCertificate current { "certificate", QByteArray(64, 'g'), 1, validUntil };
+    const AgentCertificate lapsed { "certificate", QByteArray(64, 'g'), 1, kStart.addMSecs(-1) };
+    for (const QString &agentId : { ready, quarantined, unapproved, blocked }) {
+        auto certified = storage->setAgentCertificate(orgId, agentId, current);
+        STORAGE_OK(certified);
+        QVERIFY(certified.value());
+    }
+    auto lapsedStored = storage->setAgentCertificate(orgId, expired, lapsed);
+    STORAGE_OK(lapsedStored);
+    QVERIFY(lapsedStored.value());
+    auto flagged = storage->setAgentQuarantined(orgId, quarantined, true);
+    STORAGE_OK(flagged);
+    QVERIFY(flagged.value());
+    auto demoted = storage->setAgentStatus(orgId, unapproved, AgentStatus::PendingApproval);
+    STORAGE_OK(demoted);
+    QVERIFY(demoted.value());
+
+    const CredentialRow credential = credentialRow(orgId, newUuid(), u"core-switch"_s);
+    const CredentialRow other = credentialRow(orgId, newUuid(), u"edge-router"_s);
+    STORAGE_OK(storage->createCredential(
+        credential, { ready, quarantined, expired, unapproved, blocked, uncertified }));
+    STORAGE_OK(storage->createCredential(other, { otherCredentialOnly, ready }));
+    const DeliveryReceipt receipt { 1, 1, true, "receipt-bytes", QByteArray(64, 'r'), kStart };
+    auto delivered = storage->markDelivered(orgId, credential.credentialId, ready, receipt);
+    STORAGE_OK(delivered);
+    QVERIFY(delivered.value());
+
+    // An entry blocks its source for its own credential only, and an entry
+    // that expires now blocks nothing.
+    STORAGE_OK(storage->blockPeer(orgId, credential.credentialId, blocked, ready,
+                                  kStart.addMSecs(kDayMs)));
+    STORAGE_OK(storage->blockPeer(orgId, other.credentialId, ready, otherCredentialOnly,
+                                  kStart.addMSecs(kDayMs)));
+    STORAGE_OK(storage->blockPeer(orgId, credential.credentialId, quarantined, ready, kStart));
+
+    auto candidates = storage->peerCandidates(orgId, credential.credentialId);
+    STORAGE_OK(candidates);
+    QStringList agentIds;
+    for (const PeerCandidateRow &row : candidates.value()) {
+        agentIds.append(row.agentId);
+    }
+    QCOMPARE(agentIds,
+             QStringList({ ready, quarantined, expired, unapproved, blocked, uncertified }));
+    const QList<PeerCandidateRow> &rows = candidates.value();
+
+    QVERIFY(rows[0].secretStored);
+    QCOMPARE(rows[0].storedVersion, std::optional<qint64>(1));
+    QCOMPARE(rows[0].status, AgentStatus::Approved);
+    QVERIFY(!rows[0].quarantined);
+    QVERIFY(rows[0].hasCertificate);
+    QCOMPARE(rows[0].certificateExpiresAt, std::optional<QDateTime>(validUntil));
+    QVERIFY(!rows[0].blocked);
+
+    QVERIFY(!rows[1].secretStored);
+    QCOMPARE(rows[1].storedVersion, std::nullopt);
+    QVERIFY(rows[1].quarantined);
+    QCOMPARE(rows[1].status, AgentStatus::Approved);
+    QVERIFY(!rows[1].blocked);
+
+    QVERIFY(rows[2].hasCertificate);
+    QCOMPARE(rows[2].certificateExpiresAt, std::optional<QDateTime>(kStart.addMSecs(-1)));
+    QVERIFY(!rows[2].quarantined);
+
+    QCOMPARE(rows[3].status, AgentStatus::PendingApproval);
+    QVERIFY(rows[3].hasCertificate);
+
+    QVERIFY(rows[4].blocked);
+    QCOMPARE(rows[4].status, AgentStatus::Approved);
+    QVERIFY(!rows[4].quarantined);
+
+    QVERIFY(!rows[5].hasCertificate);
+    QCOMPARE(rows[5].certificateExpiresAt, std::nullopt);
+    QCOMPARE(rows[5].status, AgentStatus::Approved);
+
+    auto otherRows = storage->peerCandidates(orgId, other.credentialId);
+    STORAGE_OK(otherRows);
+    QCOMPARE(otherRows->size(), 2);
+    QCOMPARE(otherRows->at(0).agentId, ready);
+    QVERIFY(!otherRows->at(0).secretStored);
+    QVERIFY(otherRows->at(0).blocked);
+    QCOMPARE(otherRows->at(1).agentId, otherCredentialOnly);
+    QVERIFY(!otherRows->at(1).blocked);
+
+    // The block ends at its expiry on the storage clock, as in blockedPeers().
+    clock.advanceMs(kDayMs);
+    auto later = storage->peerCandidates(orgId, credential.credentialId);
+    STORAGE_OK(later);
+    QCOMPARE(later->size(), 6);
+    QCOMPARE(later->at(4).agentId, blocked);
+    QVERIFY(!later->at(4).blocked);
+
+    auto unknown = storage->peerCandidates(orgId, newUuid());
+    STORAGE_OK(unknown);
+    QVERIFY(unknown->isEmpty());
+    auto otherOrg = storage->peerCandidates(newUuid(), credential.credentialId);
+    STORAGE_OK(otherOrg);
+    QVERIFY(otherOrg->isEmpty());
 }
 
 // ---- Delivery state --------------------------------------------------------------------------
