@@ -261,6 +261,7 @@ private Q_SLOTS:
     void dispatchTriesThreePeers();
     void oneDispatchPerPair();
     void backfillConcurrencyAndResume();
+    void backfillDispatchLastsUntilTargetReplies();
     void reconnectThrottleDelaysBackfill();
 };
 
@@ -1087,6 +1088,58 @@ void SyncIntegrityTest::oneDispatchPerPair()
 // S stores twelve credentials and replies to a rewrap_request only when the
 // test sends the reply. G joins after the uploads, so its first registration
 // backfills all twelve through S. G reconnects once midway.
+// A dispatch ends when the target replies, not when the peer does: while
+// the target keeps every credential_store unanswered, no sixth one arrives.
+void SyncIntegrityTest::backfillDispatchLastsUntilTargetReplies()
+{
+    constexpr int kCredentials = 8;
+    constexpr int kConcurrency = 5; // the default SEALRELAY_BACKFILL_CONCURRENCY
+
+    SyncCluster cluster(
+        backendSettings({ { u"SEALRELAY_DISPATCH_PEER_TIMEOUT_MS"_s, u"60000"_s } }));
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    peer.setAutoRewrap(true);
+    QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
+    QStringList ids;
+    for (int i = 0; i < kCredentials; ++i) {
+        const Upload upload = cluster.createCredential(
+            u"d-%1"_s.arg(i), QJsonObject { { u"password"_s, newUuid() } }, {},
+            QStringList { u"s"_s });
+        QVERIFY2(upload.status == 201, qPrintable(cluster.lastError()));
+        ids.append(upload.credentialId);
+    }
+    for (const QString &id : std::as_const(ids))
+        QVERIFY(waitUntil([&] { return secretStored(cluster, id, peer.agentId()); }));
+
+    ScriptedAgent target;
+    QList<CredentialStore> held;
+    target.setStoreHandler([&](const CredentialStore &delivery) -> std::optional<AgentMessage> {
+        held.append(delivery);
+        return std::nullopt;
+    });
+    const QString targetId = cluster.addScriptedAgent(target, u"g"_s);
+    QVERIFY2(!targetId.isEmpty(), qPrintable(cluster.lastError()));
+    QVERIFY(target.waitFor<Registered>(kWaitMs).has_value());
+
+    QVERIFY(waitUntil([&] { return held.size() >= kConcurrency; }));
+    QTest::qWait(1000);
+    QCOMPARE(held.size(), qsizetype(kConcurrency));
+
+    // One reply frees one place.
+    const CredentialStore first = held.first();
+    const std::optional<QByteArray> payload = peer.payloadFor(first.credentialId);
+    QVERIFY(payload.has_value());
+    QVERIFY2(target.send(target.storedReply(first, *payload)), qPrintable(target.lastError()));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, first.credentialId, targetId); }));
+    QVERIFY(waitUntil([&] { return held.size() == kConcurrency + 1; }));
+    QTest::qWait(500);
+    QCOMPARE(held.size(), qsizetype(kConcurrency + 1));
+}
+
 void SyncIntegrityTest::backfillConcurrencyAndResume()
 {
     constexpr int kCredentials = 12;
