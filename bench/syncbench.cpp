@@ -440,7 +440,8 @@ bool SyncBench::measureBackfill(SyncCluster &cluster, const QString &name, int c
         3,
         {},
         std::nullopt,
-        u"each credential costs 2 RSA-2048 decryptions (the peer's and the new agent's)"_s });
+        u"each credential costs one RSA-2048 private-key operation (the new agent's "
+          u"unwrap); the peer seals with the public key"_s });
     return true;
 }
 
