@@ -19,29 +19,31 @@ const QString kEnrolmentTokenColumns =
 
 ApiTokenRow apiTokenAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     ApiTokenRow token;
-    token.orgId = query.value(u"org_id"_s).toString();
-    token.tokenId = query.value(u"token_id"_s).toString();
-    token.tokenHash = query.value(u"token_hash"_s).toByteArray();
-    token.role = parseApiRole(query.value(u"role"_s).toString()).value_or(ApiRole::Auditor);
-    token.label = query.value(u"label"_s).toString();
-    token.createdAt = timeAt(query, u"created_at"_s);
-    token.revokedAt = optionalTimeAt(query, u"revoked_at"_s);
+    token.orgId = columns.value(u"org_id"_s).toString();
+    token.tokenId = columns.value(u"token_id"_s).toString();
+    token.tokenHash = columns.value(u"token_hash"_s).toByteArray();
+    token.role = parseApiRole(columns.value(u"role"_s).toString()).value_or(ApiRole::Auditor);
+    token.label = columns.value(u"label"_s).toString();
+    token.createdAt = timeAt(columns, u"created_at"_s);
+    token.revokedAt = optionalTimeAt(columns, u"revoked_at"_s);
     return token;
 }
 
 EnrolmentTokenRow enrolmentTokenAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     EnrolmentTokenRow token;
-    token.orgId = query.value(u"org_id"_s).toString();
-    token.tokenId = query.value(u"token_id"_s).toString();
-    token.tokenHash = query.value(u"token_hash"_s).toByteArray();
-    token.agentName = query.value(u"agent_name"_s).toString();
-    token.createdBy = query.value(u"created_by"_s).toString();
-    token.createdAt = timeAt(query, u"created_at"_s);
-    token.expiresAt = timeAt(query, u"expires_at"_s);
-    token.usedAt = optionalTimeAt(query, u"used_at"_s);
-    token.usedByAgentId = optionalTextAt(query, u"used_by_agent_id"_s);
+    token.orgId = columns.value(u"org_id"_s).toString();
+    token.tokenId = columns.value(u"token_id"_s).toString();
+    token.tokenHash = columns.value(u"token_hash"_s).toByteArray();
+    token.agentName = columns.value(u"agent_name"_s).toString();
+    token.createdBy = columns.value(u"created_by"_s).toString();
+    token.createdAt = timeAt(columns, u"created_at"_s);
+    token.expiresAt = timeAt(columns, u"expires_at"_s);
+    token.usedAt = optionalTimeAt(columns, u"used_at"_s);
+    token.usedByAgentId = optionalTextAt(columns, u"used_by_agent_id"_s);
     return token;
 }
 

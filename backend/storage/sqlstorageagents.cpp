@@ -14,21 +14,22 @@ const QString kAgentColumns =
 
 AgentRow agentAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     AgentRow agent;
-    agent.orgId = query.value(u"org_id"_s).toString();
-    agent.agentId = query.value(u"agent_id"_s).toString();
-    agent.name = query.value(u"name"_s).toString();
-    agent.status = parseAgentStatus(query.value(u"status"_s).toString())
+    agent.orgId = columns.value(u"org_id"_s).toString();
+    agent.agentId = columns.value(u"agent_id"_s).toString();
+    agent.name = columns.value(u"name"_s).toString();
+    agent.status = parseAgentStatus(columns.value(u"status"_s).toString())
                        .value_or(AgentStatus::PendingApproval);
-    agent.encryptionKey = query.value(u"encryption_key"_s).toByteArray();
-    agent.identityKey = query.value(u"identity_key"_s).toByteArray();
-    agent.certificateStatement = optionalBytesAt(query, u"certificate_statement"_s);
-    agent.certificateSignature = optionalBytesAt(query, u"certificate_signature"_s);
-    agent.generation = query.value(u"generation"_s).toLongLong();
-    agent.expiresAt = optionalTimeAt(query, u"expires_at"_s);
-    agent.lastSeen = optionalTimeAt(query, u"last_seen"_s);
-    agent.quarantined = query.value(u"quarantined"_s).toBool();
-    agent.createdAt = timeAt(query, u"created_at"_s);
+    agent.encryptionKey = columns.value(u"encryption_key"_s).toByteArray();
+    agent.identityKey = columns.value(u"identity_key"_s).toByteArray();
+    agent.certificateStatement = optionalBytesAt(columns, u"certificate_statement"_s);
+    agent.certificateSignature = optionalBytesAt(columns, u"certificate_signature"_s);
+    agent.generation = columns.value(u"generation"_s).toLongLong();
+    agent.expiresAt = optionalTimeAt(columns, u"expires_at"_s);
+    agent.lastSeen = optionalTimeAt(columns, u"last_seen"_s);
+    agent.quarantined = columns.value(u"quarantined"_s).toBool();
+    agent.createdAt = timeAt(columns, u"created_at"_s);
     return agent;
 }
 

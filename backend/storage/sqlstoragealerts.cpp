@@ -16,19 +16,20 @@ const QString kAlertColumns =
 
 AlertRow alertAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     AlertRow row;
-    row.orgId = query.value(u"org_id"_s).toString();
-    row.alertId = query.value(u"alert_id"_s).toString();
-    row.type = query.value(u"type"_s).toString();
+    row.orgId = columns.value(u"org_id"_s).toString();
+    row.alertId = columns.value(u"alert_id"_s).toString();
+    row.type = columns.value(u"type"_s).toString();
     row.severity =
-        parseAlertSeverity(query.value(u"severity"_s).toString()).value_or(AlertSeverity::Critical);
-    row.subject = query.value(u"subject"_s).toString();
-    row.details = optionalTextAt(query, u"details"_s);
-    row.firstSeen = timeAt(query, u"first_seen"_s);
-    row.lastSeen = timeAt(query, u"last_seen"_s);
-    row.count = query.value(u"count"_s).toLongLong();
-    row.acknowledgedAt = optionalTimeAt(query, u"acknowledged_at"_s);
-    row.acknowledgedBy = optionalTextAt(query, u"acknowledged_by"_s);
+        parseAlertSeverity(columns.value(u"severity"_s).toString()).value_or(AlertSeverity::Critical);
+    row.subject = columns.value(u"subject"_s).toString();
+    row.details = optionalTextAt(columns, u"details"_s);
+    row.firstSeen = timeAt(columns, u"first_seen"_s);
+    row.lastSeen = timeAt(columns, u"last_seen"_s);
+    row.count = columns.value(u"count"_s).toLongLong();
+    row.acknowledgedAt = optionalTimeAt(columns, u"acknowledged_at"_s);
+    row.acknowledgedBy = optionalTextAt(columns, u"acknowledged_by"_s);
     return row;
 }
 

@@ -20,20 +20,21 @@ constexpr int kVerifyPageSize = 1000;
 
 AuditRecord auditRecordAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     AuditRecord record;
-    record.id = query.value(u"id"_s).toLongLong();
-    record.orgId = query.value(u"org_id"_s).toString();
-    record.at = timeAt(query, u"at"_s);
-    record.event = query.value(u"event"_s).toString();
-    record.actor = query.value(u"actor"_s).toString();
-    record.credentialId = optionalTextAt(query, u"credential_id"_s);
-    record.agentId = optionalTextAt(query, u"agent_id"_s);
-    record.dispatchAuditId = optionalTextAt(query, u"dispatch_audit_id"_s);
-    record.outcome = optionalTextAt(query, u"outcome"_s);
-    record.reason = optionalTextAt(query, u"reason"_s);
-    record.details = optionalTextAt(query, u"details"_s);
-    record.prevHash = query.value(u"prev_hash"_s).toString();
-    record.rowHash = query.value(u"row_hash"_s).toString();
+    record.id = columns.value(u"id"_s).toLongLong();
+    record.orgId = columns.value(u"org_id"_s).toString();
+    record.at = timeAt(columns, u"at"_s);
+    record.event = columns.value(u"event"_s).toString();
+    record.actor = columns.value(u"actor"_s).toString();
+    record.credentialId = optionalTextAt(columns, u"credential_id"_s);
+    record.agentId = optionalTextAt(columns, u"agent_id"_s);
+    record.dispatchAuditId = optionalTextAt(columns, u"dispatch_audit_id"_s);
+    record.outcome = optionalTextAt(columns, u"outcome"_s);
+    record.reason = optionalTextAt(columns, u"reason"_s);
+    record.details = optionalTextAt(columns, u"details"_s);
+    record.prevHash = columns.value(u"prev_hash"_s).toString();
+    record.rowHash = columns.value(u"row_hash"_s).toString();
     return record;
 }
 

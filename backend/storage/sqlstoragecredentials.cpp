@@ -42,47 +42,49 @@ QStringList scopeAgentsFromJson(const QString &json)
 
 CredentialRow credentialAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     CredentialRow row;
-    row.orgId = query.value(u"org_id"_s).toString();
-    row.credentialId = query.value(u"credential_id"_s).toString();
-    row.name = query.value(u"name"_s).toString();
-    row.kind = query.value(u"kind"_s).toString();
-    row.version = query.value(u"version"_s).toLongLong();
-    row.revision = query.value(u"revision"_s).toLongLong();
-    row.statement = query.value(u"statement"_s).toByteArray();
-    row.signature = query.value(u"signature"_s).toByteArray();
-    row.statementSha256 = query.value(u"statement_sha256"_s).toString();
-    row.commitment = optionalBytesAt(query, u"commitment"_s);
-    if (const auto version = optionalIntegerAt(query, u"commitment_version"_s)) {
+    row.orgId = columns.value(u"org_id"_s).toString();
+    row.credentialId = columns.value(u"credential_id"_s).toString();
+    row.name = columns.value(u"name"_s).toString();
+    row.kind = columns.value(u"kind"_s).toString();
+    row.version = columns.value(u"version"_s).toLongLong();
+    row.revision = columns.value(u"revision"_s).toLongLong();
+    row.statement = columns.value(u"statement"_s).toByteArray();
+    row.signature = columns.value(u"signature"_s).toByteArray();
+    row.statementSha256 = columns.value(u"statement_sha256"_s).toString();
+    row.commitment = optionalBytesAt(columns, u"commitment"_s);
+    if (const auto version = optionalIntegerAt(columns, u"commitment_version"_s)) {
         row.commitmentVersion = int(*version);
     }
-    row.scope = parseCredentialScope(query.value(u"scope"_s).toString())
+    row.scope = parseCredentialScope(columns.value(u"scope"_s).toString())
                     .value_or(CredentialScope::Explicit);
-    row.scopeAgentIds = scopeAgentsFromJson(query.value(u"scope_agents"_s).toString());
+    row.scopeAgentIds = scopeAgentsFromJson(columns.value(u"scope_agents"_s).toString());
     row.state =
-        parseCredentialState(query.value(u"state"_s).toString()).value_or(CredentialState::Active);
-    row.createdAt = timeAt(query, u"created_at"_s);
-    row.updatedAt = timeAt(query, u"updated_at"_s);
+        parseCredentialState(columns.value(u"state"_s).toString()).value_or(CredentialState::Active);
+    row.createdAt = timeAt(columns, u"created_at"_s);
+    row.updatedAt = timeAt(columns, u"updated_at"_s);
     return row;
 }
 
 CredentialAgentRow credentialAgentAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     CredentialAgentRow row;
-    row.orgId = query.value(u"org_id"_s).toString();
-    row.credentialId = query.value(u"credential_id"_s).toString();
-    row.agentId = query.value(u"agent_id"_s).toString();
-    row.inScope = query.value(u"in_scope"_s).toBool();
-    row.secretStored = query.value(u"secret_stored"_s).toBool();
-    row.storedVersion = optionalIntegerAt(query, u"stored_version"_s);
-    row.storedRevision = optionalIntegerAt(query, u"stored_revision"_s);
-    row.attempts = query.value(u"attempts"_s).toInt();
-    row.nextAttemptAt = timeAt(query, u"next_attempt_at"_s);
-    row.lastError = optionalTextAt(query, u"last_error"_s);
-    row.stalled = query.value(u"stalled"_s).toBool();
-    row.receiptStatement = optionalBytesAt(query, u"receipt_statement"_s);
-    row.receiptSignature = optionalBytesAt(query, u"receipt_signature"_s);
-    row.receiptAt = optionalTimeAt(query, u"receipt_at"_s);
+    row.orgId = columns.value(u"org_id"_s).toString();
+    row.credentialId = columns.value(u"credential_id"_s).toString();
+    row.agentId = columns.value(u"agent_id"_s).toString();
+    row.inScope = columns.value(u"in_scope"_s).toBool();
+    row.secretStored = columns.value(u"secret_stored"_s).toBool();
+    row.storedVersion = optionalIntegerAt(columns, u"stored_version"_s);
+    row.storedRevision = optionalIntegerAt(columns, u"stored_revision"_s);
+    row.attempts = columns.value(u"attempts"_s).toInt();
+    row.nextAttemptAt = timeAt(columns, u"next_attempt_at"_s);
+    row.lastError = optionalTextAt(columns, u"last_error"_s);
+    row.stalled = columns.value(u"stalled"_s).toBool();
+    row.receiptStatement = optionalBytesAt(columns, u"receipt_statement"_s);
+    row.receiptSignature = optionalBytesAt(columns, u"receipt_signature"_s);
+    row.receiptAt = optionalTimeAt(columns, u"receipt_at"_s);
     return row;
 }
 

@@ -22,44 +22,47 @@ const QString kBlocklistColumns =
 
 PendingDeliveryRow deliveryAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     PendingDeliveryRow row;
-    row.orgId = query.value(u"org_id"_s).toString();
-    row.deliveryId = query.value(u"delivery_id"_s).toString();
-    row.credentialId = query.value(u"credential_id"_s).toString();
-    row.version = query.value(u"version"_s).toLongLong();
-    row.targetAgentId = query.value(u"target_agent_id"_s).toString();
-    row.envelope = query.value(u"envelope"_s).toString().toUtf8();
-    row.attestationStatement = query.value(u"attestation_statement"_s).toByteArray();
-    row.attestationSignature = query.value(u"attestation_signature"_s).toByteArray();
-    row.createdAt = timeAt(query, u"created_at"_s);
+    row.orgId = columns.value(u"org_id"_s).toString();
+    row.deliveryId = columns.value(u"delivery_id"_s).toString();
+    row.credentialId = columns.value(u"credential_id"_s).toString();
+    row.version = columns.value(u"version"_s).toLongLong();
+    row.targetAgentId = columns.value(u"target_agent_id"_s).toString();
+    row.envelope = columns.value(u"envelope"_s).toString().toUtf8();
+    row.attestationStatement = columns.value(u"attestation_statement"_s).toByteArray();
+    row.attestationSignature = columns.value(u"attestation_signature"_s).toByteArray();
+    row.createdAt = timeAt(columns, u"created_at"_s);
     return row;
 }
 
 PendingDispatchRow dispatchAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     PendingDispatchRow row;
-    row.orgId = query.value(u"org_id"_s).toString();
-    row.dispatchId = query.value(u"dispatch_id"_s).toString();
-    row.credentialId = query.value(u"credential_id"_s).toString();
-    row.targetAgentId = query.value(u"target_agent_id"_s).toString();
-    row.peerAgentId = query.value(u"peer_agent_id"_s).toString();
-    row.attempt = query.value(u"attempt"_s).toInt();
-    row.originatingReplicaId = query.value(u"originating_replica_id"_s).toString();
-    row.dispatchAuditId = query.value(u"dispatch_audit_id"_s).toString();
-    row.startedAt = timeAt(query, u"started_at"_s);
-    row.deadline = timeAt(query, u"deadline"_s);
+    row.orgId = columns.value(u"org_id"_s).toString();
+    row.dispatchId = columns.value(u"dispatch_id"_s).toString();
+    row.credentialId = columns.value(u"credential_id"_s).toString();
+    row.targetAgentId = columns.value(u"target_agent_id"_s).toString();
+    row.peerAgentId = columns.value(u"peer_agent_id"_s).toString();
+    row.attempt = columns.value(u"attempt"_s).toInt();
+    row.originatingReplicaId = columns.value(u"originating_replica_id"_s).toString();
+    row.dispatchAuditId = columns.value(u"dispatch_audit_id"_s).toString();
+    row.startedAt = timeAt(columns, u"started_at"_s);
+    row.deadline = timeAt(columns, u"deadline"_s);
     return row;
 }
 
 BlocklistRow blocklistAt(const QSqlQuery &query)
 {
+    const RowReader columns(query);
     BlocklistRow row;
-    row.orgId = query.value(u"org_id"_s).toString();
-    row.credentialId = query.value(u"credential_id"_s).toString();
-    row.sourceAgentId = query.value(u"source_agent_id"_s).toString();
-    row.reporterAgentId = query.value(u"reporter_agent_id"_s).toString();
-    row.createdAt = timeAt(query, u"created_at"_s);
-    row.expiresAt = timeAt(query, u"expires_at"_s);
+    row.orgId = columns.value(u"org_id"_s).toString();
+    row.credentialId = columns.value(u"credential_id"_s).toString();
+    row.sourceAgentId = columns.value(u"source_agent_id"_s).toString();
+    row.reporterAgentId = columns.value(u"reporter_agent_id"_s).toString();
+    row.createdAt = timeAt(columns, u"created_at"_s);
+    row.expiresAt = timeAt(columns, u"expires_at"_s);
     return row;
 }
 

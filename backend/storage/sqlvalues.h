@@ -5,9 +5,12 @@
 // produce NULL.
 #pragma once
 
+#include "sqlstatementcache.h"
+
 #include <QByteArray>
 #include <QDateTime>
 #include <QSqlQuery>
+#include <QSqlRecord>
 #include <QString>
 #include <QVariant>
 
@@ -46,35 +49,57 @@ inline QDateTime toStoredPrecision(const QDateTime &time)
     return QDateTime::fromMSecsSinceEpoch(time.toMSecsSinceEpoch(), Qt::UTC);
 }
 
-inline QDateTime timeAt(const QSqlQuery &query, const QString &column)
+// The current row of a query, read by column name. QSqlQuery::value(name)
+// builds the result's whole record on every call to find the column, so a
+// RowReader takes the record once and looks the names up in it.
+class RowReader {
+public:
+    RowReader(const QSqlQuery &query)
+        : m_query(query)
+        , m_record(query.record())
+    {
+    }
+    RowReader(const SqlQuery &query)
+        : RowReader(static_cast<const QSqlQuery &>(query))
+    {
+    }
+
+    QVariant value(const QString &column) const { return m_query.value(m_record.indexOf(column)); }
+
+private:
+    const QSqlQuery &m_query;
+    QSqlRecord m_record;
+};
+
+inline QDateTime timeAt(const RowReader &row, const QString &column)
 {
-    return QDateTime::fromMSecsSinceEpoch(query.value(column).toLongLong(), Qt::UTC);
+    return QDateTime::fromMSecsSinceEpoch(row.value(column).toLongLong(), Qt::UTC);
 }
 
-inline std::optional<QDateTime> optionalTimeAt(const QSqlQuery &query, const QString &column)
+inline std::optional<QDateTime> optionalTimeAt(const RowReader &row, const QString &column)
 {
-    const QVariant value = query.value(column);
+    const QVariant value = row.value(column);
     if (value.isNull()) {
         return std::nullopt;
     }
     return QDateTime::fromMSecsSinceEpoch(value.toLongLong(), Qt::UTC);
 }
 
-inline std::optional<QString> optionalTextAt(const QSqlQuery &query, const QString &column)
+inline std::optional<QString> optionalTextAt(const RowReader &row, const QString &column)
 {
-    const QVariant value = query.value(column);
+    const QVariant value = row.value(column);
     return value.isNull() ? std::nullopt : std::optional<QString>(value.toString());
 }
 
-inline std::optional<QByteArray> optionalBytesAt(const QSqlQuery &query, const QString &column)
+inline std::optional<QByteArray> optionalBytesAt(const RowReader &row, const QString &column)
 {
-    const QVariant value = query.value(column);
+    const QVariant value = row.value(column);
     return value.isNull() ? std::nullopt : std::optional<QByteArray>(value.toByteArray());
 }
 
-inline std::optional<qint64> optionalIntegerAt(const QSqlQuery &query, const QString &column)
+inline std::optional<qint64> optionalIntegerAt(const RowReader &row, const QString &column)
 {
-    const QVariant value = query.value(column);
+    const QVariant value = row.value(column);
     return value.isNull() ? std::nullopt : std::optional<qint64>(value.toLongLong());
 }
 
