@@ -120,9 +120,9 @@ Result<void> LocalAudit::createSchema(VaultDatabase &database)
     return {};
 }
 
-Result<qint64> LocalAudit::append(const LocalAuditEntry &entry)
+Result<qint64> LocalAudit::append(const LocalAuditEntry &entry, CommitDurability durability)
 {
-    WriteTransaction transaction(m_database);
+    WriteTransaction transaction(m_database, durability);
     if (Result<void> begun = transaction.begin(u"append to the local audit log"); !begun)
         return begun.error();
     Result<qint64> id = appendInTransaction(entry);

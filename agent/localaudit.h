@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "vaultdatabase.h"
 
 #include <QDateTime>
 #include <QList>
@@ -20,8 +21,6 @@
 #include <optional>
 
 namespace sealrelay::agent {
-
-class VaultDatabase;
 
 enum class AuditSeverity { Info, Critical };
 
@@ -73,7 +72,10 @@ public:
     static Result<void> createSchema(VaultDatabase &database);
 
     // Appends one row in its own write transaction and returns its id.
-    Result<qint64> append(const LocalAuditEntry &entry);
+    // With CommitDurability::WithinSyncDelay the row reaches the disk in the
+    // background, within kDeferredSyncDelay.
+    Result<qint64> append(const LocalAuditEntry &entry,
+                          CommitDurability durability = CommitDurability::OnCommit);
 
     // Appends one row inside the caller's open WriteTransaction, so the row
     // commits or rolls back with the change it records.

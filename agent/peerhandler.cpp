@@ -89,7 +89,13 @@ Result<RewrapReply> PeerHandler::handleRewrapRequest(const RewrapRequest &reques
     entry.counterpartId = target.agentId;
     entry.detail = u"sealed to target key %1 (generation %2)"_s.arg(
         attestation.targetKeyFingerprint, QString::number(target.generation));
-    if (Result<qint64> audited = m_vault.audit().append(entry); !audited)
+    // The row reaches the disk within kDeferredSyncDelay instead of before
+    // the reply: a power loss in that window can take it, while the envelope
+    // has left. The target's receipt and the backend's audit row still
+    // record the delivery.
+    if (Result<qint64> audited =
+            m_vault.audit().append(entry, CommitDurability::WithinSyncDelay);
+        !audited)
         return audited.error();
 
     logger("agent.peer")

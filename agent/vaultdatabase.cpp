@@ -2,6 +2,7 @@
 #include "vaultdatabase.h"
 
 #include "ids.h"
+#include "logging.h"
 
 #include <QSqlError>
 
@@ -52,6 +53,16 @@ VaultDatabase::VaultDatabase(QString path, QString connectionName)
 
 VaultDatabase::~VaultDatabase()
 {
+    // Commits still waiting for their background sync reach the disk now: a
+    // checkpoint at synchronous=FULL syncs the log before it copies it.
+    if (m_syncTimer && m_syncTimer->isActive()) {
+        m_syncTimer->stop();
+        if (Result<SqlQuery> synced = exec(u"sync the write-ahead log before closing",
+                                           u"PRAGMA wal_checkpoint(PASSIVE)"_s);
+            !synced) {
+            logger("agent.vault")->error("{}", synced.error().message.toStdString());
+        }
+    }
     m_statements.clear();
     if (m_database.isOpen())
         m_database.close();
@@ -122,6 +133,35 @@ Result<void> VaultDatabase::enableWriteAheadLog()
     return {};
 }
 
+Result<void> VaultDatabase::setSynchronous(bool full)
+{
+    Result<SqlQuery> set =
+        exec(full ? u"set PRAGMA synchronous back to FULL" : u"set PRAGMA synchronous to NORMAL",
+             full ? u"PRAGMA synchronous = FULL"_s : u"PRAGMA synchronous = NORMAL"_s);
+    if (!set)
+        return set.error();
+    return {};
+}
+
+void VaultDatabase::scheduleSync()
+{
+    if (!m_syncTimer) {
+        m_walSync = std::make_unique<WalSync>(m_path + u"-wal"_s);
+        m_syncTimer = std::make_unique<QTimer>();
+        m_syncTimer->setSingleShot(true);
+        m_syncTimer->setInterval(kDeferredSyncDelay);
+        QObject::connect(m_syncTimer.get(), &QTimer::timeout, m_walSync.get(), [this] {
+            m_walSync->afterSync([](Result<void> synced) {
+                if (!synced)
+                    logger("agent.vault")
+                        ->error("{}", synced.error().message.toStdString());
+            });
+        });
+    }
+    if (!m_syncTimer->isActive())
+        m_syncTimer->start();
+}
+
 Result<SqlQuery> VaultDatabase::exec(QStringView purpose, const QString &sql,
                                      const SqlBindings &bindings)
 {
@@ -164,10 +204,17 @@ Result<void> WriteTransaction::begin(QStringView purpose)
     const int level = m_database.m_transactionDepth;
     if (level > 0 && m_database.m_transactionFailed)
         return failedEarlier(m_database, purpose);
+    if (level == 0 && m_durability == CommitDurability::WithinSyncDelay) {
+        if (Result<void> lowered = m_database.setSynchronous(false); !lowered)
+            return lowered;
+        m_synchronousLowered = true;
+    }
     const QString sql = level == 0 ? u"BEGIN IMMEDIATE"_s : savepointStatement(u"SAVEPOINT", level);
     Result<SqlQuery> begun = m_database.exec(u"begin a write transaction to %1"_s.arg(purpose), sql);
-    if (!begun)
+    if (!begun) {
+        restoreSynchronous();
         return begun.error();
+    }
     m_open = true;
     m_level = level;
     ++m_database.m_transactionDepth;
@@ -184,6 +231,10 @@ Result<void> WriteTransaction::commit(QStringView purpose)
     if (!committed)
         return committed.error();
     close();
+    if (m_synchronousLowered) {
+        restoreSynchronous();
+        m_database.scheduleSync();
+    }
     return {};
 }
 
@@ -202,6 +253,17 @@ void WriteTransaction::rollback()
         (void)m_database.exec(u"release a savepoint", savepointStatement(u"RELEASE", m_level));
     }
     close();
+    restoreSynchronous();
+}
+
+void WriteTransaction::restoreSynchronous()
+{
+    // A failure leaves NORMAL set, and the next commit that needs FULL then
+    // syncs less: it is logged, because nothing else can report it.
+    if (!std::exchange(m_synchronousLowered, false))
+        return;
+    if (Result<void> restored = m_database.setSynchronous(true); !restored)
+        logger("agent.vault")->error("{}", restored.error().message.toStdString());
 }
 
 void WriteTransaction::close()

@@ -6,13 +6,16 @@
 
 #include "error.h"
 #include "sqlstatementcache.h"
+#include "walsync.h"
 
 #include <QList>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QString>
+#include <QTimer>
 #include <QVariant>
 
+#include <chrono>
 #include <memory>
 #include <utility>
 
@@ -20,6 +23,20 @@ namespace sealrelay::agent {
 
 // Named values for the placeholders of one statement, e.g. {u":id"_s, id}.
 using SqlBindings = QList<std::pair<QString, QVariant>>;
+
+// When the writes of a committed transaction are on disk.
+enum class CommitDurability {
+    // The commit returns once they survive a power loss.
+    OnCommit,
+    // The commit returns at once, and a sync of the write-ahead log in the
+    // background puts them on disk within kDeferredSyncDelay. It suits
+    // records that nothing relies on before then, such as the audit row of
+    // a rewrap.
+    WithinSyncDelay,
+};
+
+// The longest a WithinSyncDelay commit waits for its background sync.
+inline constexpr std::chrono::milliseconds kDeferredSyncDelay { 100 };
 
 // One SQLite connection, closed and removed when destroyed. Qt SQL allows a
 // connection only on the thread that opened it, so a VaultDatabase belongs
@@ -64,12 +81,22 @@ private:
 
     VaultDatabase(QString path, QString connectionName);
 
+    // Sets synchronous to NORMAL for a WithinSyncDelay transaction, or back
+    // to FULL; outside a transaction, where SQLite allows the change.
+    Result<void> setSynchronous(bool full);
+    // Starts the timer that syncs the write-ahead log within
+    // kDeferredSyncDelay, unless it runs already.
+    void scheduleSync();
+
     QString m_path;
     QString m_connectionName;
     QSqlDatabase m_database;
     SqlStatementCache m_statements;
     // Write transactions open on this connection, the outermost included.
     int m_transactionDepth = 0;
+    // Created at the first WithinSyncDelay commit.
+    std::unique_ptr<WalSync> m_walSync;
+    std::unique_ptr<QTimer> m_syncTimer;
     // A statement failed while a transaction was open. SQLite may then have
     // rolled the whole transaction back, and a later SAVEPOINT would start a
     // new one, so no savepoint begins and the outermost transaction does not
@@ -87,8 +114,10 @@ private:
 // until it is rolled back.
 class WriteTransaction {
 public:
-    explicit WriteTransaction(VaultDatabase &database)
+    explicit WriteTransaction(VaultDatabase &database,
+                              CommitDurability durability = CommitDurability::OnCommit)
         : m_database(database)
+        , m_durability(durability)
     {
     }
     ~WriteTransaction();
@@ -102,8 +131,13 @@ public:
 private:
     // Marks the transaction ended, committed or rolled back.
     void close();
+    // Sets synchronous back to FULL after a WithinSyncDelay transaction.
+    void restoreSynchronous();
 
     VaultDatabase &m_database;
+    // Applies to the outermost transaction only.
+    CommitDurability m_durability;
+    bool m_synchronousLowered = false;
     bool m_open = false;
     // 0 for the outermost transaction, else the savepoint's nesting level.
     int m_level = 0;

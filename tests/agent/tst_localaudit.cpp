@@ -78,6 +78,7 @@ private Q_SLOTS:
     void reportsRemovedTail();
     void reportsRewrittenHead();
     void emptyLogIsIntact();
+    void deferredAppendKeepsFullSync();
 
 private:
     void appendRows(int count);
@@ -130,6 +131,39 @@ void TestLocalAudit::chainsRows()
     QCOMPARE(verified->rowsChecked, 4);
     QCOMPARE(verified->head->id, 4);
     QCOMPARE(verified->head->rowHash, rows->last().rowHash);
+}
+
+// A row appended WithinSyncDelay is committed at once, and the connection
+// is back at synchronous=FULL for the commits that follow it.
+void TestLocalAudit::deferredAppendKeepsFullSync()
+{
+    appendRows(1);
+    Result<qint64> id = m_vault->audit().append(entry(2), CommitDurability::WithinSyncDelay);
+    QVERIFY2(id.ok(), id.ok() ? "" : qPrintable(id.error().message));
+    QCOMPARE(id.value(), qint64(2));
+
+    QSqlQuery synchronous(QSqlDatabase::database(m_vault->connectionName(), false));
+    QVERIFY(synchronous.exec(u"PRAGMA synchronous"_s));
+    QVERIFY(synchronous.next());
+    QCOMPARE(synchronous.value(0).toInt(), 2); // FULL
+    synchronous.finish();
+
+    // The background sync runs within the delay. The chain stays intact, and
+    // the next append commits as usual.
+    QTest::qWait(int(kDeferredSyncDelay.count()) * 3);
+    QCOMPARE(m_vault->audit().append(entry(3)).value(), qint64(3));
+    Result<LocalAuditVerification> verified = m_vault->audit().verify();
+    QVERIFY(verified.ok());
+    QVERIFY(verified->intact);
+    QCOMPARE(verified->rowsChecked, 3);
+
+    // A vault closed before its sync ran keeps the row.
+    QVERIFY(m_vault->audit().append(entry(4), CommitDurability::WithinSyncDelay).ok());
+    m_vault.reset();
+    Result<std::unique_ptr<Vault>> reopened =
+        Vault::open(m_path, testMasterKey(), VaultOptions { 5000, testClock() });
+    QVERIFY(reopened.ok());
+    QCOMPARE(reopened.value()->audit().records()->size(), 4);
 }
 
 // Recomputes row 1's hash from the documented formula, independently of

@@ -11,7 +11,7 @@
 
 using namespace Qt::Literals::StringLiterals;
 
-namespace sealrelay::backend {
+namespace sealrelay {
 
 namespace {
 
@@ -118,4 +118,4 @@ Result<void> WalSync::syncLog()
     return {};
 }
 
-} // namespace sealrelay::backend
+} // namespace sealrelay

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-namespace sealrelay::backend {
+namespace sealrelay {
 
 class WalSync : public QObject {
     Q_OBJECT
@@ -57,4 +57,4 @@ private:
     std::thread m_worker;
 };
 
-} // namespace sealrelay::backend
+} // namespace sealrelay
