@@ -165,7 +165,8 @@ Try this in another terminal, after selecting the demo's profile and tools:
 - Ask an agent for a credential it lacks, and watch it fetch it from a peer
   at once (JIT repair). Give a new credential to agent-1 only, stop
   agent-1 and widen the scope (nobody can copy it yet), then start agent-1
-  and ask agent-3 at once, before the 30 s retry:
+  and ask agent-3 at once, before the reconciler's retry (30 s after the
+  failure at the earliest, at its next sweep, which runs once a minute):
       echo '{"password":"FAKE-jit"}' | sealrelayctl credential create Lab/jit-demo --kind password --agents agent-1
       kill \$(cat $DEMO_DIR/agent-1.pid); sealrelayctl credential scope Lab/jit-demo --all
       sealrelay-agent run --data-dir $DEMO_DIR/agent-1 >> $DEMO_DIR/agent-1.log 2>&1 & echo \$! > $DEMO_DIR/agent-1.pid
