@@ -253,8 +253,13 @@ void AgentConnection::onDisconnected()
     // The error handler already logged a dial that failed (refused, TLS
     // rejected), and the close code 1000 of such a dial carries no meaning.
     if (m_opened) {
-        log()->warn("disconnected from {} (close code {}, reason \"{}\")",
-                    text(m_options.url.toString()), code, text(reason));
+        // A backend that stops or restarts closes with 1000 or 1001, which
+        // is no fault; the agent reconnects either way.
+        const bool normal = code == int(QWebSocketProtocol::CloseCodeNormal)
+            || code == int(QWebSocketProtocol::CloseCodeGoingAway);
+        log()->log(normal ? spdlog::level::info : spdlog::level::warn,
+                   "disconnected from {} (close code {}, reason \"{}\")",
+                   text(m_options.url.toString()), code, text(reason));
     } else {
         log()->debug("connection attempt to {} ended before the WebSocket handshake",
                      text(m_options.url.toString()));
@@ -300,8 +305,12 @@ void AgentConnection::onSocketError(QAbstractSocket::SocketError error)
 {
     if (!m_socket)
         return;
-    log()->warn("connection to {} failed: {} (socket error {})", text(m_options.url.toString()),
-                text(m_socket->errorString()), int(error));
+    if (m_opened && error == QAbstractSocket::RemoteHostClosedError) {
+        log()->info("the backend at {} closed the connection", text(m_options.url.toString()));
+    } else {
+        log()->warn("connection to {} failed: {} (socket error {})",
+                    text(m_options.url.toString()), text(m_socket->errorString()), int(error));
+    }
     // A failed dial never emits disconnected(), so the socket is dropped here.
     if (m_socket->state() == QAbstractSocket::UnconnectedState)
         dropSocket(int(QWebSocketProtocol::CloseCodeAbnormalDisconnection), m_socket->errorString());

@@ -468,7 +468,7 @@ void AgentService::onMessage(const AgentMessage &message)
         log()->info("received certificate_update");
         acceptCertificate(update->certificate);
     } else if (const auto *registered = std::get_if<Registered>(&message))
-        log()->info("registered; the backend queued {} deliveries", registered->backfillTotal);
+        log()->info("registered; deliveries the backend queued: {}", registered->backfillTotal);
     else if (const auto *statement = std::get_if<StatementUpdate>(&message))
         handleStatementUpdate(*statement);
     else if (const auto *rewrap = std::get_if<RewrapRequest>(&message))

@@ -207,7 +207,7 @@ void SyncEngine::startBackfill(const QString &orgId, const QString &agentId,
     reply.id = newUuid();
     reply.backfillTotal = gap.size();
     sendTo(orgId, agentId, reply);
-    log()->info("agent {} registered ({}): {} credentials to backfill", text(agentId),
+    log()->info("agent {} registered ({}); credentials to backfill: {}", text(agentId),
                 text(registerModeName(message.mode)), gap.size());
 
     const QString key = agentKey(orgId, agentId);
