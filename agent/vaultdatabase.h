@@ -35,7 +35,7 @@ enum class CommitDurability {
     WithinSyncDelay,
 };
 
-// The longest a WithinSyncDelay commit waits for its background sync.
+// Maximum time a WithinSyncDelay commit waits for its background sync.
 inline constexpr std::chrono::milliseconds kDeferredSyncDelay { 100 };
 
 // One SQLite connection, closed and removed when destroyed. Qt SQL allows a

@@ -1,9 +1,11 @@
 // WalSync: makes SQLite commits that did not wait for the disk durable, on a
 // thread of its own, so the thread that serves the sockets does not wait for
 // the disk. It runs fdatasync on the database's write-ahead log, the call a
-// commit with synchronous=FULL makes itself. The log holds the commits in
+// commit with synchronous=FULL makes itself. The log contains the commits in
 // order, so one fdatasync makes every commit written before it started
-// durable, and the requests that arrive while one runs share the next one.
+// durable. Requests that arrive while one runs share the next one.
+// NOTE: SQLite names the log <database>-wal for a plain file path; a
+// database opened through a URI file name would need another path here.
 #pragma once
 
 #include "error.h"
@@ -28,8 +30,8 @@ public:
     // `walPath` is the database file's path with "-wal" appended, where
     // SQLite keeps the log of a database in WAL mode.
     explicit WalSync(QString walPath, QObject *parent = nullptr);
-    // Waits for the fdatasync that runs. Requests still waiting get no
-    // answer.
+    // Waits for the fdatasync that runs. The callbacks of requests still
+    // waiting are dropped.
     ~WalSync() override;
     WalSync(const WalSync &) = delete;
     WalSync &operator=(const WalSync &) = delete;

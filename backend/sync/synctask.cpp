@@ -136,9 +136,10 @@ void SyncTask::start()
 
     // The lock is requested together with the subscription, without waiting
     // for it. A lock refused before the subscription is ready is requested
-    // again once it is, so an outcome published by the replica that holds
-    // the lock cannot slip between the refusal and the subscription: either
-    // that replica has finished and the lock is free, or its outcome arrives.
+    // again once it is. So an outcome published by the replica that holds the
+    // lock cannot slip between the refusal and the subscription, because
+    // either that replica has finished and the lock is free, or its outcome
+    // arrives.
     m_outcomeSubscription = m_engine.m_store.subscribe(
         u"inflight_result:"_s + pair, this,
         [this](const QString &, const QByteArray &message) { onRemoteOutcome(message); },

@@ -131,7 +131,7 @@ private:
 
     std::unique_ptr<Lease> m_lease;
     Subscription m_outcomeSubscription;
-    bool m_subscribed = false; // the outcome subscription answered
+    bool m_subscribed = false; // the outcome subscription is ready or failed
     bool m_lockRefusedEarly = false; // the lock was refused before that
     QTimer m_timer;
     QTimer m_lockRetry; // tries the lock again while another replica holds it

@@ -529,12 +529,12 @@ void TestVault::batchCommitsItsWritesTogether()
     QVERIFY2(batch.ok(), batch.ok() ? "" : qPrintable(batch.error().message));
     QVERIFY(store(*vault, first, 2, 1, makePayload(first, 2, m_secret)).ok());
     QVERIFY(store(*vault, second, 1, 1, makePayload(second, 1, m_secret)).ok());
-    // The compare-and-set inside the batch sees the batch's own write.
+    // The compare-and-set inside the batch reads the batch's own write.
     Result<StatementWriteResult> older = store(*vault, first, 1, 1, makePayload(first, 1, m_secret));
     QVERIFY(older.ok());
     QCOMPARE(older->outcome, VaultWrite::Superseded);
 
-    // Another connection sees nothing before the commit.
+    // Another connection reads no row before the commit.
     QCOMPARE(runSql(m_path, u"SELECT COUNT(*) FROM credentials"_s).toInt(), 0);
     QVERIFY(batch->commit().ok());
     QCOMPARE(runSql(m_path, u"SELECT COUNT(*) FROM credentials"_s).toInt(), 2);

@@ -126,7 +126,7 @@ void TestWalSync::destroyedWithRequestsWaiting()
         for (int i = 0; i < 50; ++i)
             sync.afterSync([&called](Result<void>) { ++called; });
     }
-    // No answer arrives once the object is gone.
+    // No callback runs once the object is gone.
     QTest::qWait(100);
     QCOMPARE(called, 0);
 }
