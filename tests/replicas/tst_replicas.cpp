@@ -449,21 +449,29 @@ void ReplicasTest::responseOnOtherReplica()
     QTRY_VERIFY_WITH_TIMEOUT(seesOnline(1, { kAgentA, kAgentC }), 25000);
     QCOMPARE(m_cluster->request(1, "POST", retryPath(id)).status, 200);
     QTRY_VERIFY_WITH_TIMEOUT(holdsVersion(kAgentC, id, 1), kConvergeMs);
+    // The target stores the credential before it replies, so the backend
+    // records the success a moment after the vault holds it.
+    QTRY_COMPARE_WITH_TIMEOUT(dispatchRows(id, kAgentC, u"success"_s).size(), 1, kConvergeMs);
 
     const QList<QJsonObject> successes = dispatchRows(id, kAgentC, u"success"_s);
-    QCOMPARE(successes.size(), 1);
     const QJsonObject details = successes.first().value(u"details"_s).toObject();
     QCOMPARE(details.value(u"source"_s).toString(), u"peer"_s);
     QCOMPARE(details.value(u"peer_agent_id"_s).toString(), m_cluster->sync().agentId(kAgentA));
     QCOMPARE(rewrapsSent(kAgentA, id), 1);
 
-    // The replica that counted the success ran the dispatch.
-    const QList<double> successesAfter = successCounts();
-    QList<int> dispatching;
-    for (int index = 0; index < successesAfter.size(); ++index) {
-        if (successesAfter.at(index) > successesBefore.at(index))
-            dispatching.append(index);
-    }
+    // The replica that counted the success ran the dispatch. It counts the
+    // success when it reports the outcome, after the audit row is written.
+    const auto dispatchingReplicas = [&] {
+        const QList<double> successesAfter = successCounts();
+        QList<int> dispatching;
+        for (int index = 0; index < successesAfter.size(); ++index) {
+            if (successesAfter.at(index) > successesBefore.at(index))
+                dispatching.append(index);
+        }
+        return dispatching;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(!dispatchingReplicas().isEmpty(), kConvergeMs);
+    const QList<int> dispatching = dispatchingReplicas();
     QCOMPARE(dispatching.size(), 1);
     // NOTE: a reconciler sweep may take the due row in the moment between
     // the retry's reset and replica 1's lock. The dispatch then starts on
@@ -589,6 +597,7 @@ void ReplicasTest::replicaKilledMidDispatch()
     peer.setRewrapHandler({});
     peer.setAutoRewrap(true);
     QTRY_VERIFY_WITH_TIMEOUT(holdsVersion(kAgentC, id, 1), 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(!dispatchRows(id, kAgentC, u"success"_s).isEmpty(), kConvergeMs);
 
     const QList<QJsonObject> rows = dispatchRows(id, kAgentC).mid(rowsBefore);
     QList<QJsonObject> orphanRows;
