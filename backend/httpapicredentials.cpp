@@ -450,13 +450,17 @@ ApiResponse HttpApi::handleRetryCredential(const ApiRequest &request)
     QJsonObject event{{u"credential_id"_s, credentialId},
                       {u"change"_s, u"credential_retry"_s},
                       {u"rows_reset"_s, reset.value()}};
-    if (auto stored = m_storage.credentialDetail(orgId, credentialId); stored && stored.value())
+    QJsonObject reply{{u"credential_id"_s, credentialId}, {u"rows_reset"_s, reset.value()}};
+    if (auto stored = m_storage.credentialDetail(orgId, credentialId); stored && stored.value()) {
         event.insert(u"credential"_s, credentialSummaryJson(*stored.value()));
+        // The row counts after the reset: in_scope minus delivered is what
+        // the retry still syncs.
+        reply.insert(u"sync"_s, syncSummaryJson(*stored.value()));
+    }
     publish(orgId, u"credential_sync_changed"_s, event);
     if (m_hooks.credentialRetried)
         m_hooks.credentialRetried(orgId, credentialId);
-    return ApiResponse::json(200, QJsonObject{{u"credential_id"_s, credentialId},
-                                              {u"rows_reset"_s, reset.value()}});
+    return ApiResponse::json(200, reply);
 }
 
 } // namespace sealrelay::backend

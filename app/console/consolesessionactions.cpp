@@ -387,10 +387,26 @@ void ConsoleSession::retryCredential(const QString &credentialId)
                 endAction(action, false, describeApiError(reply.error()));
                 return;
             }
-            const qint64 reset = reply->json.value(u"rows_reset"_s).toInteger();
-            endAction(action, true,
-                      u"Retrying \"%1\" now: %2 reset."_s.arg(
-                          name, reset == 1 ? u"1 delivery"_s : u"%1 deliveries"_s.arg(reset)));
+            const QJsonObject sync = reply->json.value(u"sync"_s).toObject();
+            const qint64 inScope = sync.value(u"in_scope"_s).toInteger();
+            const qint64 missing = inScope - sync.value(u"delivered"_s).toInteger();
+            if (sync.isEmpty()) {
+                const qint64 reset = reply->json.value(u"rows_reset"_s).toInteger();
+                endAction(action, true,
+                          tr("Retrying \"%1\" now: %2 agent rows reset.").arg(name).arg(reset));
+            } else if (missing <= 0) {
+                endAction(action, true,
+                          tr("Nothing to retry: every agent in the scope of \"%1\" holds its "
+                             "current version.")
+                              .arg(name));
+            } else {
+                endAction(action, true,
+                          tr("Retrying \"%1\": %2 of %3 agents lack its current version; "
+                             "connected agents get it now.")
+                              .arg(name)
+                              .arg(missing)
+                              .arg(inScope));
+            }
         });
 }
 

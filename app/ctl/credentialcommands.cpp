@@ -653,10 +653,27 @@ int credentialRetryCommand(const QStringList &arguments)
         printJson(reply->json);
         return ExitSuccess;
     }
-    printOut(u"retrying credential %1: %2 agent rows are due now\n"_s
-                 .arg(credentialId)
-                 .arg(reply->json.value(u"rows_reset"_s).toInteger())
-                 .toUtf8());
+    // An older backend replies without the sync counts, only with rows_reset.
+    const QJsonObject sync = reply->json.value(u"sync"_s).toObject();
+    const qint64 inScope = sync.value(u"in_scope"_s).toInteger();
+    const qint64 delivered = sync.value(u"delivered"_s).toInteger();
+    QString line;
+    if (sync.isEmpty()) {
+        line = u"retrying credential %1: %2 agent rows are due now"_s.arg(credentialId).arg(
+            reply->json.value(u"rows_reset"_s).toInteger());
+    } else if (delivered == inScope) {
+        line = u"nothing to retry: every agent in the scope of credential %1 holds its current "
+               "version (%2 of %3)"_s.arg(credentialId)
+                   .arg(delivered)
+                   .arg(inScope);
+    } else {
+        line = u"retrying credential %1: %2 of %3 agents in its scope lack the current version; "
+               "the backend syncs the connected ones now and the reconciler the others"_s
+                   .arg(credentialId)
+                   .arg(inScope - delivered)
+                   .arg(inScope);
+    }
+    printOut((line + u'\n').toUtf8());
     return ExitSuccess;
 }
 

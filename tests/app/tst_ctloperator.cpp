@@ -680,15 +680,16 @@ void TestCtlOperator::listShowsTrustedStatement()
 
 void TestCtlOperator::retryResetsRows()
 {
-    const RunResult retry = runCtl(
-        { u"credential"_s, u"retry"_s, u"core-switch"_s, u"--profile"_s, kProfile, u"--json"_s });
+    // Both agents hold the credential already.
+    const RunResult retry =
+        runCtl({ u"credential"_s, u"retry"_s, u"core-switch"_s, u"--profile"_s, kProfile });
     QVERIFY2(retry.exitCode == 0, retry.err.constData());
-    QCOMPARE(parseObject(retry.out).value(u"credential_id"_s).toString(), m_credentialId);
-    QCOMPARE(parseObject(retry.out).value(u"rows_reset"_s).toInteger(), 2);
+    QVERIFY2(retry.out.contains("nothing to retry") && retry.out.contains("(2 of 2)"),
+             retry.out.constData());
 
     // The backend refuses a second retry within its retry window.
-    const RunResult again =
-        runCtl({ u"credential"_s, u"retry"_s, m_credentialId, u"--profile"_s, kProfile });
+    const RunResult again = runCtl(
+        { u"credential"_s, u"retry"_s, m_credentialId, u"--profile"_s, kProfile, u"--json"_s });
     QCOMPARE(again.exitCode, 3);
     QVERIFY2(again.err.contains("429") || again.err.contains("rate"), again.err.constData());
 

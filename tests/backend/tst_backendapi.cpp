@@ -853,6 +853,11 @@ void BackendApiTest::retryTwiceIsRateLimited()
     const HttpResult first = postJson(path, m_operatorToken, {});
     QCOMPARE(first.status, 200);
     QCOMPARE(first.json.value(u"rows_reset"_s).toInt(), 2);
+    // Neither agent has stored it.
+    const QJsonObject sync = first.json.value(u"sync"_s).toObject();
+    QCOMPARE(sync.value(u"in_scope"_s).toInt(), 2);
+    QCOMPARE(sync.value(u"delivered"_s).toInt(), 0);
+    QCOMPARE(sync.value(u"pending"_s).toInt(), 2);
     const HttpResult second = postJson(path, m_operatorToken, {});
     QCOMPARE(second.status, 429);
     QCOMPARE(second.errorCode(), u"rate_limited"_s);
