@@ -88,6 +88,7 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
                      u"STATEMENT_UPDATE_TIMEOUT"_s,
                      true });
             break;
+        case Step::AwaitingSlot:
         case Step::Recording:
         case Step::Finished:
             break;
@@ -95,28 +96,80 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
     });
 }
 
-SyncTask::~SyncTask() = default;
+SyncTask::~SyncTask()
+{
+    leaveSlots();
+}
 
 void SyncTask::join(SyncCallback done, const QString &missingRequestId,
-                    std::function<void()> dispatchEnded)
+                    std::function<void()> dispatchEnded, std::shared_ptr<DispatchSlots> slots)
 {
     if (done)
         m_callbacks.append(std::move(done));
     if (m_missingRequestId.isEmpty())
         m_missingRequestId = missingRequestId;
-    if (!dispatchEnded)
-        return;
-    if (m_dispatchEnded)
-        dispatchEnded();
-    else
-        m_dispatchEndedCallbacks.append(std::move(dispatchEnded));
+    if (dispatchEnded) {
+        if (m_dispatchEnded)
+            dispatchEnded();
+        else
+            m_dispatchEndedCallbacks.append(std::move(dispatchEnded));
+    }
+    if (slots) {
+        if (!m_slots && m_step == Step::Locking)
+            m_slots = std::move(slots);
+    } else if (!std::exchange(m_unslotted, true) && m_step == Step::AwaitingSlot) {
+        leaveSlots();
+        runAdmitted();
+    }
 }
 
-void SyncTask::endDispatch()
+void SyncTask::whenAdmitted(std::function<void()> send)
+{
+    if (!m_slots || m_unslotted || m_holdsSlot) {
+        send();
+        return;
+    }
+    if (m_slots->tryTake()) {
+        m_holdsSlot = true;
+        send();
+        return;
+    }
+    m_step = Step::AwaitingSlot;
+    m_admitted = std::move(send);
+    m_slotTicket = m_slots->wait([this](bool atOnce) {
+        m_slotTicket = 0;
+        m_holdsSlot = true;
+        if (atOnce)
+            runAdmitted();
+        else
+            QMetaObject::invokeMethod(this, &SyncTask::runAdmitted, Qt::QueuedConnection);
+    });
+}
+
+void SyncTask::runAdmitted()
+{
+    if (m_step != Step::AwaitingSlot || !m_admitted)
+        return;
+    std::exchange(m_admitted, {})();
+}
+
+void SyncTask::leaveSlots(bool atOnce)
+{
+    if (!m_slots)
+        return;
+    m_slots->cancel(std::exchange(m_slotTicket, 0));
+    if (std::exchange(m_holdsSlot, false))
+        m_slots->release(atOnce);
+}
+
+void SyncTask::endDispatch(bool admitAtOnce)
 {
     if (m_dispatchEnded)
         return;
     m_dispatchEnded = true;
+    // The slot goes back first, so a planned sync of the backfill is
+    // admitted before the backfill starts another.
+    leaveSlots(admitAtOnce);
     for (const auto &ended : std::exchange(m_dispatchEndedCallbacks, {}))
         ended();
 }
@@ -282,7 +335,7 @@ void SyncTask::plan()
     // the copy it stores.
     if (!m_statement.covers(m_targetId)) {
         if (holdsStatement && behind) {
-            sendStatementUpdate();
+            whenAdmitted([this] { sendStatementUpdate(); });
             return;
         }
         finish({ SyncResult::UpToDate,
@@ -297,7 +350,7 @@ void SyncTask::plan()
     const bool holdsValue =
         holdsStatement && m_row->secretStored && *m_row->storedVersion == version;
     if (holdsValue && behind) {
-        sendStatementUpdate();
+        whenAdmitted([this] { sendStatementUpdate(); });
         return;
     }
     if (holdsValue) {
@@ -320,10 +373,11 @@ void SyncTask::plan()
                         "drop a creator envelope sealed to a replaced key");
             continue;
         }
-        sendCreatorDelivery(delivery);
+        m_creatorDelivery = delivery;
+        whenAdmitted([this, delivery] { sendCreatorDelivery(delivery); });
         return;
     }
-    startDispatch();
+    whenAdmitted([this] { startDispatch(); });
 }
 
 bool SyncTask::sealedToCurrentKey(const PendingDeliveryRow &delivery) const
@@ -714,6 +768,10 @@ void SyncTask::onCredentialStored(const CredentialStored &stored)
     if (m_step != Step::AwaitingTarget)
         return;
     m_timer.stop();
+    // The target replied, so no peer or target works on this sync any more.
+    // A reply is handled outside any write, so the next sync of a backfill
+    // sends its request before this one records the reply.
+    endDispatch(true);
     if (auto checked = verifyReceipt(stored.receipt, ReceiptState::Stored); !checked) {
         log()->warn("agent {} sent a receipt for credential {} that does not verify: {}",
                     text(m_targetId), text(m_credentialId), text(checked.error().message));
@@ -732,10 +790,8 @@ void SyncTask::onCredentialStored(const CredentialStored &stored)
     }
 
     // The sync ends, and keeps its lock until then, once the receipt, the
-    // used envelope and the final audit row are on disk. No peer or target
-    // works on it any more.
+    // used envelope and the final audit row are on disk.
     m_step = Step::Recording;
-    endDispatch();
     m_engine.writeThenReport(
         this, u"record a delivered credential",
         [&] {
@@ -855,6 +911,11 @@ void SyncTask::onStatementApplied(const StatementApplied &applied)
 
 void SyncTask::onAgentDisconnected(const QString &agentId)
 {
+    if (agentId == m_targetId && m_step == Step::AwaitingSlot) {
+        // Planned only: nothing was written or sent yet.
+        finish({ SyncResult::Failed, {}, Reason::NoEligiblePeer, u"AGENT_OFFLINE"_s, false });
+        return;
+    }
     if (agentId == m_targetId
         && (m_step == Step::AwaitingPeer || m_step == Step::AwaitingTarget
             || m_step == Step::AwaitingStatement)) {
@@ -917,6 +978,7 @@ void SyncTask::finish(SyncOutcome outcome)
     m_step = Step::Finished;
     m_timer.stop();
     m_lockRetry.stop();
+    m_admitted = {};
     endDispatch();
     if (!m_requestId.isEmpty())
         releasePendingDispatch();

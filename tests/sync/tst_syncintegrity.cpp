@@ -244,6 +244,28 @@ bool addScripted(SyncCluster &cluster, ScriptedAgent &agent, const QString &name
     return agent.waitFor<Registered>(kWaitMs).has_value();
 }
 
+// Creates `count` credentials named PREFIX-0, PREFIX-1, ... whose creator
+// envelope goes to the scripted agent `s` only, and waits until `s` stored
+// each. Returns their ids, or an empty list when one failed.
+QStringList createHeldByPeer(SyncCluster &cluster, const ScriptedAgent &peer,
+                             const QString &prefix, int count)
+{
+    QStringList ids;
+    for (int i = 0; i < count; ++i) {
+        const Upload upload = cluster.createCredential(
+            u"%1-%2"_s.arg(prefix).arg(i), QJsonObject { { u"password"_s, newUuid() } }, {},
+            QStringList { u"s"_s });
+        if (upload.status != 201)
+            return {};
+        ids.append(upload.credentialId);
+    }
+    for (const QString &id : std::as_const(ids)) {
+        if (!waitUntil([&] { return secretStored(cluster, id, peer.agentId()); }))
+            return {};
+    }
+    return ids;
+}
+
 } // namespace
 
 class SyncIntegrityTest : public QObject {
@@ -262,6 +284,7 @@ private Q_SLOTS:
     void oneDispatchPerPair();
     void backfillConcurrencyAndResume();
     void backfillDispatchLastsUntilTargetReplies();
+    void jitRepairSkipsBackfillQueue();
     void reconnectThrottleDelaysBackfill();
 };
 
@@ -1104,16 +1127,8 @@ void SyncIntegrityTest::backfillDispatchLastsUntilTargetReplies()
     peer.setAutoStore(true);
     peer.setAutoRewrap(true);
     QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
-    QStringList ids;
-    for (int i = 0; i < kCredentials; ++i) {
-        const Upload upload = cluster.createCredential(
-            u"d-%1"_s.arg(i), QJsonObject { { u"password"_s, newUuid() } }, {},
-            QStringList { u"s"_s });
-        QVERIFY2(upload.status == 201, qPrintable(cluster.lastError()));
-        ids.append(upload.credentialId);
-    }
-    for (const QString &id : std::as_const(ids))
-        QVERIFY(waitUntil([&] { return secretStored(cluster, id, peer.agentId()); }));
+    const QStringList ids = createHeldByPeer(cluster, peer, u"d"_s, kCredentials);
+    QVERIFY2(ids.size() == kCredentials, qPrintable(cluster.lastError()));
 
     ScriptedAgent target;
     QList<CredentialStore> held;
@@ -1138,6 +1153,55 @@ void SyncIntegrityTest::backfillDispatchLastsUntilTargetReplies()
     QVERIFY(waitUntil([&] { return held.size() == kConcurrency + 1; }));
     QTest::qWait(500);
     QCOMPARE(held.size(), qsizetype(kConcurrency + 1));
+}
+
+// S stores twelve credentials and leaves every rewrap_request unanswered. G
+// joins, so its backfill sends S requests for five of them and plans five
+// more, which wait for a slot. G's credential_missing for each of the other
+// seven dispatches it at once: JIT repair does not wait behind the backfill.
+void SyncIntegrityTest::jitRepairSkipsBackfillQueue()
+{
+    constexpr int kCredentials = 12;
+    constexpr int kConcurrency = 5; // the default SEALRELAY_BACKFILL_CONCURRENCY
+
+    SyncCluster cluster(
+        backendSettings({ { u"SEALRELAY_DISPATCH_PEER_TIMEOUT_MS"_s, u"60000"_s } }));
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    QSet<QString> requested;
+    peer.setRewrapHandler([&](const RewrapRequest &request) -> std::optional<AgentMessage> {
+        requested.insert(request.credentialId);
+        return std::nullopt;
+    });
+    QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
+    const QStringList ids = createHeldByPeer(cluster, peer, u"j"_s, kCredentials);
+    QVERIFY2(ids.size() == kCredentials, qPrintable(cluster.lastError()));
+
+    ScriptedAgent target;
+    target.setAutoStore(true);
+    QVERIFY2(!cluster.addScriptedAgent(target, u"g"_s).isEmpty(), qPrintable(cluster.lastError()));
+    QVERIFY(target.waitFor<Registered>(kWaitMs).has_value());
+    QVERIFY(waitUntil([&] { return requested.size() >= kConcurrency; }));
+    QTest::qWait(1000);
+    QCOMPARE(requested.size(), qsizetype(kConcurrency));
+
+    for (const QString &id : std::as_const(ids)) {
+        if (requested.contains(id))
+            continue;
+        CredentialMissing missing;
+        missing.id = newUuid();
+        missing.requestId = newUuid();
+        missing.credentialId = id;
+        QVERIFY2(target.send(missing), qPrintable(target.lastError()));
+    }
+    // The first five requests stay unanswered, so every further request is
+    // one that JIT repair sent.
+    QVERIFY2(waitUntil([&] { return requested.size() == kCredentials; }),
+             qPrintable(u"%1 of %2 credentials asked for"_s.arg(requested.size())
+                            .arg(kCredentials)));
 }
 
 void SyncIntegrityTest::backfillConcurrencyAndResume()
@@ -1165,16 +1229,8 @@ void SyncIntegrityTest::backfillConcurrencyAndResume()
     });
     QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
 
-    QStringList ids;
-    for (int i = 0; i < kCredentials; ++i) {
-        const Upload upload = cluster.createCredential(
-            u"b-%1"_s.arg(i), QJsonObject { { u"password"_s, newUuid() } }, {},
-            QStringList { u"s"_s });
-        QVERIFY2(upload.status == 201, qPrintable(cluster.lastError()));
-        ids.append(upload.credentialId);
-    }
-    for (const QString &id : std::as_const(ids))
-        QVERIFY(waitUntil([&] { return secretStored(cluster, id, peer.agentId()); }));
+    const QStringList ids = createHeldByPeer(cluster, peer, u"b"_s, kCredentials);
+    QVERIFY2(ids.size() == kCredentials, qPrintable(cluster.lastError()));
     QCOMPARE(requestsByCredential.size(), 0);
 
     ScriptedAgent target;
