@@ -96,8 +96,8 @@ Result<void> ConsoleSession::start(const QString &profileName, const QString &ba
 
     Result<client::Profile> profile = client::Profile::load(m_profileName);
     if (!profile) {
-        setSignInError(u"The profile \"%1\" cannot be read: %2."_s.arg(m_profileName,
-                                                                       profile.error().message));
+        setSignInError(tr("The profile \"%1\" cannot be read: %2.")
+                           .arg(m_profileName, profile.error().message));
         return profile.error();
     }
     m_tokenFile = profile->tokenFile;
@@ -105,8 +105,8 @@ Result<void> ConsoleSession::start(const QString &profileName, const QString &ba
     m_orgId = profile->orgId;
     Result<void> replaced = replaceWorkspace(m_orgId);
     if (!replaced) {
-        setSignInError(u"The files of profile \"%1\" cannot be read: %2."_s.arg(
-            m_profileName, replaced.error().message));
+        setSignInError(tr("The files of profile \"%1\" cannot be read: %2.")
+                           .arg(m_profileName, replaced.error().message));
         return replaced;
     }
     setBackendUrl(backendOverride.isEmpty() ? profile->backendUrl : backendOverride);
@@ -131,8 +131,8 @@ void ConsoleSession::signInWithStoredToken(const client::Profile &profile)
     if (!token) {
         // No stored token is the normal first start, and the sign-in page requests one.
         if (token.error().reason != Reason::NotFound)
-            setSignInError(u"The stored token of profile \"%1\" cannot be read: %2."_s.arg(
-                m_profileName, token.error().message));
+            setSignInError(tr("The stored token of profile \"%1\" cannot be read: %2.")
+                               .arg(m_profileName, token.error().message));
         return;
     }
     // The token is stored already, so there is nothing to remember again.
@@ -152,8 +152,8 @@ void ConsoleSession::signIn(const QString &backendUrl, const QString &token, boo
     }
     const QString trimmedToken = token.trimmed();
     if (trimmedToken.isEmpty()) {
-        setSignInError(u"The token is empty: paste an API token, or create one with "
-                       "`sealrelayctl token create` or ask an admin."_s);
+        setSignInError(tr("The token is empty: paste an API token, or create one with "
+                          "`sealrelayctl token create` or ask an admin."));
         setState(u"signedOut"_s);
         return;
     }
@@ -206,8 +206,8 @@ void ConsoleSession::signIn(const QString &backendUrl, const QString &token, boo
                     m_signInRetryDelay = std::clamp(m_signInRetryDelay * 2,
                                                     std::chrono::seconds(5),
                                                     std::chrono::seconds(60));
-                    sentence = u"The backend at %1 cannot be reached (%2): check the URL and "
-                               "that the backend runs. The console tries again in %3 s."_s
+                    sentence = tr("The backend at %1 cannot be reached (%2): check the URL and "
+                                  "that the backend runs. The console tries again in %3 s.")
                                    .arg(m_backendUrl, reply.error().message)
                                    .arg(m_signInRetryDelay.count());
                     m_signInRetryTimer.disconnect();
@@ -229,8 +229,9 @@ void ConsoleSession::signIn(const QString &backendUrl, const QString &token, boo
             const QString orgId = reply->json.value(u"org_id"_s).toString();
             if (orgId.isEmpty()) {
                 m_backend.reset();
-                setSignInError(u"The server at %1 returned no org id, so it is not a sealrelay "
-                               "backend: check the URL."_s.arg(m_backendUrl));
+                setSignInError(tr("The server at %1 returned no org id, so it is not a sealrelay "
+                                  "backend: check the URL.")
+                                   .arg(m_backendUrl));
                 setState(u"signedOut"_s);
                 Q_EMIT actionFinished(u"signIn"_s, false, m_signInError, QString());
                 return;
@@ -243,18 +244,22 @@ QString ConsoleSession::describeSignInFailure(const QString &url,
                                               const client::ApiError &error) const
 {
     if (error.status == 401 || error.code == u"unauthenticated"_s)
-        return u"The backend at %1 refused the token: create a new one with `sealrelayctl token "
-               "create` or ask an admin."_s.arg(url);
+        return tr("The backend at %1 refused the token: create a new one with `sealrelayctl token "
+                  "create` or ask an admin.")
+            .arg(url);
     if (error.status == 403 || error.code == u"forbidden"_s)
-        return u"The backend at %1 accepted the token but does not allow it to read: ask an "
-               "admin for an operator or auditor token."_s.arg(url);
+        return tr("The backend at %1 accepted the token but does not allow it to read: ask an "
+                  "admin for an operator or auditor token.")
+            .arg(url);
     if (error.code == u"insecure_url"_s)
-        return u"The console sends tokens over plain http only to this machine: use "
-               "https:// for %1."_s.arg(url);
+        return tr("The console sends tokens over plain http only to this machine: use "
+                  "https:// for %1.")
+            .arg(url);
     if (error.code == u"network_error"_s || error.code == u"timeout"_s)
-        return u"The backend at %1 cannot be reached (%2): check the URL and that the backend "
-               "runs, then sign in again."_s.arg(url, error.message);
-    return u"Signing in to %1 failed: %2"_s.arg(url, error.toError().message);
+        return tr("The backend at %1 cannot be reached (%2): check the URL and that the backend "
+                  "runs, then sign in again.")
+            .arg(url, error.message);
+    return tr("Signing in to %1 failed: %2").arg(url, error.toError().message);
 }
 
 void ConsoleSession::finishSignIn(const QUrl &url, const QString &token, const QString &orgId,
@@ -265,8 +270,8 @@ void ConsoleSession::finishSignIn(const QUrl &url, const QString &token, const Q
         Result<void> replaced = replaceWorkspace(orgId);
         if (!replaced) {
             m_backend.reset();
-            setSignInError(u"The files of profile \"%1\" cannot be read: %2."_s.arg(
-                m_profileName, replaced.error().message));
+            setSignInError(tr("The files of profile \"%1\" cannot be read: %2.")
+                               .arg(m_profileName, replaced.error().message));
             setState(u"signedOut"_s);
             return;
         }
@@ -287,8 +292,9 @@ void ConsoleSession::finishSignIn(const QUrl &url, const QString &token, const Q
                 stored = profile->save();
         }
         if (!stored)
-            storeWarning = u" The token is kept for this session only, because storing it "
-                           "failed: %1"_s.arg(stored.error().message);
+            storeWarning = tr(" The token is kept for this session only, because storing it "
+                              "failed: %1")
+                               .arg(stored.error().message);
     }
 
     setState(u"signedIn"_s);
@@ -301,8 +307,8 @@ void ConsoleSession::finishSignIn(const QUrl &url, const QString &token, const Q
     m_systemTimer.start();
     logger("console")->info("signed in to {} (org {})", m_backendUrl.toStdString(),
                             orgId.toStdString());
-    Q_EMIT actionFinished(u"signIn"_s, true, u"Signed in to %1."_s.arg(m_backendUrl) + storeWarning,
-                          QString());
+    Q_EMIT actionFinished(u"signIn"_s, true,
+                          tr("Signed in to %1.").arg(m_backendUrl) + storeWarning, QString());
 }
 
 void ConsoleSession::signOut()
@@ -325,12 +331,13 @@ void ConsoleSession::forgetToken()
     if (!removed) {
         Q_EMIT actionFinished(
             u"forgetToken"_s, false,
-            u"The stored token could not be removed: %1"_s.arg(removed.error().message), QString());
+            tr("The stored token could not be removed: %1").arg(removed.error().message),
+            QString());
         return;
     }
     Q_EMIT actionFinished(u"forgetToken"_s, true,
-                          u"The stored token of profile \"%1\" was removed from the %2."_s.arg(
-                              m_profileName, client::tokenLocation(profile.value())),
+                          tr("The stored token of profile \"%1\" was removed from the %2.")
+                              .arg(m_profileName, client::tokenLocation(profile.value())),
                           QString());
 }
 
@@ -403,13 +410,14 @@ void ConsoleSession::loadOperatorKey()
         if (!key) {
             if (key.error().reason == Reason::NotFound)
                 setOperatorKey(nullptr,
-                               u"No operator key in the %1: create one with `sealrelayctl "
-                               "operator init --profile %2`."_s.arg(store.location(), profileName));
+                               tr("No operator key in the %1: create one with `sealrelayctl "
+                                  "operator init --profile %2`.")
+                                   .arg(store.location(), profileName));
             else
                 setOperatorKey(nullptr,
-                               u"The operator key in the %1 cannot be loaded: %2. Without it "
-                               "the console cannot create credentials or approve agents."_s.arg(
-                                   store.location(), key.error().message));
+                               tr("The operator key in the %1 cannot be loaded: %2. Without it "
+                                  "the console cannot create credentials or approve agents.")
+                                   .arg(store.location(), key.error().message));
             return;
         }
         setOperatorKey(std::make_unique<client::OperatorKey>(std::move(key).value()), QString());
@@ -419,8 +427,9 @@ void ConsoleSession::loadOperatorKey()
     const QByteArray passphrase = qgetenv("SEALRELAY_OPERATOR_PASSPHRASE");
     if (passphrase.isEmpty()) {
         setOperatorKey(nullptr,
-                       u"The operator key file %1 needs its passphrase: type it, or start the "
-                       "console with SEALRELAY_OPERATOR_PASSPHRASE set."_s.arg(m_operatorKeyFile));
+                       tr("The operator key file %1 needs its passphrase: type it, or start the "
+                          "console with SEALRELAY_OPERATOR_PASSPHRASE set.")
+                           .arg(m_operatorKeyFile));
         return;
     }
     openOperatorKeyFile(passphrase, false);
@@ -431,13 +440,13 @@ void ConsoleSession::unlockOperatorKey(const QString &passphrase)
     const QString action = u"unlockOperatorKey"_s;
     if (m_operatorKeyFile.isEmpty()) {
         Q_EMIT actionFinished(action, false,
-                              u"The operator key of this profile is in the OS keychain, which "
-                              "needs no passphrase."_s,
+                              tr("The operator key of this profile is in the OS keychain, which "
+                                 "needs no passphrase."),
                               QString());
         return;
     }
     if (passphrase.isEmpty()) {
-        Q_EMIT actionFinished(action, false, u"Type the passphrase of the key file."_s, QString());
+        Q_EMIT actionFinished(action, false, tr("Type the passphrase of the key file."), QString());
         return;
     }
     // NOTE: the QString from QML cannot be wiped; only this UTF-8 copy is.
@@ -463,26 +472,28 @@ void ConsoleSession::openOperatorKeyFile(QByteArray passphrase, bool typed)
                     setOperatorKey(std::make_unique<client::OperatorKey>(key->value()), QString());
                 } else if (key->error().reason == Reason::DecryptFailed) {
                     setOperatorKey(nullptr,
-                                   typed ? u"The operator key file %1 did not open with the "
-                                           "passphrase typed: type it again."_s.arg(path)
-                                         : u"The operator key file %1 did not open with the "
-                                           "passphrase in SEALRELAY_OPERATOR_PASSPHRASE: type "
-                                           "the right one."_s.arg(path));
+                                   typed ? tr("The operator key file %1 did not open with the "
+                                              "passphrase typed: type it again.")
+                                               .arg(path)
+                                         : tr("The operator key file %1 did not open with the "
+                                              "passphrase in SEALRELAY_OPERATOR_PASSPHRASE: type "
+                                              "the right one.")
+                                               .arg(path));
                 } else if (key->error().reason == Reason::NotFound) {
                     setOperatorKey(nullptr,
-                                   u"The operator key file %1 does not exist: create it with "
-                                   "`sealrelayctl operator init --key-file %1 --profile %2`."_s.arg(
-                                       path, m_profileName));
+                                   tr("The operator key file %1 does not exist: create it with "
+                                      "`sealrelayctl operator init --key-file %1 --profile %2`.")
+                                       .arg(path, m_profileName));
                 } else {
                     setOperatorKey(nullptr,
-                                   u"The operator key file %1 cannot be loaded: %2"_s.arg(
-                                       path, key->error().message));
+                                   tr("The operator key file %1 cannot be loaded: %2")
+                                       .arg(path, key->error().message));
                 }
                 if (typed)
                     Q_EMIT actionFinished(
                         u"unlockOperatorKey"_s, operatorKeyReady(),
                         operatorKeyReady()
-                            ? u"The operator key %1 is ready."_s.arg(m_operatorFingerprint)
+                            ? tr("The operator key %1 is ready.").arg(m_operatorFingerprint)
                             : m_operatorKeyError,
                         QString());
             },
@@ -496,10 +507,10 @@ void ConsoleSession::setOperatorKey(std::unique_ptr<client::OperatorKey> key, co
     if (key && !m_workspace->trusted().contains(key->publicKey())) {
         // The agents reject statements signed by a key they do not pin, and
         // so does this console's own check of each statement.
-        message = u"The operator key %1 is not in the trusted operators %2: pin it with "
-                  "`sealrelayctl operator trust %3 --profile %4`."_s.arg(
-                      key->displayFingerprint(), m_workspace->trusted().path(),
-                      key->trustedOperatorsLine(), m_profileName);
+        message = tr("The operator key %1 is not in the trusted operators %2: pin it with "
+                     "`sealrelayctl operator trust %3 --profile %4`.")
+                      .arg(key->displayFingerprint(), m_workspace->trusted().path(),
+                           key->trustedOperatorsLine(), m_profileName);
         key.reset();
     }
     m_operatorFingerprint = key ? key->displayFingerprint() : QString();
@@ -638,8 +649,9 @@ void ConsoleSession::onFeedTokenRejected()
     m_systemTimer.stop();
     m_backend.reset();
     abandonActions();
-    setSignInError(u"The backend at %1 refused the token: create a new one with `sealrelayctl "
-                   "token create` or ask an admin, then sign in again."_s.arg(m_backendUrl));
+    setSignInError(tr("The backend at %1 refused the token: create a new one with `sealrelayctl "
+                      "token create` or ask an admin, then sign in again.")
+                       .arg(m_backendUrl));
     setState(u"signedOut"_s);
 }
 
@@ -790,25 +802,28 @@ void ConsoleSession::updateBanner()
     QString banner;
     QString severity;
     if (m_state == u"signedIn"_s && m_connection == u"reconnecting"_s) {
-        const QString since = m_lastEventAt.isValid() ? u" The views show the state of %1."_s.arg(
-                                  m_lastEventAt.toLocalTime().toString(u"HH:mm:ss"_s))
-                                                      : QString();
+        const QString since = m_lastEventAt.isValid()
+            ? tr(" The views show the state of %1.")
+                  .arg(m_lastEventAt.toLocalTime().toString(u"HH:mm:ss"_s))
+            : QString();
         banner = m_reconnectSeconds > 0
-            ? u"The backend at %1 cannot be reached; the console tries again in %2 s.%3"_s
+            ? tr("The backend at %1 cannot be reached; the console tries again in %2 s.%3")
                   .arg(m_backendUrl)
                   .arg(m_reconnectSeconds)
                   .arg(since)
-            : u"Connecting to the backend at %1.%2"_s.arg(m_backendUrl, since);
+            : tr("Connecting to the backend at %1.%2").arg(m_backendUrl, since);
         severity = u"critical"_s;
     } else if (m_state == u"signedIn"_s && m_coordinationDegraded) {
-        banner = u"Rewrap coordination between the backend replicas is degraded (%1): syncs may "
-                 "be repeated or delayed. Check the coordination store."_s.arg(m_coordinationName);
+        banner = tr("Rewrap coordination between the backend replicas is degraded (%1): syncs may "
+                    "be repeated or delayed. Check the coordination store.")
+                     .arg(m_coordinationName);
         severity = u"warning"_s;
     } else if (m_state == u"signedIn"_s && m_clockSkewSeconds
                && std::abs(*m_clockSkewSeconds) > kMaxClockSkewSeconds) {
         const qint64 skew = *m_clockSkewSeconds;
-        banner = u"This computer's clock is %1 s %2 the backend's, so the times shown may be "
-                 "off: correct the clock."_s.arg(std::abs(skew))
+        banner = tr("This computer's clock is %1 s %2 the backend's, so the times shown may be "
+                    "off: correct the clock.")
+                     .arg(std::abs(skew))
                      .arg(skew > 0 ? u"behind"_s : u"ahead of"_s);
         severity = u"warning"_s;
     }

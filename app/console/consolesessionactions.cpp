@@ -74,13 +74,13 @@ QString agentCountText(qsizetype count)
 bool ConsoleSession::beginAction(const QString &action, bool needsOperatorKey)
 {
     if (m_state != u"signedIn"_s || !m_backend) {
-        Q_EMIT actionFinished(action, false, u"Sign in first."_s, QString());
+        Q_EMIT actionFinished(action, false, tr("Sign in first."), QString());
         return false;
     }
     if (needsOperatorKey && !m_operatorKey) {
         Q_EMIT actionFinished(action, false,
                               m_operatorKeyError.isEmpty()
-                                  ? u"The operator key is still loading: try again in a moment."_s
+                                  ? tr("The operator key is still loading: try again in a moment.")
                                   : m_operatorKeyError,
                               QString());
         return false;
@@ -115,25 +115,26 @@ QString ConsoleSession::describeApiError(const client::ApiError &error) const
 {
     switch (error.status) {
     case 401:
-        return u"The backend refused the token: sign in again with a new one from "
-               "`sealrelayctl token create`."_s;
+        return tr("The backend refused the token: sign in again with a new one from "
+                  "`sealrelayctl token create`.");
     case 403:
-        return u"This token may not do that: ask an admin for an operator token."_s;
+        return tr("This token may not do that: ask an admin for an operator token.");
     case 404:
-        return u"The backend does not know it (%1): it may have been removed meanwhile."_s.arg(
-            error.message);
+        return tr("The backend does not know it (%1): it may have been removed meanwhile.")
+            .arg(error.message);
     case 409:
-        return u"It changed on the backend meanwhile (%1): look at it again and retry."_s.arg(
-            error.message);
+        return tr("It changed on the backend meanwhile (%1): look at it again and retry.")
+            .arg(error.message);
     case 429:
-        return u"The backend asks to slow down: wait a few seconds and try again."_s;
+        return tr("The backend asks to slow down: wait a few seconds and try again.");
     default:
         break;
     }
     if (error.code == u"network_error"_s || error.code == u"timeout"_s)
-        return u"The backend at %1 cannot be reached (%2): try again once the connection is "
-               "back."_s.arg(m_backendUrl, error.message);
-    return u"The backend rejected the request: %1"_s.arg(error.toError().message);
+        return tr("The backend at %1 cannot be reached (%2): try again once the connection is "
+                  "back.")
+            .arg(m_backendUrl, error.message);
+    return tr("The backend rejected the request: %1").arg(error.toError().message);
 }
 
 // ---- Credentials ----------------------------------------------------------------
@@ -157,8 +158,8 @@ void ConsoleSession::runUpload(const QString &action, const QString &credentialI
             Result<QList<client::AgentRow>> rows = client::parseAgentList(agents->json);
             if (!rows) {
                 endAction(action, false,
-                          u"The backend's agent list is malformed, so nothing was sealed: %1"_s.arg(
-                              rows.error().message));
+                          tr("The backend's agent list is malformed, so nothing was sealed: %1")
+                              .arg(rows.error().message));
                 return;
             }
             inputs->agents = std::move(rows).value();
@@ -167,7 +168,7 @@ void ConsoleSession::runUpload(const QString &action, const QString &credentialI
                 return;
             }
             if (!m_backend) {
-                endAction(action, false, u"Signed out before the upload was built."_s);
+                endAction(action, false, tr("Signed out before the upload was built."));
                 return;
             }
             m_backend->getAsync(
@@ -181,8 +182,9 @@ void ConsoleSession::runUpload(const QString &action, const QString &credentialI
                         credential->json.value(u"statement"_s), u"statement");
                     if (!current) {
                         endAction(action, false,
-                                  u"The backend returned a malformed statement, so nothing was "
-                                  "signed: %1"_s.arg(current.error().message));
+                                  tr("The backend returned a malformed statement, so nothing was "
+                                     "signed: %1")
+                                      .arg(current.error().message));
                         return;
                     }
                     inputs->current = std::move(current).value();
@@ -212,21 +214,22 @@ void ConsoleSession::sendUpload(const QString &action, quint64 signInAttempt,
 {
     // A sign-out or another sign-in since the action started drops the upload.
     if (signInAttempt != m_signInAttempt || !m_backend) {
-        endAction(action, false, u"Signed out before the upload was sent."_s);
+        endAction(action, false, tr("Signed out before the upload was sent."));
         return;
     }
     if (!prepared) {
         const Error &error = prepared.error();
         QString message;
         if (error.reason == Reason::NotInScope)
-            message = u"No agent in scope has a certificate this console trusts, so no agent "
-                      "could receive the secret: approve the agents first. Nothing was sent."_s;
+            message = tr("No agent in scope has a certificate this console trusts, so no agent "
+                         "could receive the secret: approve the agents first. Nothing was sent.");
         else if (error.reason == Reason::UntrustedOperator)
-            message = u"The current statement is signed by an operator key this profile does "
-                      "not trust: pin it with `sealrelayctl operator trust KEY` if it is a "
-                      "colleague's. Nothing was sent. (%1)"_s.arg(error.message);
+            message = tr("The current statement is signed by an operator key this profile does "
+                         "not trust: pin it with `sealrelayctl operator trust KEY` if it is a "
+                         "colleague's. Nothing was sent. (%1)")
+                          .arg(error.message);
         else
-            message = u"Nothing was sent: %1."_s.arg(error.message);
+            message = tr("Nothing was sent: %1.").arg(error.message);
         endAction(action, false, message);
         return;
     }
@@ -241,11 +244,12 @@ void ConsoleSession::sendUpload(const QString &action, quint64 signInAttempt,
             QString message;
             switch (upload.kind) {
             case client::UploadKind::Create:
-                message = u"Created \"%1\" and sealed it to %2."_s.arg(
-                    statement.name, agentCountText(upload.envelopeAgentIds.size()));
+                message = tr("Created \"%1\" and sealed it to %2.")
+                              .arg(statement.name, agentCountText(upload.envelopeAgentIds.size()));
                 break;
             case client::UploadKind::Rotate:
-                message = u"Rotated \"%1\" to version %2 and sealed it to %3."_s.arg(statement.name)
+                message = tr("Rotated \"%1\" to version %2 and sealed it to %3.")
+                              .arg(statement.name)
                               .arg(statement.version)
                               .arg(agentCountText(upload.envelopeAgentIds.size()));
                 break;
@@ -256,7 +260,7 @@ void ConsoleSession::sendUpload(const QString &action, quint64 signInAttempt,
                                                       agentCountText(statement.agents.size()));
                 break;
             case client::UploadKind::Delete:
-                message = u"Deleted \"%1\"; its agents purge their copies."_s.arg(statement.name);
+                message = tr("Deleted \"%1\"; its agents purge their copies.").arg(statement.name);
                 break;
             }
             endAction(action, true, message, upload.warnings.join(u'\n'));
@@ -269,14 +273,14 @@ void ConsoleSession::createCredential(const QString &name, const QString &kind,
 {
     const QString action = u"createCredential"_s;
     if (name.trimmed().isEmpty() || kind.trimmed().isEmpty()) {
-        Q_EMIT actionFinished(action, false, u"Type a name and a kind for the credential."_s,
+        Q_EMIT actionFinished(action, false, tr("Type a name and a kind for the credential."),
                               QString());
         return;
     }
     Result<QJsonObject> secret = secretFromFields(secretFields);
     if (!secret) {
         Q_EMIT actionFinished(action, false,
-                              u"The secret cannot be used: %1."_s.arg(secret.error().message),
+                              tr("The secret cannot be used: %1.").arg(secret.error().message),
                               QString());
         return;
     }
@@ -302,7 +306,7 @@ void ConsoleSession::rotateCredential(const QString &credentialId, const QVarian
     Result<QJsonObject> secret = secretFromFields(secretFields);
     if (!secret) {
         Q_EMIT actionFinished(action, false,
-                              u"The secret cannot be used: %1."_s.arg(secret.error().message),
+                              tr("The secret cannot be used: %1.").arg(secret.error().message),
                               QString());
         return;
     }
@@ -452,14 +456,14 @@ void ConsoleSession::approveAgent(const QString &agentId, const QString &typedFi
             }
             if (workspace != m_workspace || !m_operatorKey || !m_backend) {
                 endAction(action, false,
-                          u"The session changed before the approval was signed; try again."_s);
+                          tr("The session changed before the approval was signed; try again."));
                 return;
             }
             Result<QList<client::AgentRow>> rows = client::parseAgentList(reply->json);
             if (!rows) {
                 endAction(action, false,
-                          u"The backend's agent list is malformed, so nothing was signed: %1"_s.arg(
-                              rows.error().message));
+                          tr("The backend's agent list is malformed, so nothing was signed: %1")
+                              .arg(rows.error().message));
                 return;
             }
             const auto row = std::find_if(
@@ -467,13 +471,13 @@ void ConsoleSession::approveAgent(const QString &agentId, const QString &typedFi
                 [&agentId](const client::AgentRow &entry) { return entry.agentId == agentId; });
             if (row == rows->cend()) {
                 endAction(action, false,
-                          u"The backend does not list agent %1 any more."_s.arg(agentId));
+                          tr("The backend does not list agent %1 any more.").arg(agentId));
                 return;
             }
             if (row->status != u"pending_approval"_s) {
                 endAction(action, false,
-                          u"Agent \"%1\" is %2, not pending approval, so nothing was signed."_s.arg(
-                              row->name, row->status));
+                          tr("Agent \"%1\" is %2, not pending approval, so nothing was signed.")
+                              .arg(row->name, row->status));
                 return;
             }
 
@@ -483,16 +487,18 @@ void ConsoleSession::approveAgent(const QString &agentId, const QString &typedFi
             Result<void> matched = client::matchTypedFingerprint(typedFingerprint, listed);
             if (!matched) {
                 if (matched.error().reason == Reason::IdMismatch)
-                    endAction(action, false,
-                              u"The fingerprint typed does not match agent \"%1\": the backend "
-                              "lists keys with another fingerprint. Nothing was signed. Read the "
-                              "fingerprint again on the agent host with `sealrelay-agent "
-                              "fingerprint`; if it differs there too, the keys were replaced on "
-                              "the way."_s.arg(row->name));
+                    endAction(
+                        action, false,
+                        tr("The fingerprint typed does not match agent \"%1\": the backend "
+                           "lists keys with another fingerprint. Nothing was signed. Read the "
+                           "fingerprint again on the agent host with `sealrelay-agent "
+                           "fingerprint`; if it differs there too, the keys were replaced on "
+                           "the way.")
+                            .arg(row->name));
                 else
                     endAction(action, false,
-                              u"Type at least %1 hex digits of the fingerprint that "
-                              "`sealrelay-agent fingerprint` prints on the agent host (%2)."_s
+                              tr("Type at least %1 hex digits of the fingerprint that "
+                                 "`sealrelay-agent fingerprint` prints on the agent host (%2).")
                                   .arg(client::kMinTypedFingerprintDigits)
                                   .arg(matched.error().message));
                 return;
@@ -505,8 +511,9 @@ void ConsoleSession::approveAgent(const QString &agentId, const QString &typedFi
             Result<SignedStatement> certificate = workspace->certificates().certify(
                 *row, typedFingerprint, generation, m_operatorKey->privateKey());
             if (!certificate) {
-                endAction(action, false,
-                          u"The certificate was not signed: %1"_s.arg(certificate.error().message));
+                endAction(
+                    action, false,
+                    tr("The certificate was not signed: %1").arg(certificate.error().message));
                 return;
             }
             const QString name = row->name;
@@ -523,14 +530,14 @@ void ConsoleSession::approveAgent(const QString &agentId, const QString &typedFi
                     if (workspace) {
                         Result<void> raised = workspace->generations().raise(agentId, generation);
                         if (!raised)
-                            warning = u" Recording its generation failed: %1"_s.arg(
-                                raised.error().message);
+                            warning = tr(" Recording its generation failed: %1")
+                                          .arg(raised.error().message);
                     }
-                    endAction(
-                        action, true,
-                        u"Approved agent \"%1\" with certificate generation %2."_s.arg(name).arg(
-                            generation)
-                            + warning);
+                    endAction(action, true,
+                              tr("Approved agent \"%1\" with certificate generation %2.")
+                                      .arg(name)
+                                      .arg(generation)
+                                  + warning);
                 });
         });
 }
@@ -548,8 +555,9 @@ void ConsoleSession::revokeAgent(const QString &agentId)
                                  return;
                              }
                              endAction(action, true,
-                                       u"Revoked agent \"%1\": it receives no credentials any "
-                                       "more."_s.arg(name));
+                                       tr("Revoked agent \"%1\": it receives no credentials any "
+                                          "more.")
+                                           .arg(name));
                          });
 }
 
@@ -558,7 +566,7 @@ void ConsoleSession::createEnrolmentToken(const QString &agentName)
     const QString action = u"createEnrolmentToken"_s;
     const QString name = agentName.trimmed();
     if (name.isEmpty()) {
-        Q_EMIT actionFinished(action, false, u"Type the name the agent will enrol with."_s,
+        Q_EMIT actionFinished(action, false, tr("Type the name the agent will enrol with."),
                               QString());
         return;
     }
@@ -575,9 +583,9 @@ void ConsoleSession::createEnrolmentToken(const QString &agentName)
             const QDateTime expires = QDateTime::fromString(
                 reply->json.value(u"expires_at"_s).toString(), Qt::ISODateWithMs);
             endAction(action, true,
-                      u"Enrolment token for \"%1\" created. It works once, until %2: pass it to "
-                      "`sealrelay-agent init --enrolment-token` on the agent host."_s.arg(
-                          name, expires.toLocalTime().toString(u"yyyy-MM-dd HH:mm"_s)),
+                      tr("Enrolment token for \"%1\" created. It works once, until %2: pass it to "
+                         "`sealrelay-agent init --enrolment-token` on the agent host.")
+                          .arg(name, expires.toLocalTime().toString(u"yyyy-MM-dd HH:mm"_s)),
                       token);
         });
 }
@@ -588,7 +596,7 @@ void ConsoleSession::acknowledgeAlerts(const QStringList &alertIds)
 {
     const QString action = u"acknowledgeAlerts"_s;
     if (alertIds.isEmpty()) {
-        Q_EMIT actionFinished(action, false, u"Select at least one alert."_s, QString());
+        Q_EMIT actionFinished(action, false, tr("Select at least one alert."), QString());
         return;
     }
     if (!beginAction(action, false))
@@ -602,8 +610,8 @@ void ConsoleSession::acknowledgeAlerts(const QStringList &alertIds)
             }
             const qsizetype acknowledged = reply->json.value(u"acknowledged"_s).toArray().size();
             const qsizetype skipped = reply->json.value(u"skipped"_s).toArray().size();
-            QString message = acknowledged == 1 ? u"Acknowledged 1 alert."_s
-                                                : u"Acknowledged %1 alerts."_s.arg(acknowledged);
+            QString message = acknowledged == 1 ? tr("Acknowledged 1 alert.")
+                                                : tr("Acknowledged %1 alerts.").arg(acknowledged);
             if (skipped > 0)
                 message += u" %1 were already acknowledged or unknown."_s.arg(skipped);
             endAction(action, true, message);
@@ -642,7 +650,7 @@ void ConsoleSession::setAuditPageSize(int rows)
 void ConsoleSession::loadMoreAudit()
 {
     if (!m_workspace->audit().hasMore()) {
-        Q_EMIT actionFinished(u"loadMoreAudit"_s, true, u"There are no older rows."_s, QString());
+        Q_EMIT actionFinished(u"loadMoreAudit"_s, true, tr("There are no older rows."), QString());
         return;
     }
     if (!beginAction(u"loadMoreAudit"_s, false))
@@ -658,7 +666,7 @@ void ConsoleSession::fetchAuditPage(bool replace, bool reported)
     const QString action = replace ? u"setAuditFilter"_s : u"loadMoreAudit"_s;
     if (!m_backend) {
         if (reported)
-            endAction(action, false, u"Sign in first."_s);
+            endAction(action, false, tr("Sign in first."));
         return;
     }
     const quint64 request = ++m_auditRequest;
@@ -680,7 +688,7 @@ void ConsoleSession::fetchAuditPage(bool replace, bool reported)
                     endAction(action, ok, message);
             };
             if (request != m_auditRequest || workspace != m_workspace) {
-                finish(false, u"A newer audit query replaced this one."_s);
+                finish(false, tr("A newer audit query replaced this one."));
                 return;
             }
             if (!reply) {
@@ -696,14 +704,14 @@ void ConsoleSession::fetchAuditPage(bool replace, bool reported)
             Result<void> appended = workspace->audit().appendPage(records, nextAfterId);
             if (!appended) {
                 finish(false,
-                       u"The backend returned a malformed audit page: %1"_s.arg(
-                           appended.error().message));
+                       tr("The backend returned a malformed audit page: %1")
+                           .arg(appended.error().message));
                 return;
             }
             Q_EMIT auditHasMoreChanged();
             finish(true,
-                   records.size() == 1 ? u"Loaded 1 audit row."_s
-                                       : u"Loaded %1 audit rows."_s.arg(records.size()));
+                   records.size() == 1 ? tr("Loaded 1 audit row.")
+                                       : tr("Loaded %1 audit rows.").arg(records.size()));
         });
 }
 
@@ -721,26 +729,27 @@ void ConsoleSession::verifyAudit()
                 return;
             }
             if (!workspace) {
-                endAction(action, false, u"The session changed during the check; try again."_s);
+                endAction(action, false, tr("The session changed during the check; try again."));
                 return;
             }
             Result<void> set = workspace->audit().setVerification(reply->json);
             if (!set) {
                 endAction(action, false,
-                          u"The backend's verification report is malformed: %1"_s.arg(
-                              set.error().message));
+                          tr("The backend's verification report is malformed: %1")
+                              .arg(set.error().message));
                 return;
             }
             const models::AuditVerification verification = workspace->audit().verification();
             // The backend computes the report, so the message names it as the source.
             if (verification.intact)
                 endAction(action, true,
-                          u"The backend reports the audit trail intact: %1 rows verified up to "
-                          "row %2."_s.arg(verification.rowsVerified)
+                          tr("The backend reports the audit trail intact: %1 rows verified up to "
+                             "row %2.")
+                              .arg(verification.rowsVerified)
                               .arg(verification.headRowId));
             else
                 endAction(action, true,
-                          u"The backend reports the audit trail broken at row %1: %2"_s
+                          tr("The backend reports the audit trail broken at row %1: %2")
                               .arg(verification.firstBreakRowId)
                               .arg(verification.firstBreakMessage));
         });
@@ -760,7 +769,7 @@ void ConsoleSession::fetchSystem(bool report)
     const QString action = u"refreshSystem"_s;
     if (!m_backend) {
         if (report)
-            endAction(action, false, u"Sign in first."_s);
+            endAction(action, false, tr("Sign in first."));
         return;
     }
     m_backend->getAsync(
@@ -792,8 +801,8 @@ void ConsoleSession::fetchSystem(bool report)
             if (report)
                 endAction(action, true,
                           m_coordinationDegraded
-                              ? u"Coordination (%1) is degraded."_s.arg(m_coordinationName)
-                              : u"Coordination (%1) works."_s.arg(m_coordinationName));
+                              ? tr("Coordination (%1) is degraded.").arg(m_coordinationName)
+                              : tr("Coordination (%1) works.").arg(m_coordinationName));
         });
 }
 
