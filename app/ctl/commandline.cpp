@@ -159,9 +159,18 @@ int dispatch(const QList<Command> &commands, const QStringList &arguments)
     if (!match) {
         // A group word alone ("envelope") lists the commands under it.
         QStringList subcommands;
+        QList<Command> group;
         for (const Command &command : commands) {
-            if (command.path.size() > 1 && command.path.first() == words.first())
+            if (command.path.size() > 1 && command.path.first() == words.first()) {
                 subcommands.append(command.path.at(1));
+                group.append(command);
+            }
+        }
+        const bool helpRequested = words.size() == 2
+            && (words.at(1) == u"--help" || words.at(1) == u"-h" || words.at(1) == u"help");
+        if (!group.isEmpty() && helpRequested) {
+            printOut(commandListText(group).toUtf8());
+            return ExitSuccess;
         }
         if (!subcommands.isEmpty()) {
             const QString list = subcommands.join(QStringLiteral(", "));

@@ -362,6 +362,13 @@ void TestCtlOperator::helpListsBackendExitCode()
     QCOMPARE(help.exitCode, 0);
     QVERIFY(help.out.contains("3  the backend rejected"));
     QVERIFY(help.out.contains("never taken from an argument"));
+
+    // A command group lists its own commands.
+    const RunResult group = runCtl({ u"alerts"_s, u"--help"_s });
+    QVERIFY2(group.exitCode == 0, group.err.constData());
+    QVERIFY2(group.out.contains("alerts list") && group.out.contains("alerts ack"),
+             group.out.constData());
+    QVERIFY2(!group.out.contains("credential create"), group.out.constData());
 }
 
 void TestCtlOperator::operatorInitWithKeyFile()
