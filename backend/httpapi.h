@@ -142,6 +142,14 @@ private:
     ApiResponse handleChangeScope(const ApiRequest &request);
     ApiResponse handleDeleteCredential(const ApiRequest &request);
     ApiResponse handleRetryCredential(const ApiRequest &request);
+    // The agents in scope that lack a credential's current version, each as
+    // {agent_id, name, connection}, and the count of connected agents that
+    // store that version and can seal it for them.
+    struct RetryTargets {
+        QJsonArray lacking;
+        int onlineHolders = 0;
+    };
+    RetryTargets retryTargets(const QString &orgId, const CredentialDetail &detail);
 
     enum class CredentialChange { Create, Rotate, Scope, Delete };
     ApiResponse writeCredential(const ApiRequest &request, CredentialChange change);

@@ -400,6 +400,36 @@ ApiResponse HttpApi::writeCredential(const ApiRequest &request, CredentialChange
     return ApiResponse::json(change == CredentialChange::Create ? 201 : 200, response);
 }
 
+HttpApi::RetryTargets HttpApi::retryTargets(const QString &orgId, const CredentialDetail &detail)
+{
+    const CredentialRow &credential = detail.credential;
+    RetryTargets targets;
+    for (const CredentialAgentRow &row : detail.agents) {
+        auto agent = m_storage.agent(orgId, row.agentId);
+        if (!agent || !agent.value())
+            continue;
+        const QString connection = m_hooks.agentSyncState
+            ? m_hooks.agentSyncState(*agent.value()).value(u"connection"_s).toString()
+            : u"unknown"_s;
+        const bool connected = connection == u"online"_s || connection == u"backfilling"_s;
+        if (row.secretStored && row.storedVersion == credential.version && connected)
+            ++targets.onlineHolders;
+        // The rule of syncSummaryJson(): a deleted credential keeps every row
+        // until its agent returns the `deleted` receipt.
+        const bool covered = credential.state == CredentialState::Deleted
+            || credential.scope == CredentialScope::AutoAll
+            || credential.scopeAgentIds.contains(row.agentId);
+        const bool current = row.storedVersion == credential.version
+            && row.storedRevision == credential.revision && row.receiptStatement.has_value();
+        if (covered && !current) {
+            targets.lacking.append(QJsonObject { { u"agent_id"_s, row.agentId },
+                                                 { u"name"_s, agent.value()->name },
+                                                 { u"connection"_s, connection } });
+        }
+    }
+    return targets;
+}
+
 ApiResponse HttpApi::handleRetryCredential(const ApiRequest &request)
 {
     const QString orgId = request.caller().orgId;
@@ -453,9 +483,13 @@ ApiResponse HttpApi::handleRetryCredential(const ApiRequest &request)
     QJsonObject reply{{u"credential_id"_s, credentialId}, {u"rows_reset"_s, reset.value()}};
     if (auto stored = m_storage.credentialDetail(orgId, credentialId); stored && stored.value()) {
         event.insert(u"credential"_s, credentialSummaryJson(*stored.value()));
+        reply.insert(u"name"_s, stored.value()->credential.name);
         // The row counts after the reset: in_scope minus delivered is what
         // the retry still syncs.
         reply.insert(u"sync"_s, syncSummaryJson(*stored.value()));
+        const RetryTargets targets = retryTargets(orgId, *stored.value());
+        reply.insert(u"lacking"_s, targets.lacking);
+        reply.insert(u"online_holders"_s, targets.onlineHolders);
     }
     publish(orgId, u"credential_sync_changed"_s, event);
     if (m_hooks.credentialRetried)

@@ -657,21 +657,45 @@ int credentialRetryCommand(const QStringList &arguments)
     const QJsonObject sync = reply->json.value(u"sync"_s).toObject();
     const qint64 inScope = sync.value(u"in_scope"_s).toInteger();
     const qint64 delivered = sync.value(u"delivered"_s).toInteger();
+    const QString name = reply->json.value(u"name"_s).toString();
+    const QString credentialText =
+        name.isEmpty() ? credentialId : u"\"%1\" (%2)"_s.arg(name, credentialId);
     QString line;
     if (sync.isEmpty()) {
-        line = u"retrying credential %1: %2 agent rows are due now"_s.arg(credentialId).arg(
-            reply->json.value(u"rows_reset"_s).toInteger());
+        line = u"retrying credential %1: %2 agent rows are due now"_s.arg(credentialText)
+                   .arg(reply->json.value(u"rows_reset"_s).toInteger());
     } else if (delivered == inScope) {
         line = u"nothing to retry: every agent in the scope of credential %1 holds its current "
-               "version (%2 of %3)"_s.arg(credentialId)
+               "version (%2 of %3)"_s.arg(credentialText)
                    .arg(delivered)
                    .arg(inScope);
     } else {
-        line = u"retrying credential %1: %2 of %3 agents in its scope lack the current version; "
-               "the backend syncs the connected ones now and the reconciler the others"_s
-                   .arg(credentialId)
+        QStringList lacking;
+        int online = 0;
+        for (const QJsonValue &value : reply->json.value(u"lacking"_s).toArray()) {
+            const QJsonObject agent = value.toObject();
+            const QString connection = agent.value(u"connection"_s).toString();
+            lacking.append(u"%1 (%2)"_s.arg(agent.value(u"name"_s).toString(), connection));
+            online += connection == u"online"_s || connection == u"backfilling"_s;
+        }
+        line = u"retrying credential %1: %2 of %3 agents in its scope lack the current version"_s
+                   .arg(credentialText)
                    .arg(inScope - delivered)
                    .arg(inScope);
+        if (!lacking.isEmpty())
+            line += u": "_s + lacking.join(u", "_s);
+        line += u"."_s;
+        const int holders = reply->json.value(u"online_holders"_s).toInt();
+        if (online > 0 && holders > 0) {
+            line += u"\nThe backend sends it to the connected ones now, sealed by one of the %1 "
+                    "connected agents that store it."_s.arg(holders);
+        } else if (online > 0) {
+            line += u"\nNo connected agent stores the current version, so the connected ones get "
+                    "it now only from a creator envelope still queued for them. Otherwise the "
+                    "reconciler retries once an agent that stores it is online."_s;
+        }
+        if (online < lacking.size())
+            line += u"\nThe offline ones get it when they reconnect."_s;
     }
     printOut((line + u'\n').toUtf8());
     return ExitSuccess;

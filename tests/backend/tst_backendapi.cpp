@@ -858,6 +858,14 @@ void BackendApiTest::retryTwiceIsRateLimited()
     QCOMPARE(sync.value(u"in_scope"_s).toInt(), 2);
     QCOMPARE(sync.value(u"delivered"_s).toInt(), 0);
     QCOMPARE(sync.value(u"pending"_s).toInt(), 2);
+    // Both agents lack it and neither is connected, so none can seal it.
+    const QJsonArray lacking = first.json.value(u"lacking"_s).toArray();
+    QCOMPARE(lacking.size(), 2);
+    for (const QJsonValue &agent : lacking) {
+        QCOMPARE(agent.toObject().value(u"connection"_s).toString(), u"offline"_s);
+        QVERIFY(!agent.toObject().value(u"name"_s).toString().isEmpty());
+    }
+    QCOMPARE(first.json.value(u"online_holders"_s).toInt(), 0);
     const HttpResult second = postJson(path, m_operatorToken, {});
     QCOMPARE(second.status, 429);
     QCOMPARE(second.errorCode(), u"rate_limited"_s);
