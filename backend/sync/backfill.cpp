@@ -39,7 +39,6 @@ Backfill::Backfill(SyncEngine &engine, QString orgId, QString agentId)
     : m_engine(engine)
     , m_orgId(std::move(orgId))
     , m_agentId(std::move(agentId))
-    , m_slots(std::make_shared<DispatchSlots>(engine.options().backfillConcurrency))
 {
 }
 
@@ -68,8 +67,7 @@ void Backfill::pump()
 {
     if (!m_running)
         return;
-    const qsizetype planned = 2 * qsizetype(m_slots->limit());
-    while (m_dispatching.size() < planned && !m_queue.isEmpty()) {
+    while (m_dispatching.size() < m_engine.options().backfillConcurrency && !m_queue.isEmpty()) {
         const QString credentialId = m_queue.takeFirst();
         m_inFlight.insert(credentialId);
         m_dispatching.insert(credentialId);
@@ -84,8 +82,7 @@ void Backfill::pump()
             [self, credentialId] {
                 if (self && self->m_dispatching.remove(credentialId))
                     self->pump();
-            },
-            m_slots);
+            });
     }
     if (m_inFlight.isEmpty() && m_queue.isEmpty())
         m_engine.backfillFinished(this);

@@ -2,15 +2,12 @@
 // paused while the agent is away and resumed when it registers again.
 #pragma once
 
-#include "dispatchslots.h"
 #include "syncengine.h"
 
 #include <QObject>
 #include <QSet>
 #include <QString>
 #include <QStringList>
-
-#include <memory>
 
 namespace sealrelay::backend {
 
@@ -45,13 +42,10 @@ private:
     bool m_running = false;
     QStringList m_queue;
     QSet<QString> m_inFlight;
-    // The syncs of m_inFlight whose dispatch has not ended. Those that send
-    // hold one of m_slots, PROTOCOL's limit of dispatches at once. As many
-    // again take their lock and read their rows meanwhile, and wait for a
-    // slot before they send to an agent. A sync whose target replied only
-    // records the reply, and the next one is admitted meanwhile.
+    // The syncs of m_inFlight whose dispatch has not ended. PROTOCOL's limit
+    // of dispatches at once applies to these: a sync whose target replied
+    // only records the reply, and the next one starts meanwhile.
     QSet<QString> m_dispatching;
-    std::shared_ptr<DispatchSlots> m_slots;
     QSet<QString> m_done;
     QSet<QString> m_failed;
 };

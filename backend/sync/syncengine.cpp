@@ -502,8 +502,7 @@ void SyncEngine::retryCredential(const QString &orgId, const QString &credential
 
 void SyncEngine::syncRow(const QString &orgId, const QString &credentialId, const QString &agentId,
                          SyncTrigger trigger, SyncCallback done, const QString &missingRequestId,
-                         std::function<void()> dispatchEnded,
-                         std::shared_ptr<DispatchSlots> slots)
+                         std::function<void()> dispatchEnded)
 {
     if (m_stopped) {
         if (dispatchEnded)
@@ -514,12 +513,11 @@ void SyncEngine::syncRow(const QString &orgId, const QString &credentialId, cons
     }
     const QString key = rowKey(orgId, credentialId, agentId);
     if (SyncTask *running = m_tasks.value(key)) {
-        running->join(std::move(done), missingRequestId, std::move(dispatchEnded),
-                      std::move(slots));
+        running->join(std::move(done), missingRequestId, std::move(dispatchEnded));
         return;
     }
     auto *task = new SyncTask(*this, orgId, credentialId, agentId, trigger);
-    task->join(std::move(done), missingRequestId, std::move(dispatchEnded), std::move(slots));
+    task->join(std::move(done), missingRequestId, std::move(dispatchEnded));
     m_tasks.insert(key, task);
     task->start();
 }

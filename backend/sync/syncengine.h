@@ -25,7 +25,6 @@
 namespace sealrelay::backend {
 
 class Backfill;
-class DispatchSlots;
 class Metrics;
 class Reconciler;
 class SyncTask;
@@ -131,13 +130,10 @@ public:
     // Syncs one (credential, agent) now, joining a sync of the same pair that
     // is already running. `done` runs once with the outcome. `dispatchEnded`
     // runs once before it, as soon as no peer or target works on the sync any
-    // more: the target replied, or the sync ends without that. With `slots`
-    // the sync takes one of them before it asks an agent for anything (see
-    // SyncTask::join).
+    // more: the target replied, or the sync ends without that.
     void syncRow(const QString &orgId, const QString &credentialId, const QString &agentId,
                  SyncTrigger trigger, SyncCallback done = {}, const QString &missingRequestId = {},
-                 std::function<void()> dispatchEnded = {},
-                 std::shared_ptr<DispatchSlots> slots = {});
+                 std::function<void()> dispatchEnded = {});
 
     AgentSyncState agentState(const QString &orgId, const QString &agentId) const;
     Reconciler &reconciler() { return *m_reconciler; }

@@ -88,7 +88,6 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
                      u"STATEMENT_UPDATE_TIMEOUT"_s,
                      true });
             break;
-        case Step::AwaitingSlot:
         case Step::Recording:
         case Step::Finished:
             break;
@@ -96,80 +95,28 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
     });
 }
 
-SyncTask::~SyncTask()
-{
-    leaveSlots();
-}
+SyncTask::~SyncTask() = default;
 
 void SyncTask::join(SyncCallback done, const QString &missingRequestId,
-                    std::function<void()> dispatchEnded, std::shared_ptr<DispatchSlots> slots)
+                    std::function<void()> dispatchEnded)
 {
     if (done)
         m_callbacks.append(std::move(done));
     if (m_missingRequestId.isEmpty())
         m_missingRequestId = missingRequestId;
-    if (dispatchEnded) {
-        if (m_dispatchEnded)
-            dispatchEnded();
-        else
-            m_dispatchEndedCallbacks.append(std::move(dispatchEnded));
-    }
-    if (slots) {
-        if (!m_slots && m_step == Step::Locking)
-            m_slots = std::move(slots);
-    } else if (!std::exchange(m_unslotted, true) && m_step == Step::AwaitingSlot) {
-        leaveSlots();
-        runAdmitted();
-    }
+    if (!dispatchEnded)
+        return;
+    if (m_dispatchEnded)
+        dispatchEnded();
+    else
+        m_dispatchEndedCallbacks.append(std::move(dispatchEnded));
 }
 
-void SyncTask::whenAdmitted(std::function<void()> send)
-{
-    if (!m_slots || m_unslotted || m_holdsSlot) {
-        send();
-        return;
-    }
-    if (m_slots->tryTake()) {
-        m_holdsSlot = true;
-        send();
-        return;
-    }
-    m_step = Step::AwaitingSlot;
-    m_admitted = std::move(send);
-    m_slotTicket = m_slots->wait([this](bool atOnce) {
-        m_slotTicket = 0;
-        m_holdsSlot = true;
-        if (atOnce)
-            runAdmitted();
-        else
-            QMetaObject::invokeMethod(this, &SyncTask::runAdmitted, Qt::QueuedConnection);
-    });
-}
-
-void SyncTask::runAdmitted()
-{
-    if (m_step != Step::AwaitingSlot || !m_admitted)
-        return;
-    std::exchange(m_admitted, {})();
-}
-
-void SyncTask::leaveSlots(bool atOnce)
-{
-    if (!m_slots)
-        return;
-    m_slots->cancel(std::exchange(m_slotTicket, 0));
-    if (std::exchange(m_holdsSlot, false))
-        m_slots->release(atOnce);
-}
-
-void SyncTask::endDispatch(bool admitAtOnce)
+void SyncTask::endDispatch()
 {
     if (m_dispatchEnded)
         return;
     m_dispatchEnded = true;
-    // The slot goes back first, so a planned sync of the backfill is
-    // admitted before the backfill starts another.
-    leaveSlots(admitAtOnce);
     for (const auto &ended : std::exchange(m_dispatchEndedCallbacks, {}))
         ended();
 }
@@ -335,7 +282,7 @@ void SyncTask::plan()
     // the copy it stores.
     if (!m_statement.covers(m_targetId)) {
         if (holdsStatement && behind) {
-            whenAdmitted([this] { sendStatementUpdate(); });
+            sendStatementUpdate();
             return;
         }
         finish({ SyncResult::UpToDate,
@@ -350,7 +297,7 @@ void SyncTask::plan()
     const bool holdsValue =
         holdsStatement && m_row->secretStored && *m_row->storedVersion == version;
     if (holdsValue && behind) {
-        whenAdmitted([this] { sendStatementUpdate(); });
+        sendStatementUpdate();
         return;
     }
     if (holdsValue) {
@@ -373,11 +320,10 @@ void SyncTask::plan()
                         "drop a creator envelope sealed to a replaced key");
             continue;
         }
-        m_creatorDelivery = delivery;
-        whenAdmitted([this, delivery] { sendCreatorDelivery(delivery); });
+        sendCreatorDelivery(delivery);
         return;
     }
-    whenAdmitted([this] { startDispatch(); });
+    startDispatch();
 }
 
 bool SyncTask::sealedToCurrentKey(const PendingDeliveryRow &delivery) const
@@ -768,10 +714,6 @@ void SyncTask::onCredentialStored(const CredentialStored &stored)
     if (m_step != Step::AwaitingTarget)
         return;
     m_timer.stop();
-    // The target replied, so no peer or target works on this sync any more.
-    // A reply is handled outside any write, so the next sync of a backfill
-    // sends its request before this one records the reply.
-    endDispatch(true);
     if (auto checked = verifyReceipt(stored.receipt, ReceiptState::Stored); !checked) {
         log()->warn("agent {} sent a receipt for credential {} that does not verify: {}",
                     text(m_targetId), text(m_credentialId), text(checked.error().message));
@@ -790,8 +732,10 @@ void SyncTask::onCredentialStored(const CredentialStored &stored)
     }
 
     // The sync ends, and keeps its lock until then, once the receipt, the
-    // used envelope and the final audit row are on disk.
+    // used envelope and the final audit row are on disk. No peer or target
+    // works on it any more.
     m_step = Step::Recording;
+    endDispatch();
     m_engine.writeThenReport(
         this, u"record a delivered credential",
         [&] {
@@ -911,11 +855,6 @@ void SyncTask::onStatementApplied(const StatementApplied &applied)
 
 void SyncTask::onAgentDisconnected(const QString &agentId)
 {
-    if (agentId == m_targetId && m_step == Step::AwaitingSlot) {
-        // Planned only: nothing was written or sent yet.
-        finish({ SyncResult::Failed, {}, Reason::NoEligiblePeer, u"AGENT_OFFLINE"_s, false });
-        return;
-    }
     if (agentId == m_targetId
         && (m_step == Step::AwaitingPeer || m_step == Step::AwaitingTarget
             || m_step == Step::AwaitingStatement)) {
@@ -978,7 +917,6 @@ void SyncTask::finish(SyncOutcome outcome)
     m_step = Step::Finished;
     m_timer.stop();
     m_lockRetry.stop();
-    m_admitted = {};
     endDispatch();
     if (!m_requestId.isEmpty())
         releasePendingDispatch();

@@ -4,7 +4,6 @@
 // finishes with one SyncOutcome for every caller that joined it.
 #pragma once
 
-#include "dispatchslots.h"
 #include "lease.h"
 #include "messages.h"
 #include "rows.h"
@@ -33,14 +32,9 @@ public:
     void start();
     // Adds a caller. `missingRequestId` names the credential_missing that the
     // delivery completes. `dispatchEnded` runs once no peer or target works
-    // on this sync any more, at once when that is already so. `slots`, which
-    // a backfill passes, makes the sync take a slot before it sends anything
-    // to an agent. A caller without slots (JIT repair, a retry, an upload,
-    // the reconciler) does not wait for one, even when it joins a sync that
-    // already waits.
+    // on this sync any more, at once when that is already so.
     void join(SyncCallback done, const QString &missingRequestId,
-              std::function<void()> dispatchEnded = {},
-              std::shared_ptr<DispatchSlots> slots = {});
+              std::function<void()> dispatchEnded = {});
     // Ends the task now (the engine stops) without counting an attempt.
     void abandon();
 
@@ -64,14 +58,13 @@ public:
     QList<SyncCallback> takeCallbacks() { return std::exchange(m_callbacks, {}); }
 
     // True while this task may still give its target the creator's envelope:
-    // it waits for its lock, for a slot to send that envelope, for the
-    // target's reply to it, or for the commit of that reply.
+    // it waits for its lock, for the target's reply to that envelope, or for
+    // the commit of that reply.
     bool mayDeliverFromCreator() const
     {
         return m_step == Step::Locking
             || (m_creatorDelivery.has_value()
-                && (m_step == Step::AwaitingSlot || m_step == Step::AwaitingTarget
-                    || m_step == Step::Recording));
+                && (m_step == Step::AwaitingTarget || m_step == Step::Recording));
     }
 
     // The peer a rewrap_request went to, or empty.
@@ -80,7 +73,6 @@ public:
 private:
     enum class Step {
         Locking, // waiting for the lock, or for another replica's outcome
-        AwaitingSlot, // planned; waits for a slot of the backfill's DispatchSlots
         AwaitingPeer, // rewrap_request sent to m_peerId
         AwaitingTarget, // credential_store sent to the target
         AwaitingStatement, // statement_update sent to the target
@@ -89,13 +81,6 @@ private:
     };
 
     void onLockResult(bool acquired);
-    // Runs `send`, the step that sends to an agent, once the sync may: at
-    // once without slots to respect, or else after it took one.
-    void whenAdmitted(std::function<void()> send);
-    void runAdmitted();
-    // Leaves the queue of the slots, or gives the slot back. With `atOnce`
-    // the sync it admits may go on before this returns.
-    void leaveSlots(bool atOnce = false);
     void onRemoteOutcome(const QByteArray &message);
     void plan();
     Result<void> loadState();
@@ -140,15 +125,8 @@ private:
     QList<SyncCallback> m_callbacks;
     QList<std::function<void()>> m_dispatchEndedCallbacks;
     bool m_dispatchEnded = false;
-    // Gives the slot back and runs the dispatchEnded callbacks, once. With
-    // `admitAtOnce` the caller is in no write and no loop over the engine's
-    // syncs, so the sync that gets the slot may go on before this returns.
-    void endDispatch(bool admitAtOnce = false);
-    std::shared_ptr<DispatchSlots> m_slots;
-    DispatchSlots::Ticket m_slotTicket = 0; // the place in the slots' queue
-    bool m_holdsSlot = false;
-    bool m_unslotted = false; // a caller joined that does not wait for a slot
-    std::function<void()> m_admitted; // the step that waits for a slot
+    // Runs the dispatchEnded callbacks, once.
+    void endDispatch();
     QString m_missingRequestId;
 
     std::unique_ptr<Lease> m_lease;

@@ -1156,9 +1156,9 @@ void SyncIntegrityTest::backfillDispatchLastsUntilTargetReplies()
 }
 
 // S stores twelve credentials and leaves every rewrap_request unanswered. G
-// joins, so its backfill sends S requests for five of them and plans five
-// more, which wait for a slot. G's credential_missing for each of the other
-// seven dispatches it at once: JIT repair does not wait behind the backfill.
+// joins, so its backfill sends S requests for five of them and holds the
+// other seven back. G's credential_missing for each of those seven
+// dispatches it at once: JIT repair does not wait behind the backfill.
 void SyncIntegrityTest::jitRepairSkipsBackfillQueue()
 {
     constexpr int kCredentials = 12;
