@@ -942,10 +942,24 @@ void AgentService::fetchCredential(const QString &nameOrId, const QString &field
     fetch.timer->setSingleShot(true);
     const QString requestId = fetch.requestId;
     connect(fetch.timer, &QTimer::timeout, this, [this, requestId] {
+        const auto found = m_fetches.constFind(requestId);
+        if (found == m_fetches.cend())
+            return;
         CredentialAnswer answer;
         answer.kind = CredentialAnswer::Kind::Timeout;
-        answer.message = u"timed out after %1 ms waiting for the backend to deliver "
-                         "the credential"_s.arg(m_settings.missingWaitMs);
+        if (found->sent) {
+            answer.message = u"timed out after %1 ms waiting for the backend to deliver "
+                             "the credential"_s.arg(m_settings.missingWaitMs);
+        } else {
+            // The request never left: the agent was not registered with the
+            // backend during the whole wait.
+            answer.message =
+                u"timed out after %1 ms: the agent is not connected to the backend "
+                "%2, so it could not request the credential. It keeps reconnecting, and "
+                "its log shows why it cannot connect"_s.arg(m_settings.missingWaitMs)
+                    .arg(m_connection->options().origin);
+        }
+        log()->warn("get of {}: {}", text(found->nameOrId), text(answer.message));
         finishFetch(requestId, std::move(answer));
     });
     fetch.timer->start(std::chrono::milliseconds(m_settings.missingWaitMs));

@@ -413,6 +413,7 @@ private Q_SLOTS:
     void burstOfDeliveriesKeepsOrder();
     void getUnavailableEndsEarly();
     void getTimesOut();
+    void getWithoutBackendSaysSo();
     void untrustedCertificateRejected();
     void foreignOriginRejected();
     void auditVerifiesChain();
@@ -1192,6 +1193,27 @@ void AgentProcessTest::getTimesOut()
     QCOMPARE(get.exitCode(), 5);
     QVERIFY2(timer.elapsed() >= 1000, qPrintable(QString::number(timer.elapsed())));
     QVERIFY2(timer.elapsed() < 6000, qPrintable(QString::number(timer.elapsed())));
+}
+
+// The agent dials a port where nothing listens, so its credential_missing
+// never leaves: the timeout says that the backend is not connected.
+void AgentProcessTest::getWithoutBackendSaysSo()
+{
+    QVERIFY(!m_fakeAgentDir.isEmpty());
+    stopAgent();
+    startAgent(m_fakeAgentDir,
+               { { u"SEALRELAY_API_MISSING_WAIT_MS"_s, u"1000"_s },
+                 { u"SEALRELAY_AGENT_BACKEND"_s, u"http://127.0.0.1:1"_s } });
+
+    QProcess get;
+    get.setProcessEnvironment(agentEnvironment());
+    get.start(kAgentPath, { u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"db-replica"_s });
+    QVERIFY(get.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(get.state() == QProcess::NotRunning, 20000);
+    const QString err = QString::fromUtf8(get.readAllStandardError());
+    QCOMPARE(get.exitCode(), 5);
+    QVERIFY2(err.contains(u"not connected to the backend http://127.0.0.1:1"_s), qPrintable(err));
+    stopAgent();
 }
 
 void AgentProcessTest::untrustedCertificateRejected()
