@@ -187,7 +187,14 @@ if [[ $HEADLESS == 0 && -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
 else
     [[ $HEADLESS == 1 ]] || echo "(no display: showing a live summary instead of the console)"
     echo "5. Live summary every 5 s. Ctrl+C stops the demo and every process it started."
+    BACKEND_PID="$(cat "$DEMO_DIR/backend.pid")"
     while true; do
+        # Without its backend the summary would only repeat connection errors.
+        if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
+            echo "demo: the backend (PID $BACKEND_PID) has exited, so the demo stops. The end of $DEMO_DIR/backend.log:" >&2
+            tail -n 5 "$DEMO_DIR/backend.log" >&2
+            exit 1
+        fi
         echo "---- $(date +%H:%M:%S) (what to try is above; tools: source $DEMO_DIR/env.sh)"
         "$CTL" status 2>&1 || true
         "$CTL" agent list 2>&1 || true
