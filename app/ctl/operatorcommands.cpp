@@ -379,7 +379,8 @@ int statusCommand(const QStringList &arguments)
     const CommandHelp help {
         u"[--profile NAME] [--json]"_s,
         u"Prints the backend's health and readiness, its rewrap coordination "
-        "status, and counts of agents by status, credentials and open alerts."_s
+        "status, and counts of agents by status, credentials and open alerts. Exits with 3 "
+        "when the backend cannot be reached, or is not healthy or not ready."_s
     };
     if (auto done = parseExactly(parser, arguments, help, 0))
         return *done;
@@ -389,6 +390,22 @@ int statusCommand(const QStringList &arguments)
     client::BackendClient &backend = session.value()->backend();
 
     const auto health = getWithoutToken(backend, u"/healthz"_s);
+    if (health.first == 0) {
+        // Status 0: no HTTP response at all, so the other requests would fail
+        // the same way.
+        const QString url = backend.baseUrl().toString();
+        if (parser.isSet(options.json)) {
+            printJson({ { u"backend"_s, url },
+                        { u"reachable"_s, false },
+                        { u"healthy"_s, false },
+                        { u"ready"_s, false } });
+        } else {
+            printOut(u"backend: %1\nhealth: unreachable: nothing responds at %1; check that the "
+                     "backend runs and that the URL is right\n"_s.arg(url)
+                         .toUtf8());
+        }
+        return ExitBackendError;
+    }
     const auto ready = getWithoutToken(backend, u"/readyz"_s);
     const client::ApiResult coordination = backend.get(u"/api/system/rewrap-coordination-status"_s);
     if (!coordination)
@@ -426,6 +443,7 @@ int statusCommand(const QStringList &arguments)
     if (parser.isSet(options.json)) {
         printJson({ { u"backend"_s, session.value()->profile().backendUrl },
                     { u"org_id"_s, session.value()->profile().orgId },
+                    { u"reachable"_s, true },
                     { u"healthy"_s, healthy },
                     { u"ready"_s, isReady },
                     { u"coordination"_s, coordination->json },
@@ -434,7 +452,7 @@ int statusCommand(const QStringList &arguments)
                     { u"credentials_synced"_s, synced },
                     { u"credentials_with_stalled_agents"_s, stalled },
                     { u"open_alerts"_s, openAlerts } });
-        return ExitSuccess;
+        return healthy && isReady ? ExitSuccess : ExitBackendError;
     }
     QStringList agentText;
     for (auto it = agentCounts.begin(); it != agentCounts.end(); ++it)
@@ -455,7 +473,9 @@ int statusCommand(const QStringList &arguments)
             .arg(stalled)
             .arg(openAlerts)
             .toUtf8());
-    return ExitSuccess;
+    // A backend that responds but reports itself unhealthy or not ready is a
+    // failure for scripts that check the exit code.
+    return healthy && isReady ? ExitSuccess : ExitBackendError;
 }
 
 int alertsListCommand(const QStringList &arguments)

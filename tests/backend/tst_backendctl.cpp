@@ -181,6 +181,31 @@ void BackendCtlTest::tokenCreateNeedsBackend()
     const ProcessResult fromProfile =
         runCtl({u"token"_s, u"create"_s, u"--role"_s, u"auditor"_s, u"--label"_s, u"profile"_s});
     QVERIFY2(fromProfile.exitCode == 0, qPrintable(fromProfile.err));
+
+    // A copy of the profile whose backend does not answer: status says so,
+    // in text and in JSON, and exits with 3.
+    QFile profileFile(m_dir.filePath(u"config/sealrelay/profile-default.json"_s));
+    QVERIFY(profileFile.open(QIODevice::ReadOnly));
+    QJsonObject profile = QJsonDocument::fromJson(profileFile.readAll()).object();
+    profileFile.close();
+    profile.insert(u"backend"_s, u"http://127.0.0.1:1"_s);
+    QFile deadProfile(m_dir.filePath(u"config/sealrelay/profile-dead.json"_s));
+    QVERIFY(deadProfile.open(QIODevice::WriteOnly));
+    deadProfile.write(QJsonDocument(profile).toJson());
+    deadProfile.close();
+    // sealrelayctl reads only profiles that other users cannot read.
+    QVERIFY(deadProfile.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner));
+    const ProcessResult status = runCtl({ u"status"_s, u"--profile"_s, u"dead"_s });
+    QVERIFY2(status.exitCode == 3, qPrintable(status.err));
+    QVERIFY2(status.out.contains(u"health: unreachable"_s), qPrintable(status.out + status.err));
+    const ProcessResult statusJson =
+        runCtl({ u"status"_s, u"--profile"_s, u"dead"_s, u"--json"_s });
+    QCOMPARE(statusJson.exitCode, 3);
+    const QJsonObject json = QJsonDocument::fromJson(statusJson.out.toUtf8()).object();
+    QCOMPARE(json.value(u"reachable"_s).toBool(true), false);
+    QCOMPARE(json.value(u"healthy"_s).toBool(true), false);
+    QVERIFY(deadProfile.remove());
+
     QVERIFY(QFile::remove(m_dir.filePath(u"config/sealrelay/profile-default.json"_s)));
 
     // An unreachable backend is a backend error (3), not a usage error.
