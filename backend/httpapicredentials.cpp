@@ -402,28 +402,33 @@ ApiResponse HttpApi::writeCredential(const ApiRequest &request, CredentialChange
 
 HttpApi::RetryTargets HttpApi::retryTargets(const QString &orgId, const CredentialDetail &detail)
 {
-    const CredentialRow &credential = detail.credential;
     RetryTargets targets;
+    auto agents = m_storage.agents(orgId);
+    if (!agents) {
+        logger("backend.api")
+            ->warn("Retry of credential {}: cannot read the agents of org {}: {}",
+                   detail.credential.credentialId.toStdString(), orgId.toStdString(),
+                   agents.error().message.toStdString());
+        return targets;
+    }
+    QHash<QString, const AgentRow *> byId;
+    for (const AgentRow &agent : std::as_const(agents.value()))
+        byId.insert(agent.agentId, &agent);
+
+    const CredentialRow &credential = detail.credential;
     for (const CredentialAgentRow &row : detail.agents) {
-        auto agent = m_storage.agent(orgId, row.agentId);
-        if (!agent || !agent.value())
+        const AgentRow *agent = byId.value(row.agentId);
+        if (!agent)
             continue;
         const QString connection = m_hooks.agentSyncState
-            ? m_hooks.agentSyncState(*agent.value()).value(u"connection"_s).toString()
+            ? m_hooks.agentSyncState(*agent).value(u"connection"_s).toString()
             : u"unknown"_s;
         const bool connected = connection == u"online"_s || connection == u"backfilling"_s;
         if (row.secretStored && row.storedVersion == credential.version && connected)
             ++targets.onlineHolders;
-        // The rule of syncSummaryJson(): a deleted credential keeps every row
-        // until its agent returns the `deleted` receipt.
-        const bool covered = credential.state == CredentialState::Deleted
-            || credential.scope == CredentialScope::AutoAll
-            || credential.scopeAgentIds.contains(row.agentId);
-        const bool current = row.storedVersion == credential.version
-            && row.storedRevision == credential.revision && row.receiptStatement.has_value();
-        if (covered && !current) {
+        if (rowCountedInSync(credential, row) && !rowDelivered(credential, row)) {
             targets.lacking.append(QJsonObject { { u"agent_id"_s, row.agentId },
-                                                 { u"name"_s, agent.value()->name },
+                                                 { u"name"_s, agent->name },
                                                  { u"connection"_s, connection } });
         }
     }

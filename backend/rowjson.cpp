@@ -82,26 +82,32 @@ QJsonObject credentialAgentJson(const CredentialAgentRow &row)
     };
 }
 
+bool rowCountedInSync(const CredentialRow &credential, const CredentialAgentRow &row)
+{
+    return credential.state == CredentialState::Deleted
+        || credential.scope == CredentialScope::AutoAll
+        || credential.scopeAgentIds.contains(row.agentId);
+}
+
+bool rowDelivered(const CredentialRow &credential, const CredentialAgentRow &row)
+{
+    return row.storedVersion == credential.version && row.storedRevision == credential.revision
+        && row.receiptStatement.has_value();
+}
+
 QJsonObject syncSummaryJson(const CredentialDetail &detail)
 {
     const CredentialRow &credential = detail.credential;
-    const bool deleted = credential.state == CredentialState::Deleted;
     int inScope = 0;
     int delivered = 0;
     int pending = 0;
     int failed = 0;
     int stalled = 0;
     for (const CredentialAgentRow &row : detail.agents) {
-        // A deleted credential keeps every row in play until each agent
-        // returns its `deleted` receipt.
-        const bool covered = deleted || credential.scope == CredentialScope::AutoAll
-            || credential.scopeAgentIds.contains(row.agentId);
-        if (!covered)
+        if (!rowCountedInSync(credential, row))
             continue;
         ++inScope;
-        const bool current = row.storedVersion == credential.version
-            && row.storedRevision == credential.revision && row.receiptStatement.has_value();
-        if (current)
+        if (rowDelivered(credential, row))
             ++delivered;
         else if (row.stalled)
             ++stalled;

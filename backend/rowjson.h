@@ -26,6 +26,13 @@ QJsonValue storedJson(const std::optional<QString> &text);
 
 QJsonObject credentialJson(const CredentialRow &credential);
 QJsonObject credentialAgentJson(const CredentialAgentRow &row);
+// True when syncSummaryJson() counts the row: its agent is in scope, or the
+// credential is deleted, which keeps every row until its agent returns the
+// `deleted` receipt.
+bool rowCountedInSync(const CredentialRow &credential, const CredentialAgentRow &row);
+// True when the row's agent returned a receipt for the current version and
+// revision.
+bool rowDelivered(const CredentialRow &credential, const CredentialAgentRow &row);
 // Counts of in-scope agents and of their delivery states.
 QJsonObject syncSummaryJson(const CredentialDetail &detail);
 // credentialJson() plus "sync" (syncSummaryJson()).

@@ -413,7 +413,7 @@ private Q_SLOTS:
     void burstOfDeliveriesKeepsOrder();
     void getUnavailableEndsEarly();
     void getTimesOut();
-    void getWithoutBackendSaysSo();
+    void getWithoutBackendReportsIt();
     void untrustedCertificateRejected();
     void foreignOriginRejected();
     void auditVerifiesChain();
@@ -1196,8 +1196,8 @@ void AgentProcessTest::getTimesOut()
 }
 
 // The agent dials a port where nothing listens, so its credential_missing
-// never leaves: the timeout says that the backend is not connected.
-void AgentProcessTest::getWithoutBackendSaysSo()
+// never leaves. The timeout message reports that the backend is not connected.
+void AgentProcessTest::getWithoutBackendReportsIt()
 {
     QVERIFY(!m_fakeAgentDir.isEmpty());
     stopAgent();

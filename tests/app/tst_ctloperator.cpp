@@ -687,7 +687,7 @@ void TestCtlOperator::listShowsTrustedStatement()
 
 void TestCtlOperator::retryResetsRows()
 {
-    // Both agents hold the credential already.
+    // Both agents store the credential already.
     const RunResult retry =
         runCtl({ u"credential"_s, u"retry"_s, u"core-switch"_s, u"--profile"_s, kProfile });
     QVERIFY2(retry.exitCode == 0, retry.err.constData());

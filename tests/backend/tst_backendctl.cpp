@@ -182,8 +182,8 @@ void BackendCtlTest::tokenCreateNeedsBackend()
         runCtl({u"token"_s, u"create"_s, u"--role"_s, u"auditor"_s, u"--label"_s, u"profile"_s});
     QVERIFY2(fromProfile.exitCode == 0, qPrintable(fromProfile.err));
 
-    // A copy of the profile whose backend does not answer: status says so,
-    // in text and in JSON, and exits with 3.
+    // A copy of the profile whose backend does not respond: status reports
+    // it, in text and in JSON, and exits with 3.
     QFile profileFile(m_dir.filePath(u"config/sealrelay/profile-default.json"_s));
     QVERIFY(profileFile.open(QIODevice::ReadOnly));
     QJsonObject profile = QJsonDocument::fromJson(profileFile.readAll()).object();

@@ -450,7 +450,7 @@ void ReplicasTest::responseOnOtherReplica()
     QCOMPARE(m_cluster->request(1, "POST", retryPath(id)).status, 200);
     QTRY_VERIFY_WITH_TIMEOUT(holdsVersion(kAgentC, id, 1), kConvergeMs);
     // The target stores the credential before it replies, so the backend
-    // records the success a moment after the vault holds it.
+    // records the success a moment after the vault contains it.
     QTRY_COMPARE_WITH_TIMEOUT(dispatchRows(id, kAgentC, u"success"_s).size(), 1, kConvergeMs);
 
     const QList<QJsonObject> successes = dispatchRows(id, kAgentC, u"success"_s);

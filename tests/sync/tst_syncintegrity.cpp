@@ -1156,8 +1156,8 @@ void SyncIntegrityTest::backfillDispatchLastsUntilTargetReplies()
 }
 
 // S stores twelve credentials and leaves every rewrap_request unanswered. G
-// joins, so its backfill sends S requests for five of them and holds the
-// other seven back. G's credential_missing for each of those seven
+// joins, so its backfill sends S requests for five of them and keeps the
+// other seven queued. G's credential_missing for each of those seven
 // dispatches it at once: JIT repair does not wait behind the backfill.
 void SyncIntegrityTest::jitRepairSkipsBackfillQueue()
 {
