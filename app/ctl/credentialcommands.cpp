@@ -694,8 +694,10 @@ int credentialRetryCommand(const QStringList &arguments)
                     "it now only from a creator envelope still queued for them. Otherwise the "
                     "reconciler retries once an agent that stores it is online."_s;
         }
-        if (online < lacking.size())
-            line += u"\nThe offline ones get it when they reconnect."_s;
+        if (lacking.size() - online == 1)
+            line += u"\nThe offline agent gets it when it reconnects."_s;
+        else if (lacking.size() - online > 1)
+            line += u"\nThe offline agents get it when they reconnect."_s;
     }
     printOut((line + u'\n').toUtf8());
     return ExitSuccess;
@@ -725,7 +727,7 @@ QList<Command> credentialCommands()
           u"Show per-agent delivery and receipt checks."_s,
           credentialShowCommand },
         { { u"credential"_s, u"retry"_s },
-          u"Sync a stalled credential again now."_s,
+          u"Sync a credential again now to every agent that lacks it."_s,
           credentialRetryCommand },
     };
 }
