@@ -807,12 +807,19 @@ void BackendService::wireSyncEngine(HttpApiHooks &hooks)
     connect(gateway, &AgentGateway::malformedRewrapResponse, sync,
             &SyncEngine::handleMalformedRewrapResponse);
     connect(gateway, &AgentGateway::agentDisconnected, sync, &SyncEngine::handleAgentDisconnected);
+    // The consoles of this replica receive its events, and so do those of
+    // the others when a replica link relays them.
+    const auto watched = [feed, relayed = m_replicaLink != nullptr](const QString &orgId) {
+        return relayed || feed->hasConnections(orgId);
+    };
+    sync->setEventsWatched(watched);
     connect(sync, &SyncEngine::eventPublished, feed, &EventFeed::publish);
     connect(sync, &SyncEngine::alertRaised, feed, [feed](const AlertRow &alert) {
         feed->publish(alert.orgId, u"alert_raised"_s, alertJson(alert));
     });
-    connect(sync, &SyncEngine::auditAppended, feed, [feed](const AuditRecord &record) {
-        feed->publish(record.orgId, u"audit_appended"_s, auditRecordJson(record));
+    connect(sync, &SyncEngine::auditAppended, feed, [feed, watched](const AuditRecord &record) {
+        if (watched(record.orgId))
+            feed->publish(record.orgId, u"audit_appended"_s, auditRecordJson(record));
     });
 
     hooks.credentialWritten = [sync](const QString &orgId, const QString &credentialId) {

@@ -268,4 +268,9 @@ int EventFeed::connectedCount() const
     return int(m_connections.size());
 }
 
+bool EventFeed::hasConnections(const QString &orgId) const
+{
+    return m_connections.contains(orgId);
+}
+
 } // namespace sealrelay::backend

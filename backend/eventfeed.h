@@ -89,6 +89,8 @@ public:
 
     // Number of authenticated connections.
     int connectedCount() const;
+    // True when an authenticated connection of the org is open.
+    bool hasConnections(const QString &orgId) const;
 
 Q_SIGNALS:
     // An event of this replica was published.

@@ -238,6 +238,9 @@ void SyncEngine::backfillFinished(Backfill *backfill)
 
 void SyncEngine::publishBackfill(const Backfill &backfill)
 {
+    updateBackfillMetrics();
+    if (!eventsWatched(backfill.orgId()))
+        return;
     const bool finished = !m_backfills.contains(agentKey(backfill.orgId(), backfill.agentId()));
     const QString state = finished ? u"online"_s
         : backfill.isRunning()     ? u"backfilling"_s
@@ -248,7 +251,6 @@ void SyncEngine::publishBackfill(const Backfill &backfill)
                                         { u"done"_s, backfill.done() },
                                         { u"failed"_s, backfill.failed() },
                                         { u"total"_s, backfill.total() } });
-    updateBackfillMetrics();
 }
 
 void SyncEngine::updateBackfillMetrics()

@@ -725,10 +725,23 @@ void SyncEngine::recordFailure(const QString &orgId, const QString &credentialId
                              { u"last_error"_s, outcome.error } });
 }
 
+void SyncEngine::setEventsWatched(std::function<bool(const QString &orgId)> watched)
+{
+    m_eventsWatched = std::move(watched);
+}
+
+bool SyncEngine::eventsWatched(const QString &orgId) const
+{
+    return !m_eventsWatched || m_eventsWatched(orgId);
+}
+
 void SyncEngine::publishSyncChange(const QString &orgId, const QString &credentialId,
                                    const QString &agentId, const QString &change,
                                    const QJsonObject &extra)
 {
+    // The summary costs a read of the credential and its delivery rows.
+    if (!eventsWatched(orgId))
+        return;
     QJsonObject event = extra;
     event.insert(u"credential_id"_s, credentialId);
     event.insert(u"agent_id"_s, agentId);

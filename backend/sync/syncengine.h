@@ -135,6 +135,10 @@ public:
                  SyncTrigger trigger, SyncCallback done = {}, const QString &missingRequestId = {},
                  std::function<void()> dispatchEnded = {});
 
+    // Tells whether anyone receives the events of an org, so that events
+    // nobody receives are not built. Without it every org counts as watched.
+    void setEventsWatched(std::function<bool(const QString &orgId)> watched);
+
     AgentSyncState agentState(const QString &orgId, const QString &agentId) const;
     Reconciler &reconciler() { return *m_reconciler; }
     const SyncOptions &options() const { return m_options; }
@@ -221,6 +225,7 @@ private:
     // when it retires the row.
     void recordFailure(const QString &orgId, const QString &credentialId, const QString &agentId,
                        const SyncOutcome &outcome);
+    bool eventsWatched(const QString &orgId) const;
     // Publishes credential_sync_changed with the credential's summary.
     void publishSyncChange(const QString &orgId, const QString &credentialId,
                            const QString &agentId, const QString &change,
@@ -244,6 +249,7 @@ private:
     AgentLink m_link;
     Metrics &m_metrics;
     SyncOptions m_options;
+    std::function<bool(const QString &orgId)> m_eventsWatched;
     std::unique_ptr<Reconciler> m_reconciler;
     bool m_stopped = false;
     // Nesting of writeTogether(), and the audit rows it has not announced.

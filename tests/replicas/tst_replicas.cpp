@@ -1,12 +1,13 @@
 // Three backend replicas on shared PostgreSQL and Redis, with agent edge-a on
 // replica 0, edge-b on replica 1 and edge-c on replica 2. The tests cover one
 // rewrap per (credential, agent) however many replicas request it, replies
-// that cross replicas, a Redis outage, a replica killed mid-dispatch and the
-// status route. They run in order and share the cluster.
+// and console events that cross replicas, a Redis outage, a replica killed
+// mid-dispatch and the status route. They run in order and share the cluster.
 //
 // A failed attempt waits 10 minutes (the backoff schedule), so after the
 // first failed sync of a row only the test's retries, and the reconciler
 // sweeps those retries make due, sync it again.
+#include "eventfeedclient.h"
 #include "replicacluster.h"
 #include "scriptedagent.h"
 
@@ -63,6 +64,7 @@ private Q_SLOTS:
     void cleanupTestCase();
 
     void rewrapCoordinationStatus();
+    void feedShowsOtherReplicas();
     void samePairOnAllReplicas();
     void responseOnOtherReplica();
     void redisKilledMidRun();
@@ -353,6 +355,26 @@ void ReplicasTest::rewrapCoordinationStatus()
             QCOMPARE(entry.value(u"this_replica"_s).toBool(), id == ids.at(index));
         }
     }
+}
+
+void ReplicasTest::feedShowsOtherReplicas()
+{
+    // A console on replica 0 watches an upload to replica 1, which delivers
+    // the creator's envelope to edge-b, its own agent.
+    EventFeedClient feed;
+    QVERIFY(feed.open(m_cluster->replicaUrl(0), m_cluster->adminToken()));
+    const int requestReplica = m_cluster->requestReplica();
+    m_cluster->setRequestReplica(1);
+    const Upload created = m_cluster->sync().createCredential(
+        u"db-watched"_s, secretOf(u"db-watched-pw"_s), QStringList { kAgentB });
+    m_cluster->setRequestReplica(requestReplica);
+    QVERIFY2(created.status == 201, qPrintable(m_cluster->sync().lastError()));
+
+    const QString agentId = m_cluster->sync().agentId(kAgentB);
+    QTRY_VERIFY2_WITH_TIMEOUT(
+        !feed.syncChanges(created.credentialId, agentId, u"delivered"_s).isEmpty(),
+        qPrintable(feed.state()), kConvergeMs);
+    feed.close();
 }
 
 void ReplicasTest::checkSamePair(const QString &name)

@@ -4,6 +4,7 @@
 //
 // SEALRELAY_SYNCFLOW_BACKFILL_CREDENTIALS sets how many credentials
 // backfillThousand uploads (default 1000).
+#include "eventfeedclient.h"
 #include "scriptedagent.h"
 #include "synccluster.h"
 
@@ -12,13 +13,11 @@
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QNetworkRequest>
 #include <QRegularExpression>
 #include <QSet>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
-#include <QWebSocket>
 #include <QtTest>
 
 #include <memory>
@@ -35,81 +34,6 @@ QJsonObject secretOf(const QString &password)
 {
     return QJsonObject { { u"password"_s, password }, { u"username"_s, u"admin"_s } };
 }
-
-// Collects the frames of the console event feed (/api/events).
-class EventFeedClient {
-public:
-    bool open(SyncCluster &cluster)
-    {
-        QString url = cluster.backendUrl();
-        url.replace(u"http://"_s, u"ws://"_s);
-        QNetworkRequest request(QUrl(url + u"/api/events"_s));
-        request.setRawHeader("Authorization", "Bearer " + cluster.adminToken().toLatin1());
-        QObject::connect(&m_socket, &QWebSocket::textMessageReceived, &m_socket,
-                         [this](const QString &frame) {
-                             m_events.append(QJsonDocument::fromJson(frame.toUtf8()).object());
-                         });
-        QObject::connect(&m_socket, &QWebSocket::disconnected, &m_socket, [this] {
-            m_closeReason = u"closed with %1: %2"_s.arg(int(m_socket.closeCode()))
-                                .arg(m_socket.closeReason());
-        });
-        m_socket.open(request);
-        // The snapshot is the first frame of an authenticated feed.
-        if (!QTest::qWaitFor([this] { return !m_events.isEmpty(); }, 5000))
-            return false;
-        return m_events.first().value(u"type"_s) == u"snapshot"_s;
-    }
-
-    // The `data` of every event of `type`, oldest first.
-    QList<QJsonObject> data(const QString &type) const
-    {
-        QList<QJsonObject> found;
-        for (const QJsonObject &event : m_events) {
-            if (event.value(u"type"_s).toString() == type)
-                found.append(event.value(u"data"_s).toObject());
-        }
-        return found;
-    }
-
-    // The agent_backfill_progress data of `agentId`, oldest first.
-    QList<QJsonObject> backfillProgress(const QString &agentId) const
-    {
-        QList<QJsonObject> found;
-        for (const QJsonObject &progress : data(u"agent_backfill_progress"_s)) {
-            if (progress.value(u"agent_id"_s).toString() == agentId)
-                found.append(progress);
-        }
-        return found;
-    }
-
-    // The credential_sync_changed data of one (credential, agent, change).
-    QList<QJsonObject> syncChanges(const QString &credentialId, const QString &agentId,
-                                   const QString &change) const
-    {
-        QList<QJsonObject> found;
-        for (const QJsonObject &event : data(u"credential_sync_changed"_s)) {
-            if (event.value(u"credential_id"_s).toString() == credentialId
-                && event.value(u"agent_id"_s).toString() == agentId
-                && event.value(u"change"_s).toString() == change)
-                found.append(event);
-        }
-        return found;
-    }
-
-    void close() { m_socket.close(); }
-    // The count of received frames and how the backend closed the feed, for
-    // failure messages.
-    QString state() const
-    {
-        return u"%1 frames, %2"_s.arg(m_events.size())
-            .arg(m_closeReason.isEmpty() ? u"open"_s : m_closeReason);
-    }
-
-private:
-    QWebSocket m_socket;
-    QList<QJsonObject> m_events;
-    QString m_closeReason;
-};
 
 // The value of one series of GET /metrics, written as it appears there
 // (e.g. `name{label="value"}`), or -1 when it is absent.
@@ -372,6 +296,32 @@ void SyncFlowTest::creatorDeliveryReachesAll()
     QTest::qWait(1500);
     for (const QString &name : names)
         QCOMPARE(dispatchRows(cluster, id, cluster.agentId(name)).size(), 2);
+
+    // No console watched the upload above. One that opens the feed now sees
+    // the deliveries of the next upload and their dispatch audit rows.
+    EventFeedClient feed;
+    QVERIFY(feed.open(cluster.backendUrl(), cluster.adminToken()));
+    const Upload next = cluster.createCredential(u"db-standby"_s, secretOf(u"pw-2"_s));
+    QVERIFY2(next.status == 201, qPrintable(cluster.lastError()));
+    for (const QString &name : names) {
+        const QString agentId = cluster.agentId(name);
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            !feed.syncChanges(next.credentialId, agentId, u"delivered"_s).isEmpty(),
+            qPrintable(feed.state()), kConvergeMs);
+        const auto dispatchSucceeded = [&] {
+            for (const QJsonObject &row : feed.data(u"audit_appended"_s)) {
+                if (row.value(u"event"_s) == u"dispatch"_s
+                    && row.value(u"credential_id"_s) == next.credentialId
+                    && row.value(u"agent_id"_s) == agentId
+                    && row.value(u"outcome"_s) == u"success"_s)
+                    return true;
+            }
+            return false;
+        };
+        QTRY_VERIFY2_WITH_TIMEOUT(dispatchSucceeded(), qPrintable(feed.state()), 5000);
+    }
+    QVERIFY(feed.syncChanges(id, cluster.agentId(u"edge-1"_s), u"delivered"_s).isEmpty());
+    feed.close();
 }
 
 void SyncFlowTest::peerRewrapReachesOthers()
@@ -469,7 +419,7 @@ void SyncFlowTest::backfillThousand()
     qInfo("deliveries to 2 agents done %lld ms after the first create", timer.elapsed());
 
     EventFeedClient feed;
-    QVERIFY(feed.open(cluster));
+    QVERIFY(feed.open(cluster.backendUrl(), cluster.adminToken()));
     timer.restart();
     const QString newId = cluster.addAgent(u"edge-3"_s, m_relaxedAgentSettings);
     QVERIFY2(!newId.isEmpty(), qPrintable(cluster.lastError()));
@@ -544,7 +494,7 @@ void SyncFlowTest::warmReconnectGapOnly()
         QTRY_VERIFY_WITH_TIMEOUT(holdsVersion(cluster, u"edge-2"_s, id, 1), kConvergeMs);
 
     EventFeedClient feed;
-    QVERIFY(feed.open(cluster));
+    QVERIFY(feed.open(cluster.backendUrl(), cluster.adminToken()));
     QVERIFY(cluster.stopAgent(u"edge-2"_s));
 
     QStringList fresh;
@@ -732,7 +682,7 @@ void SyncFlowTest::scopeChangeAndDeletePurge()
     QVERIFY(startCluster({ u"edge-1"_s, u"edge-2"_s }));
     SyncCluster &cluster = *m_cluster;
     EventFeedClient feed;
-    QVERIFY(feed.open(cluster));
+    QVERIFY(feed.open(cluster.backendUrl(), cluster.adminToken()));
 
     const Upload created = cluster.createCredential(u"shrinking"_s, secretOf(u"pw-1"_s),
                                                     { u"edge-1"_s, u"edge-2"_s });
