@@ -169,6 +169,16 @@ bool SyncEngine::isConnected(const QString &orgId, const QString &agentId) const
     return m_link.isConnected && m_link.isConnected(orgId, agentId);
 }
 
+QHash<QString, int> SyncEngine::rewrapsAwaitingReply() const
+{
+    QHash<QString, int> waiting;
+    for (const QPointer<SyncTask> &task : m_byRequestId) {
+        if (task)
+            ++waiting[task->currentPeer()];
+    }
+    return waiting;
+}
+
 bool SyncEngine::creatorDeliveryRunning(const QString &orgId, const QString &credentialId,
                                         const QString &exceptAgent) const
 {

@@ -231,6 +231,8 @@ private:
                            const QString &agentId, const QString &change,
                            const QJsonObject &extra = {});
     bool isConnected(const QString &orgId, const QString &agentId) const;
+    // The number of rewrap requests that wait for a peer's reply, by peer.
+    QHash<QString, int> rewrapsAwaitingReply() const;
     // True while a sync of the credential to another agent than `exceptAgent`
     // waits for its lock or delivers the creator's envelope.
     bool creatorDeliveryRunning(const QString &orgId, const QString &credentialId,

@@ -455,8 +455,14 @@ QStringList SyncTask::eligiblePeers()
             continue;
         peers.append(row.agentId);
     }
-    // Spread the work over the eligible peers.
+    // The peer with the fewest rewrap requests of this replica waiting for
+    // its reply comes first, so that no peer queues requests while another
+    // idles. Peers with as many are tried in random order.
     std::shuffle(peers.begin(), peers.end(), *QRandomGenerator::global());
+    const QHash<QString, int> waiting = m_engine.rewrapsAwaitingReply();
+    std::stable_sort(peers.begin(), peers.end(), [&](const QString &left, const QString &right) {
+        return waiting.value(left) < waiting.value(right);
+    });
     return peers;
 }
 

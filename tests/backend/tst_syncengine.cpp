@@ -1,8 +1,9 @@
 // The sync engine in one process on a manual clock: real SQLite storage and
 // MemoryStore, with agents played through its AgentLink. Covers the
 // reconciler's backoff schedule and rows per run, the stalled alert and its
-// deduplication, a manual retry that clears stalled, and the defaults the
-// backend resolves from no settings.
+// deduplication, a manual retry that clears stalled, the choice of the peer
+// with the fewest requests waiting, and the defaults the backend resolves
+// from no settings.
 #include "backoff.h"
 #include "ids.h"
 #include "keys.h"
@@ -47,12 +48,16 @@ private Q_SLOTS:
     void retryClearsStalled();
     void disconnectedAgentNotSwept();
     void sweepTakesBatchRows();
+    void rewrapGoesToIdlePeer();
     void defaultsMatchProtocol();
 
 private:
     // One sweep on the current clock; returns how many syncs it started and
     // waits until they finished.
     int sweepAndSettle();
+    // Adds an approved agent with a generation 1 certificate signed by the
+    // operator key; returns its id, or empty when storing it failed.
+    QString addApprovedAgent(const QString &name);
     // Stores version 1 revision 1 of a new credential whose scope is the
     // fixture's agent. Its (credential, agent) row is due at once.
     QString addCredential(const QString &name);
@@ -72,6 +77,7 @@ private:
     QString m_credentialId;
     QStringList m_connected;
     QList<AgentMessage> m_sent;
+    QStringList m_sentTo; // the recipient of each message of m_sent
     int m_finished = 0;
     std::optional<Ed25519PrivateKey> m_operatorKey;
 };
@@ -94,34 +100,10 @@ void SyncEngineTest::init()
 
     // The target agent: approved with a certificate, connected, and the only
     // agent in the org, so every dispatch ends with NO_ELIGIBLE_PEER.
-    const Ed25519PrivateKey operatorKey = require(Ed25519PrivateKey::generate());
-    m_operatorKey = operatorKey;
-    const Ed25519PrivateKey identity = require(Ed25519PrivateKey::generate());
-    const RsaPrivateKey encryption = require(RsaPrivateKey::generate());
-    m_agentId = newUuid();
-    AgentRow agent;
-    agent.orgId = m_orgId;
-    agent.agentId = m_agentId;
-    agent.name = u"edge-1"_s;
-    agent.encryptionKey = encryption.publicKey().spkiDer();
-    agent.identityKey = identity.publicKey().raw();
-    QVERIFY(m_storage->upsertAgent(agent).ok());
-    sealrelay::AgentCertificate certificateFields;
-    certificateFields.orgId = m_orgId;
-    certificateFields.agentId = m_agentId;
-    certificateFields.agentName = agent.name;
-    certificateFields.generation = 1;
-    certificateFields.encryptionKey = agent.encryptionKey;
-    certificateFields.identityKey = agent.identityKey;
-    certificateFields.issuedAt = kStart.addDays(-1);
-    certificateFields.expiresAt = kStart.addDays(365);
-    certificateFields.operatorKey = operatorKey.publicKey().raw();
-    const SignedStatement certificate = require(signStatement(
-        StatementContext::AgentCertificate, certificateFields.toFields(), operatorKey));
-    QVERIFY(require(m_storage->setAgentCertificate(
-        m_orgId, m_agentId,
-        backend::AgentCertificate { certificate.bytes, certificate.signature, 1,
-                                    certificateFields.expiresAt })));
+    m_operatorKey = require(Ed25519PrivateKey::generate());
+    const Ed25519PrivateKey &operatorKey = *m_operatorKey;
+    m_agentId = addApprovedAgent(u"edge-1"_s);
+    QVERIFY(!m_agentId.isEmpty());
 
     m_credentialId = newUuid();
     CredentialStatement fields;
@@ -152,12 +134,14 @@ void SyncEngineTest::init()
 
     m_connected = { m_agentId };
     m_sent.clear();
+    m_sentTo.clear();
     AgentLink link;
     link.isConnected = [this](const QString &, const QString &agentId) {
         return m_connected.contains(agentId);
     };
     link.send = [this](const QString &, const QString &agentId, const AgentMessage &message) {
         m_sent.append(message);
+        m_sentTo.append(agentId);
         return m_connected.contains(agentId);
     };
     link.connectedAgents = [this](const QString &) {
@@ -314,6 +298,38 @@ void SyncEngineTest::disconnectedAgentNotSwept()
     QVERIFY(m_sent.isEmpty());
 }
 
+QString SyncEngineTest::addApprovedAgent(const QString &name)
+{
+    const Ed25519PrivateKey identity = require(Ed25519PrivateKey::generate());
+    const RsaPrivateKey encryption = require(RsaPrivateKey::generate());
+    AgentRow agent;
+    agent.orgId = m_orgId;
+    agent.agentId = newUuid();
+    agent.name = name;
+    agent.encryptionKey = encryption.publicKey().spkiDer();
+    agent.identityKey = identity.publicKey().raw();
+    if (!m_storage->upsertAgent(agent).ok())
+        return {};
+    sealrelay::AgentCertificate fields;
+    fields.orgId = m_orgId;
+    fields.agentId = agent.agentId;
+    fields.agentName = agent.name;
+    fields.generation = 1;
+    fields.encryptionKey = agent.encryptionKey;
+    fields.identityKey = agent.identityKey;
+    fields.issuedAt = kStart.addDays(-1);
+    fields.expiresAt = kStart.addDays(365);
+    fields.operatorKey = m_operatorKey->publicKey().raw();
+    const SignedStatement certificate = require(
+        signStatement(StatementContext::AgentCertificate, fields.toFields(), *m_operatorKey));
+    if (!require(m_storage->setAgentCertificate(m_orgId, agent.agentId,
+                                                backend::AgentCertificate { certificate.bytes,
+                                                                            certificate.signature,
+                                                                            1, fields.expiresAt })))
+        return {};
+    return agent.agentId;
+}
+
 QString SyncEngineTest::addCredential(const QString &name)
 {
     const QString credentialId = newUuid();
@@ -344,6 +360,50 @@ QString SyncEngineTest::addCredential(const QString &name)
         != CredentialWriteOutcome::Written)
         return {};
     return credentialId;
+}
+
+// Two peers store 20 credentials that the fixture's agent lacks, and neither
+// replies. Each rewrap_request goes to the peer with fewer requests waiting,
+// so the two never differ by more than one. A random choice would stay that
+// balanced over 20 requests once in 1,024 runs.
+void SyncEngineTest::rewrapGoesToIdlePeer()
+{
+    const QString peerA = addApprovedAgent(u"edge-2"_s);
+    const QString peerB = addApprovedAgent(u"edge-3"_s);
+    QVERIFY(!peerA.isEmpty());
+    QVERIFY(!peerB.isEmpty());
+    m_connected << peerA << peerB;
+
+    QHash<QString, int> requested;
+    for (int i = 0; i < 20; ++i) {
+        const QString credentialId = addCredential(u"peer-choice-%1"_s.arg(i));
+        QVERIFY(!credentialId.isEmpty());
+        for (const QString &peer : { peerA, peerB }) {
+            CredentialAgentRow peerRow;
+            peerRow.orgId = m_orgId;
+            peerRow.credentialId = credentialId;
+            peerRow.agentId = peer;
+            peerRow.secretStored = true;
+            peerRow.storedVersion = 1;
+            peerRow.storedRevision = 1;
+            peerRow.nextAttemptAt = m_now;
+            QVERIFY(m_storage->upsertCredentialAgent(peerRow).ok());
+        }
+
+        const qsizetype sentBefore = m_sent.size();
+        m_engine->syncRow(m_orgId, credentialId, m_agentId, SyncTrigger::Retry);
+        QTRY_COMPARE(m_sent.size(), sentBefore + 1);
+        const auto *request = std::get_if<RewrapRequest>(&m_sent.last());
+        QVERIFY(request);
+        QCOMPARE(request->credentialId, credentialId);
+        ++requested[m_sentTo.last()];
+        QVERIFY2(qAbs(requested.value(peerA) - requested.value(peerB)) <= 1,
+                 qPrintable(u"after %1 requests: %2 to one peer, %3 to the other"_s.arg(i + 1)
+                                .arg(requested.value(peerA))
+                                .arg(requested.value(peerB))));
+    }
+    QCOMPARE(requested.value(peerA), 10);
+    QCOMPARE(requested.value(peerB), 10);
 }
 
 // 151 rows are due (the fixture's and 150 more). With the default of 100 rows
