@@ -78,12 +78,15 @@ public:
                                                           const QString &name) override;
     Result<std::optional<CredentialDetail>> credentialDetail(const QString &orgId,
                                                              const QString &credentialId) override;
+    Result<QList<CredentialDetail>> credentialDetailsOfAgent(const QString &orgId,
+                                                             const QString &agentId) override;
     Result<QList<CredentialDetail>> credentialDetails(const QString &orgId,
                                                       bool includeDeleted) override;
     Result<QList<PeerCandidateRow>> peerCandidates(const QString &orgId,
                                                    const QString &credentialId) override;
 
     Result<void> upsertCredentialAgent(const CredentialAgentRow &row) override;
+    Result<int> addAutoAllRows(const QString &orgId, const QString &agentId) override;
     Result<std::optional<CredentialAgentRow>> credentialAgent(const QString &orgId,
                                                               const QString &credentialId,
                                                               const QString &agentId) override;
@@ -156,6 +159,10 @@ private:
     // The clock's current time at the precision the database keeps.
     QDateTime now() const;
 
+    // Shared body of credentialDetails and credentialDetailsOfAgent: the rows
+    // of `agentId` only, or every row for an empty `agentId`.
+    Result<QList<CredentialDetail>> readCredentialDetails(const QString &orgId, bool includeDeleted,
+                                                          const QString &agentId);
     // Shared body of rotateCredential and updateCredentialStatement.
     Result<CredentialWriteOutcome> replaceCredential(const CredentialExpectation &expected,
                                                      const CredentialRow &next,

@@ -488,6 +488,18 @@ Result<std::optional<CredentialDetail>> SqlStorage::credentialDetail(const QStri
 Result<QList<CredentialDetail>> SqlStorage::credentialDetails(const QString &orgId,
                                                               bool includeDeleted)
 {
+    return readCredentialDetails(orgId, includeDeleted, {});
+}
+
+Result<QList<CredentialDetail>> SqlStorage::credentialDetailsOfAgent(const QString &orgId,
+                                                                     const QString &agentId)
+{
+    return readCredentialDetails(orgId, true, agentId);
+}
+
+Result<QList<CredentialDetail>>
+SqlStorage::readCredentialDetails(const QString &orgId, bool includeDeleted, const QString &agentId)
+{
     QList<CredentialDetail> details;
     QHash<QString, qsizetype> indexById;
     {
@@ -506,11 +518,16 @@ Result<QList<CredentialDetail>> SqlStorage::credentialDetails(const QString &org
         }
     }
 
+    SqlBindings bindings { { u":org_id"_s, orgId } };
+    if (!agentId.isEmpty())
+        bindings.append({ u":agent_id"_s, agentId });
     auto query =
         m_connection->exec(u"list the credential agents of org %1"_s.arg(orgId),
-                           u"SELECT %1 FROM credential_agents WHERE org_id = :org_id "
-                           "ORDER BY credential_id, agent_id"_s.arg(kCredentialAgentColumns),
-                           { { u":org_id"_s, orgId } });
+                           u"SELECT %1 FROM credential_agents WHERE org_id = :org_id%2 "
+                           "ORDER BY credential_id, agent_id"_s.arg(
+                               kCredentialAgentColumns,
+                               agentId.isEmpty() ? QString() : u" AND agent_id = :agent_id"_s),
+                           bindings);
     if (!query) {
         return query.error();
     }
@@ -599,6 +616,27 @@ Result<void> SqlStorage::upsertCredentialAgent(const CredentialAgentRow &row)
         return query.error();
     }
     return {};
+}
+
+Result<int> SqlStorage::addAutoAllRows(const QString &orgId, const QString &agentId)
+{
+    auto query = m_connection->exec(
+        u"add the rows of agent %1 to the auto_all credentials"_s.arg(agentId),
+        u"INSERT INTO credential_agents (org_id, credential_id, agent_id, in_scope, "
+        "secret_stored, attempts, next_attempt_at, stalled) "
+        "SELECT c.org_id, c.credential_id, :agent_id, TRUE, FALSE, 0, :due_at, FALSE "
+        "FROM credentials c WHERE c.org_id = :org_id AND c.state = 'active' "
+        "AND c.scope = 'auto_all' AND NOT EXISTS (SELECT 1 FROM credential_agents ca "
+        "WHERE ca.org_id = c.org_id AND ca.credential_id = c.credential_id "
+        "AND ca.agent_id = :row_agent_id)"_s,
+        { { u":agent_id"_s, agentId },
+          { u":due_at"_s, dbTime(now()) },
+          { u":org_id"_s, orgId },
+          { u":row_agent_id"_s, agentId } });
+    if (!query) {
+        return query.error();
+    }
+    return query->numRowsAffected();
 }
 
 Result<std::optional<CredentialAgentRow>> SqlStorage::credentialAgent(const QString &orgId,

@@ -154,6 +154,10 @@ public:
     // Credentials ordered by name, then credential_id, each with its rows.
     virtual Result<QList<CredentialDetail>> credentialDetails(const QString &orgId,
                                                               bool includeDeleted) = 0;
+    // Every credential, deleted ones included, in the order of
+    // credentialDetails(), each with only the row of `agentId` when it has one.
+    virtual Result<QList<CredentialDetail>> credentialDetailsOfAgent(const QString &orgId,
+                                                                     const QString &agentId) = 0;
     // Reads in one query the credential's credential_agents rows whose agent
     // exists, ordered by agent_id. Each row carries its agent's status,
     // quarantine flag, certificate presence and expiry, and whether
@@ -165,6 +169,10 @@ public:
 
     // Inserts the row or replaces every field of an existing one.
     virtual Result<void> upsertCredentialAgent(const CredentialAgentRow &row) = 0;
+    // Adds the row of `agentId`, due now, to every active auto_all credential
+    // of the org that has none: an agent enrolled after such an upload is in
+    // its scope. Returns the number of rows added.
+    virtual Result<int> addAutoAllRows(const QString &orgId, const QString &agentId) = 0;
     virtual Result<std::optional<CredentialAgentRow>>
     credentialAgent(const QString &orgId, const QString &credentialId, const QString &agentId) = 0;
     // Records a signed receipt of a credential_store or a statement_update.

@@ -141,7 +141,15 @@ void SyncEngine::startBackfill(const QString &orgId, const QString &agentId,
         logIfFailed(m_storage.resetAgentDeliveries(orgId, agentId),
                     "reset the rows of an agent with regenerated keys");
     }
-    auto details = m_storage.credentialDetails(orgId, true);
+    // An agent enrolled after an upload to scope auto_all has no row for
+    // that credential yet. One statement adds them all, which a large vault
+    // needs, and the loop below then finds every row it compares.
+    if (auto added = m_storage.addAutoAllRows(orgId, agentId); !added) {
+        log()->error("cannot add the rows of agent {} for its backfill: {}", text(agentId),
+                     text(added.error().message));
+        return;
+    }
+    auto details = m_storage.credentialDetailsOfAgent(orgId, agentId);
     if (!details) {
         log()->error("cannot read credentials for the backfill of agent {}: {}", text(agentId),
                      text(details.error().message));
@@ -166,7 +174,7 @@ void SyncEngine::startBackfill(const QString &orgId, const QString &agentId,
             if (found != detail.agents.cend()) {
                 row = *found;
             } else if (rowCovers(credential, agentId)) {
-                // An agent enrolled after the upload is in an auto_all scope.
+                // A credential uploaded since addAutoAllRows() has no row yet.
                 row.orgId = orgId;
                 row.credentialId = credential.credentialId;
                 row.agentId = agentId;

@@ -196,6 +196,8 @@ private Q_SLOTS:
     void credentialRotationRace();
     void credentialDetails_data() { addEngineRows(); }
     void credentialDetails();
+    void rowsOfEnrolledAgent_data() { addEngineRows(); }
+    void rowsOfEnrolledAgent();
     void peerCandidateStates_data() { addEngineRows(); }
     void peerCandidateStates();
     void dueRowsOrderAndLimit_data() { addEngineRows(); }
@@ -1128,6 +1130,79 @@ void TestStorage::credentialDetails()
                                           "refused-bytes", QByteArray(64, 's'), kStart);
     STORAGE_OK(missing);
     QVERIFY(!missing.value());
+}
+
+// An agent enrolled after some uploads: addAutoAllRows() gives it a row for
+// each active auto_all credential that lacks one, and
+// credentialDetailsOfAgent() lists every credential with that agent's row.
+void TestStorage::rowsOfEnrolledAgent()
+{
+    QFETCH(SqlEngine, engine);
+    ManualClock clock;
+    auto storage = freshStorage(engine, &clock);
+    QVERIFY(storage);
+    const QString orgId = newUuid();
+    QVERIFY(createOrg(*storage, orgId));
+    const AgentRow early = agentRow(orgId, newUuid(), u"early"_s);
+    const AgentRow late = agentRow(orgId, newUuid(), u"late"_s);
+    STORAGE_OK(storage->upsertAgent(early));
+    STORAGE_OK(storage->upsertAgent(late));
+
+    // Two auto_all credentials, one of which the late agent already has a
+    // delivered row for; one explicit credential for the early agent; one
+    // deleted auto_all credential.
+    const CredentialRow open = credentialRow(orgId, newUuid(), u"open"_s);
+    const CredentialRow held = credentialRow(orgId, newUuid(), u"held"_s);
+    CredentialRow listed = credentialRow(orgId, newUuid(), u"listed"_s);
+    listed.scope = CredentialScope::Explicit;
+    listed.scopeAgentIds = { early.agentId };
+    const CredentialRow gone = credentialRow(orgId, newUuid(), u"gone"_s);
+    STORAGE_OK(storage->createCredential(open, { early.agentId }));
+    STORAGE_OK(storage->createCredential(held, { early.agentId, late.agentId }));
+    STORAGE_OK(storage->createCredential(listed, { early.agentId }));
+    STORAGE_OK(storage->createCredential(gone, { early.agentId }));
+    CredentialRow deleted = gone;
+    deleted.revision = 2;
+    deleted.statement = statementBytes(gone.credentialId, 1, 2, u"deleted"_s);
+    deleted.state = CredentialState::Deleted;
+    STORAGE_OK(storage->updateCredentialStatement(expectationOf(gone), deleted, {}));
+    const DeliveryReceipt receipt { 1, 1, true, "receipt", QByteArray(64, 'r'), kStart };
+    STORAGE_OK(storage->markDelivered(orgId, held.credentialId, late.agentId, receipt));
+
+    clock.advanceMs(60000);
+    auto added = storage->addAutoAllRows(orgId, late.agentId);
+    STORAGE_OK(added);
+    QCOMPARE(added.value(), 1);
+    auto again = storage->addAutoAllRows(orgId, late.agentId);
+    STORAGE_OK(again);
+    QCOMPARE(again.value(), 0);
+
+    auto row = storage->credentialAgent(orgId, open.credentialId, late.agentId);
+    STORAGE_OK(row);
+    QVERIFY(row->has_value());
+    QVERIFY((row.value())->inScope);
+    QVERIFY(!(row.value())->secretStored);
+    QVERIFY(!(row.value())->storedVersion.has_value());
+    QCOMPARE((row.value())->attempts, 0);
+    QVERIFY(!(row.value())->stalled);
+    QCOMPARE((row.value())->nextAttemptAt, clock.now);
+
+    auto details = storage->credentialDetailsOfAgent(orgId, late.agentId);
+    STORAGE_OK(details);
+    QCOMPARE(details->size(), 4);
+    QHash<QString, QList<CredentialAgentRow>> rowsByName;
+    for (const CredentialDetail &detail : details.value())
+        rowsByName.insert(detail.credential.name, detail.agents);
+    QCOMPARE(rowsByName.value(u"open"_s).size(), 1);
+    QCOMPARE(rowsByName.value(u"open"_s).first().agentId, late.agentId);
+    QCOMPARE(rowsByName.value(u"held"_s).size(), 1);
+    QCOMPARE(rowsByName.value(u"held"_s).first().agentId, late.agentId);
+    QVERIFY(rowsByName.value(u"held"_s).first().secretStored);
+    QVERIFY(rowsByName.contains(u"listed"_s));
+    QVERIFY(rowsByName.value(u"listed"_s).isEmpty());
+    QVERIFY(rowsByName.contains(u"gone"_s));
+    QVERIFY(rowsByName.value(u"gone"_s).isEmpty());
+    QCOMPARE(details->first().credential.name, u"gone"_s);
 }
 
 void TestStorage::peerCandidateStates()
