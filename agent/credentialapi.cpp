@@ -192,9 +192,15 @@ int runGetCommand(const QString &socketPath, const QString &nameOrId, const QStr
 
     const QDeadlineTimer deadline(timeoutMs);
     while (!socket.canReadLine()) {
-        if (deadline.hasExpired() || socket.state() != QLocalSocket::ConnectedState) {
-            if (socket.canReadLine())
-                break;
+        if (socket.state() != QLocalSocket::ConnectedState) {
+            printText(stderr,
+                      (u"unavailable: the agent closed %1 before it replied; it may have "
+                       "stopped. Check that `sealrelay-agent run` runs for this data "
+                       "directory, and read its log."_s.arg(socketPath))
+                          .toUtf8());
+            return kGetUnavailable;
+        }
+        if (deadline.hasExpired()) {
             printText(stderr, "error: timed out waiting for the reply of the agent");
             return kGetTimeout;
         }

@@ -56,12 +56,13 @@ const QString kGetExitCodes =
     "  3  not found: the backend has no credential of that name or id\n"
     "     (UNKNOWN_CREDENTIAL), this agent holds it as deleted or removed from\n"
     "     its scope, or the secret has no such field\n"
-    "  4  unavailable: the agent is not running, or the backend cannot deliver\n"
-    "     the credential now. The reason is printed: NO_ELIGIBLE_PEER,\n"
-    "     RATE_LIMITED, BACKEND_BUSY, NOT_IN_SCOPE (the backend's scope for the\n"
-    "     credential does not include this agent), COMMITMENT_MISMATCH\n"
+    "  4  unavailable: the agent is not running or stopped before it replied,\n"
+    "     or the backend cannot deliver the credential now. The reason is\n"
+    "     printed: NO_ELIGIBLE_PEER, RATE_LIMITED, BACKEND_BUSY, NOT_IN_SCOPE (the\n"
+    "     backend's scope for the credential does not include this agent),\n"
+    "     COMMITMENT_MISMATCH\n"
     "  5  timeout: the credential did not arrive within --missing-wait, or the\n"
-    "     agent did not reply\n"_s;
+    "     agent did not reply in time\n"_s;
 
 QHash<QString, QString> processEnvironment()
 {

@@ -414,6 +414,7 @@ private Q_SLOTS:
     void getUnavailableEndsEarly();
     void getTimesOut();
     void getWithoutBackendReportsIt();
+    void getWhenAgentStopsReportsIt();
     void untrustedCertificateRejected();
     void foreignOriginRejected();
     void auditVerifiesChain();
@@ -1214,6 +1215,34 @@ void AgentProcessTest::getWithoutBackendReportsIt()
     QCOMPARE(get.exitCode(), 5);
     QVERIFY2(err.contains(u"not connected to the backend http://127.0.0.1:1"_s), qPrintable(err));
     stopAgent();
+}
+
+// The agent stops while `get` waits for a credential it requested: `get`
+// reports at once that the agent closed its socket, as unavailable (exit 4),
+// instead of a timeout.
+void AgentProcessTest::getWhenAgentStopsReportsIt()
+{
+    QVERIFY(!m_fakeAgentDir.isEmpty());
+    stopAgent();
+    startAgent(m_fakeAgentDir,
+               { { u"SEALRELAY_API_MISSING_WAIT_MS"_s, u"15000"_s },
+                 { u"SEALRELAY_AGENT_BACKEND"_s, u"http://127.0.0.1:1"_s } });
+
+    QProcess get;
+    get.setProcessEnvironment(agentEnvironment());
+    get.start(kAgentPath, { u"get"_s, u"--data-dir"_s, m_fakeAgentDir, u"db-replica"_s });
+    QVERIFY(get.waitForStarted());
+    // The request reaches the agent, which waits for the credential.
+    QTest::qWait(1000);
+    QCOMPARE(get.state(), QProcess::Running);
+    QElapsedTimer sinceStop;
+    sinceStop.start();
+    stopAgent();
+    QTRY_VERIFY_WITH_TIMEOUT(get.state() == QProcess::NotRunning, 10000);
+    const QString err = QString::fromUtf8(get.readAllStandardError());
+    QCOMPARE(get.exitCode(), 4);
+    QVERIFY2(err.contains(u"closed"_s) && err.contains(u"before it replied"_s), qPrintable(err));
+    QVERIFY2(sinceStop.elapsed() < 10000, qPrintable(QString::number(sinceStop.elapsed())));
 }
 
 void AgentProcessTest::untrustedCertificateRejected()
