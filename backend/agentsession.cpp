@@ -220,6 +220,10 @@ bool AgentSession::send(const AgentMessage &message)
     }
     const QByteArray frame = serializeMessage(message);
     const qint64 written = m_socket->sendTextMessage(QString::fromUtf8(frame));
+    // The frame goes to the kernel now, not when the event loop next serves
+    // the socket, so the agent starts on it while this thread handles the
+    // rest of the messages it read.
+    m_socket->flush();
     return written == frame.size();
 }
 
