@@ -635,8 +635,8 @@ int credentialRetryCommand(const QStringList &arguments)
         u"ID [--profile NAME] [--json]"_s,
         u"Makes every agent row of a credential due now, with its attempts and stalled mark "
         "cleared, and the backend syncs the connected agents at once. A second retry of the "
-        "same credential within the backend's retry window is refused; wait and run it "
-        "again."_s
+        "same credential within the backend's retry window (10 s unless [api] "
+        "retry_window_ms sets another) is refused; wait and run it again."_s
     };
     if (auto done = parseExactly(parser, arguments, help, 1))
         return *done;

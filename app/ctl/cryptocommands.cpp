@@ -330,18 +330,18 @@ int keyFingerprintCommand(const QStringList &arguments)
 QList<Command> cryptoCommands()
 {
     return {
-        {{QStringLiteral("envelope"), QStringLiteral("seal")},
-         QStringLiteral("seal a payload from stdin to an RSA-2048 public key"),
-         sealEnvelopeCommand},
-        {{QStringLiteral("envelope"), QStringLiteral("open")},
-         QStringLiteral("open an envelope from stdin with an RSA-2048 private key"),
-         openEnvelopeCommand},
-        {{QStringLiteral("statement"), QStringLiteral("verify")},
-         QStringLiteral("verify a signed statement from stdin against trusted keys"),
-         verifyStatementCommand},
-        {{QStringLiteral("keys"), QStringLiteral("fingerprint")},
-         QStringLiteral("print the SHA-256 fingerprint of a PEM key file"),
-         keyFingerprintCommand},
+        { { QStringLiteral("envelope"), QStringLiteral("seal") },
+          QStringLiteral("Seal a payload from stdin to an RSA-2048 public key."),
+          sealEnvelopeCommand },
+        { { QStringLiteral("envelope"), QStringLiteral("open") },
+          QStringLiteral("Open an envelope from stdin with an RSA-2048 private key."),
+          openEnvelopeCommand },
+        { { QStringLiteral("statement"), QStringLiteral("verify") },
+          QStringLiteral("Verify a signed statement from stdin against trusted keys."),
+          verifyStatementCommand },
+        { { QStringLiteral("keys"), QStringLiteral("fingerprint") },
+          QStringLiteral("Print the SHA-256 fingerprint of a PEM key file."),
+          keyFingerprintCommand },
     };
 }
 
