@@ -41,10 +41,11 @@ const QString kDispatchExhausted = u"sealrelay_dispatches_total{outcome=\"exhaus
 const QString kJitCount = u"sealrelay_jit_repair_latency_seconds_count"_s;
 const QString kJitSum = u"sealrelay_jit_repair_latency_seconds_sum"_s;
 
-// GET /api/agents is polled every kBackfillPollMs while a backfill runs,
-// and every kBackfillEndPollMs once at most kBackfillEndCredentials are left
-// (about 100 ms of work), so the finish time is at most kBackfillEndPollMs
-// late (plus one request) without a request every 5 ms for the whole run.
+// GET /api/agents is polled every kBackfillPollMs while a backfill runs. Once
+// at most kBackfillEndCredentials are left (about 100 ms of work), it is
+// polled every kBackfillEndPollMs. So the finish time is at most
+// kBackfillEndPollMs late (plus one request), and the backend serves the fast
+// polls only near the end.
 constexpr int kBackfillPollMs = 50;
 constexpr int kBackfillEndPollMs = 5;
 constexpr int kBackfillEndCredentials = 50;

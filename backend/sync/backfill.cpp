@@ -142,8 +142,8 @@ void SyncEngine::startBackfill(const QString &orgId, const QString &agentId,
                     "reset the rows of an agent with regenerated keys");
     }
     // An agent enrolled after an upload to scope auto_all has no row for
-    // that credential yet. One statement adds them all, which a large vault
-    // needs, and the loop below then finds every row it compares.
+    // that credential yet. One statement adds all of them, so the loop below
+    // finds every row it compares without an insert per credential.
     if (auto added = m_storage.addAutoAllRows(orgId, agentId); !added) {
         log()->error("cannot add the rows of agent {} for its backfill: {}", text(agentId),
                      text(added.error().message));

@@ -135,8 +135,9 @@ public:
                  SyncTrigger trigger, SyncCallback done = {}, const QString &missingRequestId = {},
                  std::function<void()> dispatchEnded = {});
 
-    // Tells whether anyone receives the events of an org, so that events
-    // nobody receives are not built. Without it every org counts as watched.
+    // Sets the test of whether a console receives the events of an org. The
+    // engine builds no event for an org that fails it, and without a test
+    // every org counts as watched.
     void setEventsWatched(std::function<bool(const QString &orgId)> watched);
 
     AgentSyncState agentState(const QString &orgId, const QString &agentId) const;

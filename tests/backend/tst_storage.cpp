@@ -1148,26 +1148,26 @@ void TestStorage::rowsOfEnrolledAgent()
     STORAGE_OK(storage->upsertAgent(early));
     STORAGE_OK(storage->upsertAgent(late));
 
-    // Two auto_all credentials, one of which the late agent already has a
-    // delivered row for; one explicit credential for the early agent; one
-    // deleted auto_all credential.
+    // Two auto_all credentials, and the late agent has a delivered row for
+    // one of them. One explicit credential lists only the early agent, and
+    // one auto_all credential is deleted.
     const CredentialRow open = credentialRow(orgId, newUuid(), u"open"_s);
-    const CredentialRow held = credentialRow(orgId, newUuid(), u"held"_s);
+    const CredentialRow delivered = credentialRow(orgId, newUuid(), u"delivered"_s);
     CredentialRow listed = credentialRow(orgId, newUuid(), u"listed"_s);
     listed.scope = CredentialScope::Explicit;
     listed.scopeAgentIds = { early.agentId };
-    const CredentialRow gone = credentialRow(orgId, newUuid(), u"gone"_s);
+    const CredentialRow removed = credentialRow(orgId, newUuid(), u"removed"_s);
     STORAGE_OK(storage->createCredential(open, { early.agentId }));
-    STORAGE_OK(storage->createCredential(held, { early.agentId, late.agentId }));
+    STORAGE_OK(storage->createCredential(delivered, { early.agentId, late.agentId }));
     STORAGE_OK(storage->createCredential(listed, { early.agentId }));
-    STORAGE_OK(storage->createCredential(gone, { early.agentId }));
-    CredentialRow deleted = gone;
-    deleted.revision = 2;
-    deleted.statement = statementBytes(gone.credentialId, 1, 2, u"deleted"_s);
-    deleted.state = CredentialState::Deleted;
-    STORAGE_OK(storage->updateCredentialStatement(expectationOf(gone), deleted, {}));
+    STORAGE_OK(storage->createCredential(removed, { early.agentId }));
+    CredentialRow removal = removed;
+    removal.revision = 2;
+    removal.statement = statementBytes(removed.credentialId, 1, 2, u"deleted"_s);
+    removal.state = CredentialState::Deleted;
+    STORAGE_OK(storage->updateCredentialStatement(expectationOf(removed), removal, {}));
     const DeliveryReceipt receipt { 1, 1, true, "receipt", QByteArray(64, 'r'), kStart };
-    STORAGE_OK(storage->markDelivered(orgId, held.credentialId, late.agentId, receipt));
+    STORAGE_OK(storage->markDelivered(orgId, delivered.credentialId, late.agentId, receipt));
 
     clock.advanceMs(60000);
     auto added = storage->addAutoAllRows(orgId, late.agentId);
@@ -1195,14 +1195,16 @@ void TestStorage::rowsOfEnrolledAgent()
         rowsByName.insert(detail.credential.name, detail.agents);
     QCOMPARE(rowsByName.value(u"open"_s).size(), 1);
     QCOMPARE(rowsByName.value(u"open"_s).first().agentId, late.agentId);
-    QCOMPARE(rowsByName.value(u"held"_s).size(), 1);
-    QCOMPARE(rowsByName.value(u"held"_s).first().agentId, late.agentId);
-    QVERIFY(rowsByName.value(u"held"_s).first().secretStored);
+    QCOMPARE(rowsByName.value(u"delivered"_s).size(), 1);
+    QCOMPARE(rowsByName.value(u"delivered"_s).first().agentId, late.agentId);
+    QVERIFY(rowsByName.value(u"delivered"_s).first().secretStored);
     QVERIFY(rowsByName.contains(u"listed"_s));
     QVERIFY(rowsByName.value(u"listed"_s).isEmpty());
-    QVERIFY(rowsByName.contains(u"gone"_s));
-    QVERIFY(rowsByName.value(u"gone"_s).isEmpty());
-    QCOMPARE(details->first().credential.name, u"gone"_s);
+    QVERIFY(rowsByName.contains(u"removed"_s));
+    QVERIFY(rowsByName.value(u"removed"_s).isEmpty());
+    // Ordered by name, as credentialDetails() orders them.
+    QCOMPARE(details->first().credential.name, u"delivered"_s);
+    QCOMPARE(details->last().credential.name, u"removed"_s);
 }
 
 void TestStorage::peerCandidateStates()

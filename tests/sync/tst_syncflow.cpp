@@ -297,8 +297,8 @@ void SyncFlowTest::creatorDeliveryReachesAll()
     for (const QString &name : names)
         QCOMPARE(dispatchRows(cluster, id, cluster.agentId(name)).size(), 2);
 
-    // No console watched the upload above. One that opens the feed now sees
-    // the deliveries of the next upload and their dispatch audit rows.
+    // No console watched the upload above. One that opens the feed now
+    // receives the deliveries of the next upload and their dispatch audit rows.
     EventFeedClient feed;
     QVERIFY(feed.open(cluster.backendUrl(), cluster.adminToken()));
     const Upload next = cluster.createCredential(u"db-standby"_s, secretOf(u"pw-2"_s));
