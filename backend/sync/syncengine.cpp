@@ -118,11 +118,16 @@ SyncEngine::SyncEngine(Storage &storage, CoordinationStore &store, AgentLink lin
     , m_options(std::move(options))
 {
     m_reconciler = std::make_unique<Reconciler>(*this);
+    m_checkThread.setMaxThreadCount(1);
+    m_checkThread.setObjectName(u"sync-checks"_s);
 }
 
 SyncEngine::~SyncEngine()
 {
     stop();
+    // A check that finishes now reports to an engine that is gone: its
+    // report is dropped with the engine's posted events.
+    m_checkThread.waitForDone();
 }
 
 void SyncEngine::start()
@@ -626,6 +631,22 @@ void SyncEngine::writeThenReport(QObject *owner, QStringView purpose,
             if (owner)
                 report();
         });
+}
+
+void SyncEngine::checkOffThread(QObject *owner, std::function<Result<void>()> check,
+                                std::function<void(Result<void>)> report)
+{
+    m_checkThread.start([this, owner = QPointer<QObject>(owner), check = std::move(check),
+                         report = std::move(report)]() mutable {
+        Result<void> checked = check();
+        QMetaObject::invokeMethod(
+            this,
+            [owner = std::move(owner), report = std::move(report), checked = std::move(checked)] {
+                if (owner)
+                    report(checked);
+            },
+            Qt::QueuedConnection);
+    });
 }
 
 void SyncEngine::writeTogether(QStringView purpose, const std::function<void()> &work,

@@ -17,6 +17,7 @@
 #include <QPointer>
 #include <QSet>
 #include <QString>
+#include <QThreadPool>
 
 #include <functional>
 #include <memory>
@@ -218,6 +219,11 @@ private:
     // `report` runs after the sync, unless `owner` is gone by then.
     void writeThenReport(QObject *owner, QStringView purpose, const std::function<void()> &work,
                          std::function<void()> report);
+    // Runs `check` on the engine's check thread and `report` with its result
+    // on this thread, unless `owner` is gone by then. Checks run one at a
+    // time, in the order given. `check` must use only what it captured.
+    void checkOffThread(QObject *owner, std::function<Result<void>()> check,
+                        std::function<void(Result<void>)> report);
     // Raises (or bumps) an alert and announces it.
     std::optional<AlertRow> raiseAlert(const QString &orgId, const QString &type,
                                        AlertSeverity severity, const QString &subject,
@@ -260,6 +266,9 @@ private:
     QList<AuditRecord> m_unannouncedAudit;
     // True while a reply routed from another replica is handled.
     bool m_handlingRoutedReply = false;
+    // The thread of checkOffThread(). Signature checks of agents' replies
+    // run there, so this thread relays the next messages meanwhile.
+    QThreadPool m_checkThread;
 
     // Running syncs by rowKey, and the ids their messages come back with.
     QHash<QString, SyncTask *> m_tasks;

@@ -88,6 +88,7 @@ SyncTask::SyncTask(SyncEngine &engine, QString orgId, QString credentialId, QStr
                      u"STATEMENT_UPDATE_TIMEOUT"_s,
                      true });
             break;
+        case Step::CheckingReceipt:
         case Step::Recording:
         case Step::Finished:
             break;
@@ -676,22 +677,36 @@ void SyncTask::sendToTarget(const CredentialStore &message)
     armTimer();
 }
 
-Result<void> SyncTask::verifyReceipt(const SignedStatement &receipt, ReceiptState expected)
+Receipt SyncTask::expectedReceipt(ReceiptState state) const
 {
-    auto identityKey = Ed25519PublicKey::fromRaw(m_target.identityKey);
-    if (!identityKey)
-        return identityKey.error();
-    auto fields = verifyStatement(StatementContext::Receipt, receipt, identityKey.value());
+    Receipt expected;
+    expected.orgId = m_orgId;
+    expected.agentId = m_targetId;
+    expected.credentialId = m_credentialId;
+    expected.version = m_credential.version;
+    expected.revision = m_credential.revision;
+    expected.statementSha256 = m_credential.statementSha256;
+    expected.state = state;
+    return expected;
+}
+
+Result<void> SyncTask::checkReceipt(const SignedStatement &receipt, const QByteArray &identityKey,
+                                    const Receipt &expected)
+{
+    auto signer = Ed25519PublicKey::fromRaw(identityKey);
+    if (!signer)
+        return signer.error();
+    auto fields = verifyStatement(StatementContext::Receipt, receipt, signer.value());
     if (!fields)
         return fields.error();
     auto parsed = Receipt::fromFields(fields.value());
     if (!parsed)
         return parsed.error();
     const Receipt &value = parsed.value();
-    if (value.orgId != m_orgId || value.agentId != m_targetId
-        || value.credentialId != m_credentialId || value.version != m_credential.version
-        || value.revision != m_credential.revision
-        || value.statementSha256 != m_credential.statementSha256 || value.state != expected)
+    if (value.orgId != expected.orgId || value.agentId != expected.agentId
+        || value.credentialId != expected.credentialId || value.version != expected.version
+        || value.revision != expected.revision || value.statementSha256 != expected.statementSha256
+        || value.state != expected.state)
         return makeError(Reason::BadStatement,
                          u"the receipt does not name this delivery's org, agent, credential, "
                          "version, revision, statement or state"_s);
@@ -720,7 +735,25 @@ void SyncTask::onCredentialStored(const CredentialStored &stored)
     if (m_step != Step::AwaitingTarget)
         return;
     m_timer.stop();
-    if (auto checked = verifyReceipt(stored.receipt, ReceiptState::Stored); !checked) {
+    // No peer or target works on this sync any more, so the next dispatch of
+    // a backfill may start now. The receipt's signature is verified on the
+    // engine's check thread, and this thread relays other messages meanwhile.
+    m_step = Step::CheckingReceipt;
+    endDispatch();
+    m_engine.checkOffThread(
+        this,
+        [receipt = stored.receipt, identityKey = m_target.identityKey,
+         expected = expectedReceipt(ReceiptState::Stored)] {
+            return checkReceipt(receipt, identityKey, expected);
+        },
+        [this, stored](const Result<void> &checked) { onStoredReceiptChecked(stored, checked); });
+}
+
+void SyncTask::onStoredReceiptChecked(const CredentialStored &stored, const Result<void> &checked)
+{
+    if (m_step != Step::CheckingReceipt)
+        return;
+    if (!checked) {
         log()->warn("agent {} sent a receipt for credential {} that does not verify: {}",
                     text(m_targetId), text(m_credentialId), text(checked.error().message));
         finishDispatch(u"peer_failed"_s, SyncResult::Failed, u"BAD_RECEIPT"_s,
@@ -738,10 +771,8 @@ void SyncTask::onCredentialStored(const CredentialStored &stored)
     }
 
     // The sync ends, and keeps its lock until then, once the receipt, the
-    // used envelope and the final audit row are on disk. No peer or target
-    // works on it any more.
+    // used envelope and the final audit row are on disk.
     m_step = Step::Recording;
-    endDispatch();
     m_engine.writeThenReport(
         this, u"record a delivered credential",
         [&] {
@@ -767,7 +798,9 @@ void SyncTask::onIntegrityFailure(const CredentialIntegrityFailure &failure)
         return;
     m_timer.stop();
     const QString reason = reasonName(failure.reason);
-    if (auto checked = verifyReceipt(failure.receipt, ReceiptState::Refused); !checked) {
+    if (auto checked = checkReceipt(failure.receipt, m_target.identityKey,
+                                    expectedReceipt(ReceiptState::Refused));
+        !checked) {
         log()->warn("agent {} refused credential {} ({}) with a receipt that does not verify: "
                     "{}",
                     text(m_targetId), text(m_credentialId), text(reason),
@@ -845,7 +878,8 @@ void SyncTask::onStatementApplied(const StatementApplied &applied)
     m_timer.stop();
     const bool keeps = m_statement.covers(m_targetId);
     if (auto checked =
-            verifyReceipt(applied.receipt, keeps ? ReceiptState::Stored : ReceiptState::Deleted);
+            checkReceipt(applied.receipt, m_target.identityKey,
+                         expectedReceipt(keeps ? ReceiptState::Stored : ReceiptState::Deleted));
         !checked) {
         log()->warn("agent {} applied credential {} with a receipt that does not verify: {}",
                     text(m_targetId), text(m_credentialId), text(checked.error().message));

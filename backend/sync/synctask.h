@@ -64,7 +64,8 @@ public:
     {
         return m_step == Step::Locking
             || (m_creatorDelivery.has_value()
-                && (m_step == Step::AwaitingTarget || m_step == Step::Recording));
+                && (m_step == Step::AwaitingTarget || m_step == Step::CheckingReceipt
+                    || m_step == Step::Recording));
     }
 
     // The peer a rewrap_request went to, or empty.
@@ -76,7 +77,8 @@ private:
         AwaitingPeer, // rewrap_request sent to m_peerId
         AwaitingTarget, // credential_store sent to the target
         AwaitingStatement, // statement_update sent to the target
-        Recording, // the target stored it; the receipt waits for its commit
+        CheckingReceipt, // the target stored it; its receipt is being verified
+        Recording, // the receipt verified and waits for its commit
         Finished,
     };
 
@@ -110,7 +112,16 @@ private:
     // of the peer that it routes here.
     bool claimPendingDispatch();
     QStringList eligiblePeers();
-    Result<void> verifyReceipt(const SignedStatement &receipt, ReceiptState expected);
+    // Returns the fields a receipt of this sync must name (`at` and `reason`
+    // are not compared).
+    Receipt expectedReceipt(ReceiptState state) const;
+    // Verifies the receipt's signature under `identityKey` (raw Ed25519) and
+    // compares its fields with `expected`. Reads only its arguments, so it
+    // may run on another thread.
+    static Result<void> checkReceipt(const SignedStatement &receipt, const QByteArray &identityKey,
+                                     const Receipt &expected);
+    // Goes on with a credential_stored once its receipt was checked.
+    void onStoredReceiptChecked(const CredentialStored &stored, const Result<void> &checked);
     // Stores a verified receipt on the (credential, target) row.
     void recordReceipt(const SignedStatement &receipt, bool secretStored);
     void integrityFailure(const QString &reason, const std::optional<QString> &sourceAgentId);

@@ -236,6 +236,29 @@ ProcessResult finishGet(QProcess &process, const QElapsedTimer &started, int tim
     return result;
 }
 
+// Waits until the dispatches of `credentialId` to `targetId` that the upload
+// started have ended. The upload's own dispatch reaches the target only when
+// the peer stored the credential first; otherwise a retry sends it.
+bool awaitDispatchToTarget(SyncCluster &cluster, const ScriptedAgent &target,
+                           const QString &credentialId)
+{
+    const QString targetId = target.agentId();
+    const auto allEnded = [&] {
+        return dispatchRows(cluster, credentialId, targetId, false).size()
+            == dispatchRows(cluster, credentialId, targetId, true).size();
+    };
+    if (!waitUntil([&] { return !dispatchRows(cluster, credentialId, targetId, true).isEmpty(); })
+        || !waitUntil(allEnded))
+        return false;
+    if (storesReceived(target, credentialId) > 0)
+        return true;
+    const qsizetype finalsBefore = dispatchRows(cluster, credentialId, targetId, false).size();
+    if (retry(cluster, credentialId) != 200)
+        return false;
+    return waitUntil(
+        [&] { return dispatchRows(cluster, credentialId, targetId, false).size() > finalsBefore; });
+}
+
 // Adds a scripted agent and waits for its `registered`.
 bool addScripted(SyncCluster &cluster, ScriptedAgent &agent, const QString &name)
 {
@@ -275,6 +298,8 @@ private Q_SLOTS:
     void maliciousPeerBlocklisted();
     void targetReport_data();
     void targetReport();
+    void badReceiptNotRecorded_data();
+    void badReceiptNotRecorded();
     void floodingReporterQuarantined();
     void unsolicitedResponse_data();
     void unsolicitedResponse();
@@ -529,18 +554,7 @@ void SyncIntegrityTest::targetReport()
     QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
     const QString xId = x.credentialId;
     QVERIFY(waitUntil([&] { return secretStored(cluster, xId, peerId); }));
-    // The upload's own dispatch may already have reached G through S.
-    QVERIFY(waitUntil([&] { return !dispatchRows(cluster, xId, targetId, true).isEmpty(); }));
-    QVERIFY(waitUntil([&] {
-        return dispatchRows(cluster, xId, targetId, false).size()
-            == dispatchRows(cluster, xId, targetId, true).size();
-    }));
-    if (storesReceived(target, xId) == 0) {
-        const qsizetype finalsBefore = dispatchRows(cluster, xId, targetId, false).size();
-        QCOMPARE(retry(cluster, xId), 200);
-        QVERIFY(waitUntil(
-            [&] { return dispatchRows(cluster, xId, targetId, false).size() > finalsBefore; }));
-    }
+    QVERIFY(awaitDispatchToTarget(cluster, target, xId));
     QCOMPARE(replyError, QString());
     QCOMPARE(storesReceived(target, xId), 1);
     // The integrity response is written before the dispatch's final row, and
@@ -584,6 +598,84 @@ void SyncIntegrityTest::targetReport()
     QCOMPARE(peerRow.value(u"secret_stored"_s).toBool(), false);
     QCOMPARE(peerRow.value(u"last_error"_s).toString(), u"COMMITMENT_MISMATCH_SOURCE"_s);
     QVERIFY(block.has_value());
+}
+
+void SyncIntegrityTest::badReceiptNotRecorded_data()
+{
+    QTest::addColumn<QString>("receipt");
+    QTest::newRow("signature altered") << u"SIGNATURE_ALTERED"_s;
+    QTest::newRow("signed by the peer") << u"SIGNED_BY_PEER"_s;
+    QTest::newRow("names another version") << u"OTHER_VERSION"_s;
+}
+
+// G stores X but replies with a receipt the backend must not accept: its
+// signature does not verify under G's key, or it names another version. The
+// backend records no delivery to G, so no console counts G as synced.
+void SyncIntegrityTest::badReceiptNotRecorded()
+{
+    QFETCH(QString, receipt);
+
+    SyncCluster cluster(backendSettings());
+    const QString started = cluster.start();
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    ScriptedAgent peer;
+    peer.setAutoStore(true);
+    peer.setAutoRewrap(true);
+    ScriptedAgent target;
+    QString replyError;
+    target.setStoreHandler([&](const CredentialStore &delivery) -> std::optional<AgentMessage> {
+        const std::optional<SecureBuffer> payload = target.openDelivery(delivery);
+        if (!payload) {
+            replyError = u"the target could not open the delivery"_s;
+            return std::nullopt;
+        }
+        CredentialStored stored = target.storedReply(delivery, payload->view());
+        if (receipt == u"SIGNATURE_ALTERED"_s) {
+            stored.receipt.signature[0] = char(stored.receipt.signature[0] ^ 0x01);
+            return stored;
+        }
+        Result<QJsonObject> fields =
+            parseStatement(StatementContext::Receipt, stored.receipt.bytes);
+        Result<Receipt> honest =
+            fields ? Receipt::fromFields(fields.value()) : Result<Receipt>(fields.error());
+        if (!honest) {
+            replyError = honest.error().message;
+            return std::nullopt;
+        }
+        Receipt claimed = honest.value();
+        const agent::AgentIdentity *signer = &target.identity();
+        if (receipt == u"SIGNED_BY_PEER"_s)
+            signer = &peer.identity();
+        else
+            claimed.version += 1;
+        Result<SignedStatement> forged =
+            signer->sign(StatementContext::Receipt, claimed.toFields());
+        if (!forged) {
+            replyError = forged.error().message;
+            return std::nullopt;
+        }
+        stored.receipt = forged.value();
+        return stored;
+    });
+    QVERIFY2(addScripted(cluster, peer, u"s"_s), qPrintable(cluster.lastError()));
+    QVERIFY2(addScripted(cluster, target, u"g"_s), qPrintable(cluster.lastError()));
+    const QString targetId = target.agentId();
+
+    const Upload x =
+        cluster.createCredential(u"x"_s, kSecretX, { u"s"_s, u"g"_s }, QStringList { u"s"_s });
+    QVERIFY2(x.status == 201, qPrintable(cluster.lastError()));
+    QVERIFY(waitUntil([&] { return secretStored(cluster, x.credentialId, peer.agentId()); }));
+    QVERIFY(awaitDispatchToTarget(cluster, target, x.credentialId));
+    QCOMPARE(replyError, QString());
+    QCOMPARE(storesReceived(target, x.credentialId), 1);
+
+    const QJsonObject finalRow = dispatchRows(cluster, x.credentialId, targetId, false).constLast();
+    QCOMPARE(finalRow.value(u"outcome"_s).toString(), u"peer_failed"_s);
+    QCOMPARE(finalRow.value(u"reason"_s).toString(), u"BAD_RECEIPT"_s);
+    const QJsonObject row = credentialRow(cluster, x.credentialId, targetId);
+    QCOMPARE(row.value(u"secret_stored"_s).toBool(), false);
+    QVERIFY(!row.value(u"receipt"_s).isObject());
+    QCOMPARE(row.value(u"last_error"_s).toString(), u"BAD_RECEIPT"_s);
 }
 
 // R refuses every delivery with COMMITMENT_MISMATCH; the eleventh report in
