@@ -87,7 +87,14 @@ std::optional<AgentSettings> parseCommand(QCommandLineParser &parser, const QStr
         return std::nullopt;
     }
     if (parser.isSet(u"help"_s)) {
-        printLine(stdout, parser.helpText() + agentSettingsHelp(settingOptions) + extraHelp);
+        // Qt's usage line names the program as it was started, and main()
+        // put the program and command names in the first argument.
+        QString help = parser.helpText();
+        const QString usage = u"Usage: "_s;
+        const QString started = QCoreApplication::arguments().constFirst();
+        if (help.startsWith(usage + started))
+            help.replace(usage.size(), started.size(), arguments.constFirst());
+        printLine(stdout, help + agentSettingsHelp(settingOptions) + extraHelp);
         std::exit(0);
     }
     Result<AgentSettings> settings =
@@ -366,6 +373,7 @@ int main(int argc, char *argv[])
     }
 
     const QString command = arguments.takeAt(1);
+    arguments.first() = u"sealrelay-agent "_s + command;
     if (command == u"init"_s)
         return runInit(arguments);
     if (command == u"run"_s)

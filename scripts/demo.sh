@@ -176,8 +176,10 @@ Try this in another terminal, after selecting the demo's profile and tools:
   the console's Retry button does. A credential becomes "stalled" only
   after 10 failed attempts over several hours.
       sealrelayctl credential list; sealrelayctl credential retry Lab/jit-demo
-- Read the last 10 minutes of the audit trail and check its hash chain:
-      sealrelayctl audit list --from \$(date -u -d '-10 min' +%FT%TZ); sealrelayctl audit verify
+- Read the audit trail of one credential and check the hash chain. Rows
+  come oldest first, 100 to a page, and a full page ends with the
+  --after-id of the next one:
+      sealrelayctl audit list --credential "Network/Switches/Amsterdam/ams-sw-01 admin"; sealrelayctl audit verify
 
 EOF
 
@@ -186,7 +188,12 @@ if [[ $HEADLESS == 0 && -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
     "$CONSOLE" --profile demo || true
 else
     [[ $HEADLESS == 1 ]] || echo "(no display: showing a live summary instead of the console)"
-    echo "5. Live summary every 5 s. Ctrl+C stops the demo and every process it started."
+    # A demo in the background gets no Ctrl+C from its terminal.
+    if [[ -t 0 && "$(ps -o tpgid= -p $$ | tr -d ' ')" == "$(ps -o pgid= -p $$ | tr -d ' ')" ]]; then
+        echo "5. Live summary every 5 s. Ctrl+C stops the demo and every process it started."
+    else
+        echo "5. Live summary every 5 s. 'kill $$' stops the demo and every process it started."
+    fi
     BACKEND_PID="$(cat "$DEMO_DIR/backend.pid")"
     while true; do
         # Without its backend the summary would only repeat connection errors.

@@ -594,6 +594,8 @@ void AgentProcessTest::helpListsExitCodes()
 {
     const ProcessResult help = runAgentCommand({u"get"_s, u"--help"_s});
     QCOMPARE(help.exitCode, 0);
+    QVERIFY2(help.out.startsWith(u"Usage: sealrelay-agent get [options] NAME_OR_ID\n"_s),
+             qPrintable(help.out));
     const QMap<int, QString> codes = listedExitCodes(help.out);
     QCOMPARE(codes.keys(), QList<int>({ 0, 1, 2, 3, 4, 5 }));
     QVERIFY(codes.value(0).startsWith(u"success"_s));
@@ -620,6 +622,8 @@ void AgentProcessTest::helpListsExitCodes()
              qPrintable(runOption.err));
 
     const ProcessResult runHelp = runAgentCommand({u"run"_s, u"--help"_s});
+    QVERIFY2(runHelp.out.startsWith(u"Usage: sealrelay-agent run [options]\n"_s),
+             qPrintable(runHelp.out));
     QVERIFY(runHelp.out.contains(u"SEALRELAY_CONNECTION_SILENCE_TIMEOUT_MS"_s));
 }
 
