@@ -447,6 +447,7 @@ void AgentService::saveState()
 void AgentService::onDisconnected()
 {
     m_enrolSent = false;
+    m_enrolId.clear();
     m_registered = false;
     for (PendingFetch &fetch : m_fetches)
         fetch.sent = false;
@@ -476,8 +477,7 @@ void AgentService::onMessage(const AgentMessage &message)
     else if (const auto *unavailable = std::get_if<CredentialUnavailable>(&message))
         handleCredentialUnavailable(*unavailable);
     else if (const auto *error = std::get_if<ErrorMessage>(&message))
-        log()->warn("backend replied error {} to message {}: {}", text(reasonName(error->code)),
-                    text(error->inReplyTo), text(error->message));
+        handleError(*error);
     else {
         log()->warn("backend sent {}, which only an agent sends", messageType(message).data());
         m_connection->send(makeErrorReply(messageId(message), Reason::InvalidMessage,
@@ -510,17 +510,19 @@ void AgentService::handleHello(const Hello &hello)
             enrol.encryptionKey = m_identity.encryptionKey.publicKey().spkiDer();
             enrol.identityKey = m_identity.identityKey.publicKey().raw();
             m_enrolSent = m_connection->send(enrol);
+            m_enrolId = enrol.id;
             log()->info("sent enrol for agent {} ({})", text(m_identity.agentId),
                         text(m_state.agentName));
             return;
         }
         if (!enrolled) {
-            log()->critical("agent {} has no enrolment token and is not enrolled. Run "
-                            "`sealrelay-agent rekey --enrolment-token TOKEN`",
-                            text(m_identity.agentId));
             if (!token)
                 log()->critical("{}", text(token.error().message));
-            m_connection->closeWith(QWebSocketProtocol::CloseCodeNormal, u"not enrolled"_s);
+            stopForOperator(
+                u"agent %1 has no enrolment token and is not enrolled. Ask an operator for a "
+                "token (`sealrelayctl enrolment-token create --agent-name %2`), then run "
+                "`sealrelay-agent rekey --data-dir %3 --enrolment-token TOKEN` and start the "
+                "agent again"_s.arg(m_identity.agentId, m_state.agentName, m_directory.path));
             return;
         }
     }
@@ -540,6 +542,31 @@ void AgentService::handleHello(const Hello &hello)
     }
     m_connection->send(Authenticate{newUuid(), signedAuth.value()});
     log()->info("sent authenticate for agent {}", text(m_identity.agentId));
+}
+
+void AgentService::handleError(const ErrorMessage &error)
+{
+    const bool enrolRejected = !m_enrolId.isEmpty() && error.inReplyTo == m_enrolId
+        && (error.code == Reason::Unauthenticated || error.code == Reason::Forbidden);
+    if (!enrolRejected) {
+        log()->warn("backend replied error {} to message {}: {}", text(reasonName(error.code)),
+                    text(error.inReplyTo), text(error.message));
+        return;
+    }
+    // Another try with the same token is rejected too, and the backend raises
+    // an alert for each try, so the agent stops until an operator acts.
+    stopForOperator(u"the backend rejected the enrolment of agent %1 (%2): %3. Ask an operator "
+                    "for a new token (`sealrelayctl enrolment-token create --agent-name %2`), "
+                    "then run `sealrelay-agent rekey --data-dir %4 --enrolment-token TOKEN` and "
+                    "start the agent again"_s.arg(m_identity.agentId, m_state.agentName,
+                                                  error.message, m_directory.path));
+}
+
+void AgentService::stopForOperator(const QString &message)
+{
+    log()->critical("{}", text(message));
+    m_connection->stop();
+    Q_EMIT stoppedForOperator(message);
 }
 
 void AgentService::rejectHello(const Hello &hello)

@@ -116,6 +116,13 @@ public:
     void start();
     const AgentIdentity &identity() const { return m_identity; }
 
+Q_SIGNALS:
+    // The agent cannot go on without an operator: the backend rejected its
+    // enrolment token, or it has neither a token nor an enrolment. The
+    // connection is closed and no reconnect follows.
+    void stoppedForOperator(const QString &message);
+
+public:
     // Returns the credential named `nameOrId` (its name or credential id)
     // from the vault. One the vault lacks is requested from the backend with
     // credential_missing, and `done` runs when it lands, when
@@ -142,6 +149,12 @@ private:
     // Logs and audits a hello whose backend_origin is not the origin this
     // agent dialled, and closes that connection without replying.
     void rejectHello(const Hello &hello);
+    // Logs an error reply. An Unauthenticated or Forbidden reply to this
+    // connection's enrol stops the agent (stopForOperator()).
+    void handleError(const ErrorMessage &error);
+    // Stops the connection for good, logging `message` as critical, and
+    // emits stoppedForOperator().
+    void stopForOperator(const QString &message);
     void handleWelcome(const Welcome &welcome);
     // Verifies and stores the agent's own certificate; registers once it is
     // accepted. Returns false when it was rejected.
@@ -188,6 +201,7 @@ private:
     std::unique_ptr<PeerHandler> m_peer;
     AgentConnection *m_connection = nullptr;
     bool m_enrolSent = false;
+    QString m_enrolId; // the id of the enrol sent on this connection
     bool m_registered = false;
     QHash<QString, PendingFetch> m_fetches; // by request id
     QList<CredentialStore> m_queuedDeliveries;

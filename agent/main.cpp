@@ -177,6 +177,10 @@ int runAgent(QCoreApplication &app, const QStringList &arguments)
                          logger("agent.service")->info("Signal {} received; stopping", signalNumber);
                          app.quit();
                      });
+    // An agent that needs an operator's new enrolment token exits, so that
+    // a service manager shows the failure instead of a loop of retries.
+    QObject::connect(service.value().get(), &AgentService::stoppedForOperator, &app,
+                     [&app] { app.exit(kExitFailure); });
     service.value()->start();
     return app.exec();
 }

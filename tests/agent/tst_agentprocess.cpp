@@ -431,6 +431,7 @@ private Q_SLOTS:
     void wssUntrustedCaRetries();
     void wssWrongCaFileRejected();
     void wssOtherHostNameRejected();
+    void reusedTokenStopsAgent();
 
 private:
     QString initAgent(const QString &name, const QString &backendUrl, const QString &token,
@@ -1520,6 +1521,51 @@ void AgentProcessTest::wssOtherHostNameRejected()
     const BackendReply pending = other.request("GET", u"/api/agents?status=pending_approval"_s);
     QCOMPARE(pending.status, 200);
     QCOMPARE(pending.json.value(u"agents"_s).toArray().size(), 0);
+}
+
+// A second agent initialised with a token the first one used gets an error
+// reply to its enrol. It logs what the operator must do and exits with 1
+// instead of dialling again, so the backend raises its alert once.
+void AgentProcessTest::reusedTokenStopsAgent()
+{
+    const QString name = u"edge-reuse"_s;
+    const BackendReply token =
+        m_backend.request("POST", u"/api/agents/enrolment-tokens"_s,
+                          QJsonObject { { u"agent_name"_s, name }, { u"ttl_seconds"_s, 3600 } });
+    QCOMPARE(token.status, 201);
+    const QString tokenText = token.json.value(u"token"_s).toString();
+    const QString first = initAgent(name, m_backend.baseUrl(), tokenText, m_trustedFile);
+    QVERIFY(!first.isEmpty());
+    startAgent(first);
+    QTRY_VERIFY_WITH_TIMEOUT(!statusField(first, u"org_id"_s).isEmpty(), 20000);
+    stopAgent();
+
+    const QString second = m_dir.filePath(u"edge-reuse-2"_s);
+    const ProcessResult init = runAgentCommand(
+        { u"init"_s, u"--data-dir"_s, second, u"--backend"_s, m_backend.baseUrl(),
+          u"--enrolment-token"_s, tokenText, u"--trusted-operators"_s, m_trustedFile, u"--name"_s,
+          name, u"--vault-key-file"_s, m_dir.filePath(u"edge-reuse-2.key"_s) });
+    QCOMPARE(init.exitCode, 0);
+    const ProcessResult run =
+        runAgentCommand({ u"run"_s, u"--data-dir"_s, second },
+                        agentEnvironment({ { u"SEALRELAY_LOG_LEVEL"_s, u"info"_s } }));
+    QCOMPARE(run.exitCode, 1);
+    QVERIFY2(run.err.contains(u"the backend rejected the enrolment of agent"_s),
+             qPrintable(run.err));
+    QVERIFY2(run.err.contains(u"already used"_s), qPrintable(run.err));
+    QVERIFY2(run.err.contains(u"sealrelayctl enrolment-token create --agent-name edge-reuse"_s),
+             qPrintable(run.err));
+    QVERIFY2(!run.err.contains(u"reconnecting"_s), qPrintable(run.err));
+    QCOMPARE(statusField(second, u"org_id"_s), QString());
+
+    const BackendReply alerts = m_backend.request("GET", u"/api/alerts"_s);
+    QCOMPARE(alerts.status, 200);
+    qint64 reuses = 0;
+    for (const QJsonValue &alert : alerts.json.value(u"alerts"_s).toArray()) {
+        if (alert.toObject().value(u"type"_s).toString() == u"enrolment_token_reused"_s)
+            reuses += alert.toObject().value(u"count"_s).toInteger();
+    }
+    QCOMPARE(reuses, 1);
 }
 
 QTEST_MAIN(AgentProcessTest)
