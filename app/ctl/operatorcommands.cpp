@@ -379,7 +379,8 @@ int statusCommand(const QStringList &arguments)
     const CommandHelp help {
         u"[--profile NAME] [--json]"_s,
         u"Prints the backend's health and readiness, its rewrap coordination "
-        "status, and counts of agents by status, credentials and open alerts. Exits with 3 "
+        "status, and counts of agents by status (approved ones also by connection: online, "
+        "backfilling or offline), credentials and open alerts. Exits with 3 "
         "when the backend cannot be reached, or is not healthy or not ready."_s
     };
     if (auto done = parseExactly(parser, arguments, help, 0))
@@ -423,9 +424,16 @@ int statusCommand(const QStringList &arguments)
         return failRequest(alerts.error());
 
     QJsonObject agentCounts;
+    // Approved agents by connection: online, backfilling or offline.
+    QJsonObject connectionCounts;
     for (const QJsonValue &row : agents->json.value(u"agents"_s).toArray()) {
         const QString status = row.toObject().value(u"status"_s).toString();
         agentCounts.insert(status, agentCounts.value(status).toInt() + 1);
+        if (status != u"approved"_s)
+            continue;
+        const QString connection =
+            row.toObject().value(u"sync"_s).toObject().value(u"connection"_s).toString();
+        connectionCounts.insert(connection, connectionCounts.value(connection).toInt() + 1);
     }
     // The backend's view of delivery; the console verifies each receipt.
     qsizetype stalled = 0;
@@ -448,15 +456,23 @@ int statusCommand(const QStringList &arguments)
                     { u"ready"_s, isReady },
                     { u"coordination"_s, coordination->json },
                     { u"agents"_s, agentCounts },
+                    { u"approved_agents_by_connection"_s, connectionCounts },
                     { u"credentials"_s, credentialRows.size() },
                     { u"credentials_synced"_s, synced },
                     { u"credentials_with_stalled_agents"_s, stalled },
                     { u"open_alerts"_s, openAlerts } });
         return healthy && isReady ? ExitSuccess : ExitBackendError;
     }
+    QStringList connectionText;
+    for (auto it = connectionCounts.begin(); it != connectionCounts.end(); ++it)
+        connectionText.append(u"%1 %2"_s.arg(it.value().toInt()).arg(it.key()));
     QStringList agentText;
-    for (auto it = agentCounts.begin(); it != agentCounts.end(); ++it)
-        agentText.append(u"%1 %2"_s.arg(it.value().toInt()).arg(it.key()));
+    for (auto it = agentCounts.begin(); it != agentCounts.end(); ++it) {
+        QString count = u"%1 %2"_s.arg(it.value().toInt()).arg(it.key());
+        if (it.key() == u"approved"_s && !connectionText.isEmpty())
+            count += u" ("_s + connectionText.join(u", "_s) + u')';
+        agentText.append(count);
+    }
     printOut(
         u"backend: %1 (org %2)\nhealth: %3\nready: %4\ncoordination: %5%6 (replica %7)\n"
         "agents: %8\ncredentials: %9 (%10 stored by every agent in scope, %11 with stalled "

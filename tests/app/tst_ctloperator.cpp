@@ -801,9 +801,22 @@ void TestCtlOperator::statusJson()
              u"memory"_s);
     QVERIFY(json.value(u"credentials_synced"_s).isDouble());
     QVERIFY(json.value(u"credentials_synced"_s).toInt() <= json.value(u"credentials"_s).toInt());
+    // Every approved agent is counted once by its connection.
+    const QJsonObject connections = json.value(u"approved_agents_by_connection"_s).toObject();
+    int approvedConnections = 0;
+    for (const QString &connection : connections.keys()) {
+        QVERIFY2(QStringList({ u"online"_s, u"backfilling"_s, u"offline"_s }).contains(connection),
+                 qPrintable(connection));
+        approvedConnections += connections.value(connection).toInt();
+    }
+    const int approved = json.value(u"agents"_s).toObject().value(u"approved"_s).toInt();
+    QVERIFY(approved > 0);
+    QCOMPARE(approvedConnections, approved);
 
     const RunResult text = runCtl({ u"status"_s, u"--profile"_s, kProfile });
     QVERIFY2(text.out.contains("stored by every agent in scope"), text.out.constData());
+    QVERIFY2(text.out.contains(QStringLiteral("%1 approved (").arg(approved).toUtf8()),
+             text.out.constData());
 }
 
 void TestCtlOperator::alertsAndAuditJson()
