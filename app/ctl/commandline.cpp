@@ -30,7 +30,8 @@ QString exitCodeHelp()
     return QStringLiteral("Exit codes:\n"
                           "  0  success\n"
                           "  1  verification or decryption failed (the reason is printed)\n"
-                          "  2  usage or input error\n"
+                          "  2  usage or input error, including a credential or agent name\n"
+                          "     or id that does not exist\n"
                           "  3  the backend rejected the request or could not be reached\n");
 }
 

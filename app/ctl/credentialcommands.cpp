@@ -189,12 +189,12 @@ int credentialCreateCommand(const QStringList &arguments)
     const QCommandLineOption agents(u"agents"_s,
                                     u"Comma-separated agent ids or names in scope. Default: every "
                                     "agent (auto_all)."_s,
-                                    u"ID,..."_s);
+                                    u"AGENT,..."_s);
     parser.addOptions({ kind, agents });
     options.addTo(parser);
     parser.addPositionalArgument(u"NAME"_s, u"Credential name."_s);
     const CommandHelp help {
-        u"NAME --kind KIND [--agents ID,...] [--key-file PATH] [--profile NAME] [--json] < secret"_s,
+        u"NAME --kind KIND [--agents AGENT,...] [--key-file PATH] [--profile NAME] [--json] < secret"_s,
         u"Creates a credential: signs its statement with the operator key and seals the secret "
         "to every agent in scope whose certificate verifies here, then uploads them."_s
             + kSecretInputHelp
@@ -276,9 +276,9 @@ int credentialRotateCommand(const QStringList &arguments)
     const SessionOptions options;
     QCommandLineParser parser;
     options.addTo(parser);
-    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    parser.addPositionalArgument(u"CREDENTIAL"_s, u"Credential id or name."_s);
     const CommandHelp help {
-        u"ID [--key-file PATH] [--profile NAME] [--json] < secret"_s,
+        u"CREDENTIAL [--key-file PATH] [--profile NAME] [--json] < secret"_s,
         u"Uploads a new value: version + 1 with the current scope, sealed to every agent in "
         "scope whose certificate verifies here. A rotation that raced another one is rejected "
         "with 409 version_conflict; run it again."_s
@@ -314,20 +314,20 @@ int credentialScopeCommand(const QStringList &arguments)
     const SessionOptions options;
     QCommandLineParser parser;
     const QCommandLineOption agents(u"agents"_s, u"Comma-separated agent ids or names."_s,
-                                    u"ID,..."_s);
+                                    u"AGENT,..."_s);
     const QCommandLineOption all(u"all"_s, u"Every agent of the org (auto_all)."_s);
     parser.addOptions({ agents, all });
     options.addTo(parser);
-    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    parser.addPositionalArgument(u"CREDENTIAL"_s, u"Credential id or name."_s);
     const CommandHelp help {
-        u"ID --agents ID,...|--all [--key-file PATH] [--profile NAME] [--json]"_s,
+        u"CREDENTIAL --agents AGENT,...|--all [--key-file PATH] [--profile NAME] [--json]"_s,
         u"Changes the scope: revision + 1 with the same value. Agents that leave the scope purge "
         "the secret; agents that join it get it from a peer that holds it."_s
     };
     if (auto done = parseExactly(parser, arguments, help, 1))
         return *done;
     if (parser.isSet(agents) == parser.isSet(all))
-        return fail(ExitUsageError, u"give exactly one of --agents ID,... and --all"_s);
+        return fail(ExitUsageError, u"give exactly one of --agents AGENT,... and --all"_s);
     auto opened = openCurrent(options, parser);
     if (auto *code = std::get_if<int>(&opened))
         return *code;
@@ -360,8 +360,8 @@ int credentialDeleteCommand(const QStringList &arguments)
     const SessionOptions options;
     QCommandLineParser parser;
     options.addTo(parser);
-    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
-    const CommandHelp help { u"ID [--key-file PATH] [--profile NAME] [--json]"_s,
+    parser.addPositionalArgument(u"CREDENTIAL"_s, u"Credential id or name."_s);
+    const CommandHelp help { u"CREDENTIAL [--key-file PATH] [--profile NAME] [--json]"_s,
                              u"Deletes a credential: a signed statement with deleted true, after "
                              "which every agent purges the secret and keeps a tombstone."_s };
     if (auto done = parseExactly(parser, arguments, help, 1))
@@ -540,9 +540,9 @@ int credentialShowCommand(const QStringList &arguments)
     const SessionOptions options;
     QCommandLineParser parser;
     parser.addOptions({ options.profile, options.json });
-    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    parser.addPositionalArgument(u"CREDENTIAL"_s, u"Credential id or name."_s);
     const CommandHelp help {
-        u"ID [--profile NAME] [--json]"_s,
+        u"CREDENTIAL [--profile NAME] [--json]"_s,
         u"Shows a credential's statement and one row per agent: stored version, attempts, last "
         "error, and whether the agent's signed receipt verifies under the identity key of its "
         "certificate, checked here against this profile's trusted operators."_s
@@ -630,9 +630,9 @@ int credentialRetryCommand(const QStringList &arguments)
     const SessionOptions options;
     QCommandLineParser parser;
     parser.addOptions({ options.profile, options.json });
-    parser.addPositionalArgument(u"ID"_s, u"Credential id or name."_s);
+    parser.addPositionalArgument(u"CREDENTIAL"_s, u"Credential id or name."_s);
     const CommandHelp help {
-        u"ID [--profile NAME] [--json]"_s,
+        u"CREDENTIAL [--profile NAME] [--json]"_s,
         u"Makes every agent row of a credential due now, with its attempts and stalled mark "
         "cleared, and the backend syncs the connected agents at once. A second retry of the "
         "same credential within the backend's retry window (10 s unless [api] "

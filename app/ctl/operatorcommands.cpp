@@ -15,6 +15,9 @@
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
 
+#include <limits>
+#include <optional>
+
 using namespace Qt::Literals::StringLiterals;
 
 namespace sealrelay::ctl {
@@ -22,6 +25,21 @@ namespace sealrelay::ctl {
 namespace {
 
 constexpr qsizetype kMaxTokenBytes = 4096;
+
+// Returns the usage error for an option that takes a whole number from
+// `minimum` to `maximum`, or nothing when the value is one. Checked here, so
+// a typo is a usage error before any request.
+std::optional<QString> wholeNumberError(const QString &option, const QString &value, qint64 minimum,
+                                        qint64 maximum)
+{
+    bool ok = false;
+    const qint64 number = value.toLongLong(&ok);
+    if (ok && number >= minimum && number <= maximum)
+        return std::nullopt;
+    return u"invalid --%1 \"%2\": expected a whole number from %3 to %4"_s.arg(option, value)
+        .arg(minimum)
+        .arg(maximum);
+}
 
 QJsonObject operatorKeyJson(const client::OperatorKey &key)
 {
@@ -506,6 +524,10 @@ int alertsListCommand(const QStringList &arguments)
                              u"Lists alerts, the most recently seen first."_s };
     if (auto done = parseExactly(parser, arguments, help, 0))
         return *done;
+    if (parser.isSet(limit)) {
+        if (auto invalid = wholeNumberError(u"limit"_s, parser.value(limit), 1, 500))
+            return fail(ExitUsageError, *invalid);
+    }
     auto session = ClientSession::open(options, parser);
     if (!session)
         return failWith(ExitUsageError, session.error());
@@ -603,6 +625,15 @@ int auditListCommand(const QStringList &arguments)
     };
     if (auto done = parseExactly(parser, arguments, help, 0))
         return *done;
+    if (parser.isSet(u"limit"_s)) {
+        if (auto invalid = wholeNumberError(u"limit"_s, parser.value(u"limit"_s), 1, 500))
+            return fail(ExitUsageError, *invalid);
+    }
+    if (parser.isSet(u"after-id"_s)) {
+        if (auto invalid = wholeNumberError(u"after-id"_s, parser.value(u"after-id"_s), 0,
+                                            std::numeric_limits<qint64>::max()))
+            return fail(ExitUsageError, *invalid);
+    }
     auto session = ClientSession::open(options, parser);
     if (!session)
         return failWith(ExitUsageError, session.error());

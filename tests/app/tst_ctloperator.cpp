@@ -165,6 +165,8 @@ private Q_SLOTS:
     void revokeAgent();
     void statusJson();
     void alertsAndAuditJson();
+    void listLimitChecked_data();
+    void listLimitChecked();
     void keychainOperatorAndLogin();
 
 private:
@@ -817,6 +819,34 @@ void TestCtlOperator::statusJson()
     QVERIFY2(text.out.contains("stored by every agent in scope"), text.out.constData());
     QVERIFY2(text.out.contains(QStringLiteral("%1 approved (").arg(approved).toUtf8()),
              text.out.constData());
+}
+
+void TestCtlOperator::listLimitChecked_data()
+{
+    QTest::addColumn<QStringList>("command");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("audit limit not a number")
+        << QStringList { u"audit"_s, u"list"_s, u"--limit"_s, u"abc"_s }
+        << u"invalid --limit \"abc\": expected a whole number from 1 to 500"_s;
+    QTest::newRow("audit limit too large")
+        << QStringList { u"audit"_s, u"list"_s, u"--limit"_s, u"501"_s }
+        << u"invalid --limit \"501\""_s;
+    QTest::newRow("audit after-id negative")
+        << QStringList { u"audit"_s, u"list"_s, u"--after-id"_s, u"-1"_s }
+        << u"invalid --after-id \"-1\""_s;
+    QTest::newRow("alerts limit zero")
+        << QStringList { u"alerts"_s, u"list"_s, u"--limit"_s, u"0"_s }
+        << u"invalid --limit \"0\": expected a whole number from 1 to 500"_s;
+}
+
+// A --limit or --after-id out of range is a usage error before any request.
+void TestCtlOperator::listLimitChecked()
+{
+    QFETCH(QStringList, command);
+    QFETCH(QString, expected);
+    const RunResult result = runCtl(command + QStringList { u"--profile"_s, kProfile });
+    QCOMPARE(result.exitCode, 2);
+    QVERIFY2(QString::fromUtf8(result.err).contains(expected), result.err.constData());
 }
 
 void TestCtlOperator::alertsAndAuditJson()
