@@ -56,9 +56,9 @@ QList<AgentSettingSpec> buildSpecs()
                     u"the URL given to init"_s),
         textSetting(agent, u"name"_s, u"name"_s, &AgentSettings::name,
                     u"Agent name sent at enrolment."_s, u"the host name"_s),
-        textSetting(agent, u"vault_key_file"_s, u"vault-key-file"_s,
-                    &AgentSettings::vaultKeyFile,
-                    u"Vault master key file (64 hex digits, mode 0600)."_s,
+        textSetting(agent, u"vault_key_file"_s, u"vault-key-file"_s, &AgentSettings::vaultKeyFile,
+                    u"Vault master key file (64 hex digits, mode 0600), read after a systemd "
+                    "credential sealrelay-vault-key and before the OS keychain."_s,
                     u"<data dir>/vault.key"_s),
         textSetting(agent, u"socket_group"_s, u"socket-group"_s, &AgentSettings::socketGroup,
                     u"Group that may use agent.sock (mode 0660)."_s,
