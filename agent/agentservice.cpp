@@ -446,7 +446,6 @@ void AgentService::saveState()
 
 void AgentService::onDisconnected()
 {
-    m_enrolSent = false;
     m_enrolId.clear();
     m_registered = false;
     for (PendingFetch &fetch : m_fetches)
@@ -509,8 +508,8 @@ void AgentService::handleHello(const Hello &hello)
             enrol.agentName = m_state.agentName;
             enrol.encryptionKey = m_identity.encryptionKey.publicKey().spkiDer();
             enrol.identityKey = m_identity.identityKey.publicKey().raw();
-            m_enrolSent = m_connection->send(enrol);
-            m_enrolId = enrol.id;
+            if (m_connection->send(enrol))
+                m_enrolId = enrol.id;
             log()->info("sent enrol for agent {} ({})", text(m_identity.agentId),
                         text(m_state.agentName));
             return;
@@ -607,10 +606,10 @@ void AgentService::handleWelcome(const Welcome &welcome)
         return;
     }
     m_identity.orgId = welcome.orgId;
-    if (m_enrolSent) {
+    if (!m_enrolId.isEmpty()) {
         // The backend consumed the token, so it is of no further use.
         QFile::remove(m_directory.enrolmentTokenPath());
-        m_enrolSent = false;
+        m_enrolId.clear();
     }
     m_state.lastConnectedAt = QDateTime::currentDateTimeUtc();
     saveState();

@@ -117,9 +117,9 @@ public:
     const AgentIdentity &identity() const { return m_identity; }
 
 Q_SIGNALS:
-    // The agent cannot go on without an operator: the backend rejected its
-    // enrolment token, or it has neither a token nor an enrolment. The
-    // connection is closed and no reconnect follows.
+    // Emitted when the agent cannot go on without an operator: the backend
+    // rejected its enrolment token, or it has neither a token nor an
+    // enrolment. The connection is closed and no reconnect follows.
     void stoppedForOperator(const QString &message);
 
 public:
@@ -200,8 +200,7 @@ private:
     std::unique_ptr<TargetHandler> m_target;
     std::unique_ptr<PeerHandler> m_peer;
     AgentConnection *m_connection = nullptr;
-    bool m_enrolSent = false;
-    QString m_enrolId; // the id of the enrol sent on this connection
+    QString m_enrolId; // the id of the enrol sent on this connection, until its welcome
     bool m_registered = false;
     QHash<QString, PendingFetch> m_fetches; // by request id
     QList<CredentialStore> m_queuedDeliveries;

@@ -125,8 +125,8 @@ SyncEngine::SyncEngine(Storage &storage, CoordinationStore &store, AgentLink lin
 SyncEngine::~SyncEngine()
 {
     stop();
-    // A check that finishes now reports to an engine that is gone: its
-    // report is dropped with the engine's posted events.
+    // A check that finishes now posts its report to this engine, and the
+    // report is dropped with the engine's other posted events.
     m_checkThread.waitForDone();
 }
 

@@ -77,7 +77,7 @@ private:
         AwaitingPeer, // rewrap_request sent to m_peerId
         AwaitingTarget, // credential_store sent to the target
         AwaitingStatement, // statement_update sent to the target
-        CheckingReceipt, // the target stored it; its receipt is being verified
+        CheckingReceipt, // the target stored it, and its receipt is being verified
         Recording, // the receipt verified and waits for its commit
         Finished,
     };
@@ -120,7 +120,8 @@ private:
     // may run on another thread.
     static Result<void> checkReceipt(const SignedStatement &receipt, const QByteArray &identityKey,
                                      const Receipt &expected);
-    // Goes on with a credential_stored once its receipt was checked.
+    // Records a credential_stored once its receipt has been checked, or ends
+    // the dispatch with BAD_RECEIPT when the check failed.
     void onStoredReceiptChecked(const CredentialStored &stored, const Result<void> &checked);
     // Stores a verified receipt on the (credential, target) row.
     void recordReceipt(const SignedStatement &receipt, bool secretStored);

@@ -236,9 +236,22 @@ ProcessResult finishGet(QProcess &process, const QElapsedTimer &started, int tim
     return result;
 }
 
+// Returns the credential_stored an honest target sends for `delivery`, or
+// std::nullopt with `error` set when the target cannot open the delivery.
+std::optional<CredentialStored> honestStored(ScriptedAgent &target, const CredentialStore &delivery,
+                                             QString &error)
+{
+    const std::optional<SecureBuffer> payload = target.openDelivery(delivery);
+    if (!payload) {
+        error = u"the target could not open the delivery"_s;
+        return std::nullopt;
+    }
+    return target.storedReply(delivery, payload->view());
+}
+
 // Waits until the dispatches of `credentialId` to `targetId` that the upload
 // started have ended. The upload's own dispatch reaches the target only when
-// the peer stored the credential first; otherwise a retry sends it.
+// the peer stored the credential first. Otherwise a retry sends it.
 bool awaitDispatchToTarget(SyncCluster &cluster, const ScriptedAgent &target,
                            const QString &credentialId)
 {
@@ -505,13 +518,9 @@ void SyncIntegrityTest::targetReport()
     QString replyError;
     target.setStoreHandler([&](const CredentialStore &delivery) -> std::optional<AgentMessage> {
         if (reply == u"STORED_OTHER_COMMITMENT"_s) {
-            const std::optional<SecureBuffer> payload = target.openDelivery(delivery);
-            if (!payload) {
-                replyError = u"the target could not open the delivery"_s;
-                return std::nullopt;
-            }
-            CredentialStored stored = target.storedReply(delivery, payload->view());
-            stored.commitment[0] = char(stored.commitment[0] ^ 0x01);
+            std::optional<CredentialStored> stored = honestStored(target, delivery, replyError);
+            if (stored)
+                stored->commitment[0] = char(stored->commitment[0] ^ 0x01);
             return stored;
         }
         if (reply == u"COMMITMENT_MISMATCH_OTHER_ATTESTATION"_s) {
@@ -624,12 +633,10 @@ void SyncIntegrityTest::badReceiptNotRecorded()
     ScriptedAgent target;
     QString replyError;
     target.setStoreHandler([&](const CredentialStore &delivery) -> std::optional<AgentMessage> {
-        const std::optional<SecureBuffer> payload = target.openDelivery(delivery);
-        if (!payload) {
-            replyError = u"the target could not open the delivery"_s;
+        std::optional<CredentialStored> honestReply = honestStored(target, delivery, replyError);
+        if (!honestReply)
             return std::nullopt;
-        }
-        CredentialStored stored = target.storedReply(delivery, payload->view());
+        CredentialStored stored = *honestReply;
         if (receipt == u"SIGNATURE_ALTERED"_s) {
             stored.receipt.signature[0] = char(stored.receipt.signature[0] ^ 0x01);
             return stored;
