@@ -75,7 +75,12 @@ private:
     // bytes and signature.
     Result<AgentCertificate> parseSignedCertificate(const SignedStatement &certificate);
 
+    // The trusted key whose raw bytes are `raw`, or null.
+    const Ed25519PublicKey *trustedOperator(QByteArrayView raw) const;
+
+    // The trusted operators' keys, and their raw bytes at the same index.
     QList<Ed25519PublicKey> m_trustedOperators;
+    QList<QByteArray> m_trustedOperatorsRaw;
     QString m_orgId;
     Vault &m_vault;
     Clock m_clock;

@@ -538,6 +538,20 @@ private:
         return true;
     }
 
+    // Appends the printable ASCII bytes from m_position up to the next quote,
+    // backslash, control character or non-ASCII byte, all at once.
+    void appendAsciiRun(QString &out)
+    {
+        const qsizetype start = m_position;
+        while (!atEnd()) {
+            const unsigned char c = peek();
+            if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+                break;
+            ++m_position;
+        }
+        out.append(QLatin1StringView(m_input.data() + start, m_position - start));
+    }
+
     bool parseString(QString &out)
     {
         const qsizetype start = m_position;
@@ -557,8 +571,7 @@ private:
                 return fail(u"unescaped control character 0x%1 in a string"_s.arg(uint(c), 2, 16,
                                                                                   QChar(u'0')));
             } else if (c < 0x80) {
-                out.append(QChar(char16_t(c)));
-                ++m_position;
+                appendAsciiRun(out);
             } else if (!parseUtf8Sequence(out)) {
                 return false;
             }

@@ -35,6 +35,7 @@ private Q_SLOTS:
     void verifiesCredentialStatement();
     void refusesUntrustedStatementSigner();
     void refusesForgedStatement();
+    void verifiesStatementOfEachTrustedOperator();
     void verifiesCertificate();
     void refusesCertificate_data();
     void refusesCertificate();
@@ -135,6 +136,31 @@ void TestTrustStore::refusesForgedStatement()
     forged.signature =
         m_org.rogueKey.sign(signingInput(StatementContext::Credential, forged.bytes));
     Result<CredentialStatement> verified = trustStore().verifyCredentialStatement(forged);
+    QVERIFY(!verified.ok());
+    QCOMPARE(verified.error().reason, Reason::BadStatement);
+}
+
+void TestTrustStore::verifiesStatementOfEachTrustedOperator()
+{
+    // With two trusted operators, each one's statement verifies under its
+    // own key, and a signature by the other one does not.
+    Result<Ed25519PrivateKey> second = Ed25519PrivateKey::generate();
+    QVERIFY(second.ok());
+    TrustStore trust(m_org.trustedKeys() << second->publicKey(), m_org.orgId, *m_vault,
+                     testClock());
+
+    for (const Ed25519PrivateKey *signer : { &m_org.operatorKey, &second.value() }) {
+        const CredentialStatement fields =
+            m_org.statementFields(newUuid(), 1, 1, makeSecret().commitment);
+        QVERIFY(trust.verifyCredentialStatement(m_org.sign(fields, *signer)).ok());
+    }
+
+    const CredentialStatement fields =
+        m_org.statementFields(newUuid(), 1, 1, makeSecret().commitment);
+    SignedStatement forged = m_org.sign(fields, second.value());
+    forged.signature =
+        m_org.operatorKey.sign(signingInput(StatementContext::Credential, forged.bytes));
+    Result<CredentialStatement> verified = trust.verifyCredentialStatement(forged);
     QVERIFY(!verified.ok());
     QCOMPARE(verified.error().reason, Reason::BadStatement);
 }

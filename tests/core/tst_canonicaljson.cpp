@@ -36,6 +36,8 @@ private Q_SLOTS:
 
     void strictKeepsIntegers();
     void strictKeepsFractionAsDouble();
+    void strictDecodesStrings_data();
+    void strictDecodesStrings();
     void strictAcceptsWhitespace();
     void strictDepthLimit();
     void strictCustomDepth();
@@ -240,6 +242,36 @@ void TestCanonicalJson::strictKeepsFractionAsDouble()
     QCOMPARE(array.at(0).toDouble(), 1.5);
     QCOMPARE(array.at(1).toDouble(), -2000.0);
     QCOMPARE(array.at(2).toDouble(), 0.025);
+}
+
+void TestCanonicalJson::strictDecodesStrings_data()
+{
+    QTest::addColumn<QByteArray>("json");
+    QTest::addColumn<QString>("expected");
+
+    QTest::newRow("empty") << QByteArray(R"("")") << QString();
+    QTest::newRow("ascii") << QByteArray(R"("plain text ~!")") << u"plain text ~!"_s;
+    QTest::newRow("escape between runs") << QByteArray(R"("ab\"cd\\ef\n")") << u"ab\"cd\\ef\n"_s;
+    QTest::newRow("escape first") << QByteArray(R"("\tab")") << u"\tab"_s;
+    QTest::newRow("unicode escape between runs")
+        << QByteArray(R"("caf\u00e9 au lait")") << u"caf\u00e9 au lait"_s;
+    QTest::newRow("utf-8 between runs")
+        << QByteArray("\"na\xc3\xafve \xf0\x9f\x94\x91 key\"") << u"na\u00efve \U0001F511 key"_s;
+    QTest::newRow("utf-8 only") << QByteArray("\"\xe2\x82\xac\"") << u"\u20ac"_s;
+}
+
+void TestCanonicalJson::strictDecodesStrings()
+{
+    QFETCH(QByteArray, json);
+    QFETCH(QString, expected);
+    const Result<QJsonValue> parsed = parseJsonStrict(json);
+    QVERIFY2(parsed.ok(), qPrintable(parsed.ok() ? QString() : parsed.error().message));
+    QCOMPARE(parsed->toString(), expected);
+
+    // The same string as an object key decodes the same way.
+    const Result<QJsonValue> keyed = parseJsonStrict(QByteArray("{" + json + ":1}"));
+    QVERIFY(keyed.ok());
+    QCOMPARE(keyed->toObject().keys(), QStringList { expected });
 }
 
 void TestCanonicalJson::strictAcceptsWhitespace()
