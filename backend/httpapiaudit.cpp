@@ -2,6 +2,7 @@
 // chain.
 #include "httpapi.h"
 
+#include "auditevents.h"
 #include "ids.h"
 #include "logging.h"
 #include "rowjson.h"
@@ -40,8 +41,14 @@ ApiResponse HttpApi::handleListAudit(const ApiRequest &request)
                                         "expected a lowercase UUID."_s.arg(id, name));
         *target = id;
     }
-    if (query.hasQueryItem(u"event"_s))
-        filter.event = query.queryItemValue(u"event"_s);
+    if (query.hasQueryItem(u"event"_s)) {
+        const QString event = query.queryItemValue(u"event"_s, QUrl::FullyDecoded);
+        if (!isAuditEvent(event))
+            return ApiResponse::invalid(
+                u"Invalid value \"%1\" for query parameter \"event\": "
+                "expected one of %2."_s.arg(event.left(64), auditEventNames().join(u", ")));
+        filter.event = event;
+    }
     for (const auto &[name, target] : {std::pair{u"from"_s, &filter.from},
                                        std::pair{u"to"_s, &filter.until}}) {
         if (!query.hasQueryItem(name))

@@ -48,14 +48,14 @@ Item {
 
     function applyFilter() {
         Session.setAuditFilter(credentialBox.currentValue || "", agentBox.currentValue || "",
-                               eventBox.editText.trim(), parseTime(fromField.text),
+                               eventBox.currentValue || "", parseTime(fromField.text),
                                parseTime(toField.text))
     }
 
     function clearFilter() {
         credentialBox.currentIndex = 0
         agentBox.currentIndex = 0
-        eventBox.editText = ""
+        eventBox.currentIndex = 0
         fromField.clear()
         toField.clear()
         applyFilter()
@@ -155,15 +155,13 @@ Item {
             }
             ComboBox {
                 id: eventBox
+                objectName: "auditEventFilter"
                 width: 200
-                editable: true
-                model: ["", "dispatch", "credential_created", "credential_rotated", "credential_scope_changed",
-                        "credential_deleted", "credential_retry", "delivery_stalled",
-                        "commitment_mismatch_detected", "rewrap_response_unsolicited",
-                        "agent_enrolled", "agent_approved", "agent_revoked", "agent_quarantined",
-                        "alerts_acknowledged", "enrolment_token_created"]
+                textRole: "text"
+                valueRole: "value"
+                model: [{ text: qsTr("Any event"), value: "" }].concat(
+                           Session.auditEvents.map(event => ({ text: event, value: event })))
                 Accessible.name: qsTr("Event filter")
-                onAccepted: view.applyFilter()
             }
             TextField {
                 id: fromField

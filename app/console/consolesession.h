@@ -3,6 +3,7 @@
 // actions (create, rotate, approve, acknowledge, audit) that QML calls.
 #pragma once
 
+#include "auditevents.h"
 #include "error.h"
 #include "syncverifier.h"
 
@@ -85,6 +86,7 @@ class ConsoleSession : public QObject {
     Q_PROPERTY(QString highestAlertSeverity READ highestAlertSeverity NOTIFY countsChanged)
     Q_PROPERTY(QVariantMap system READ system NOTIFY systemChanged)
     Q_PROPERTY(QVariantList agentChoices READ agentChoices NOTIFY agentChoicesChanged)
+    Q_PROPERTY(QStringList auditEvents READ auditEvents CONSTANT)
     Q_PROPERTY(bool busy READ busy NOTIFY busyChanged)
 
 public:
@@ -138,6 +140,8 @@ public:
     QString highestAlertSeverity() const { return m_highestAlertSeverity; }
     QVariantMap system() const { return m_system; }
     QVariantList agentChoices() const { return m_agentChoices; }
+    // The events the audit trail can be filtered by.
+    QStringList auditEvents() const { return auditEventNames(); }
     bool busy() const { return m_runningActions > 0; }
 
     // Rows per GET /api/audit page; 1 to 500, default 100.

@@ -1,6 +1,7 @@
 // SqlStorage: appending to the hash-chained audit trail, querying it and
 // verifying the chain.
 #include "auditchain.h"
+#include "auditevents.h"
 #include "canonicaljson.h"
 #include "sqlstorage.h"
 #include "sqlvalues.h"
@@ -42,6 +43,11 @@ Result<void> checkAuditEntry(const AuditEntry &entry)
 {
     if (entry.orgId.isEmpty() || entry.event.isEmpty() || entry.actor.isEmpty()) {
         return makeError(Reason::Malformed, u"an audit entry needs org_id, event and actor"_s);
+    }
+    if (!isAuditEvent(entry.event)) {
+        return makeError(
+            Reason::Malformed,
+            u"%1 is not an audit event; add it to auditEventNames()"_s.arg(entry.event));
     }
     if (entry.details) {
         auto parsed = parseJsonStrict(entry.details->toUtf8());

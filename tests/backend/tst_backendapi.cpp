@@ -985,6 +985,15 @@ void BackendApiTest::auditLimitTooLarge()
 {
     QCOMPARE(request("GET", u"/api/audit?limit=501"_s, m_auditorToken).status, 400);
     QCOMPARE(request("GET", u"/api/audit?from=yesterday"_s, m_auditorToken).status, 400);
+    const HttpResult unknownEvent =
+        request("GET", u"/api/audit?event=credential_peeked"_s, m_auditorToken);
+    QCOMPARE(unknownEvent.status, 400);
+    const QString message =
+        unknownEvent.json.value(u"error"_s).toObject().value(u"message"_s).toString();
+    QVERIFY2(message.startsWith(u"Invalid value \"credential_peeked\" for query parameter "
+                                u"\"event\": expected one of agent_approved, "_s),
+             qPrintable(message));
+    QVERIFY(message.contains(u"delivery_stalled"_s));
 }
 
 void BackendApiTest::publicEndpoints_data()

@@ -1748,7 +1748,7 @@ void TestStorage::transactionsNest()
             return Result<void>(makeError(Reason::Internal, u"the inner failure was lost"_s));
         AuditEntry entry;
         entry.orgId = orgId;
-        entry.event = u"nested"_s;
+        entry.event = u"dispatch"_s;
         entry.actor = u"backend"_s;
         auto audited = storage->appendAudit(entry);
         if (!audited)
@@ -2514,6 +2514,20 @@ void TestStorage::auditAppendAndVerify()
     auto rejected = storage->appendAudit(badDetails);
     QVERIFY(!rejected.ok());
     QCOMPARE(rejected.error().reason, Reason::Malformed);
+
+    AuditEntry unknownEvent;
+    unknownEvent.orgId = orgA;
+    unknownEvent.event = u"credential_peeked"_s;
+    unknownEvent.actor = u"backend"_s;
+    auto refused = storage->appendAudit(unknownEvent);
+    QVERIFY(!refused.ok());
+    QCOMPARE(refused.error().reason, Reason::Malformed);
+    QVERIFY(refused.error().message.contains(u"credential_peeked"_s));
+    AuditFilter byUnknownEvent;
+    byUnknownEvent.event = unknownEvent.event;
+    auto none = storage->auditRecords(orgA, byUnknownEvent);
+    STORAGE_OK(none);
+    QVERIFY(none->isEmpty());
 }
 
 void TestStorage::auditQueryFilters()

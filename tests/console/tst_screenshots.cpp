@@ -544,6 +544,16 @@ void ScreenshotsTest::auditView()
     const QString all = texts.join(u'\n');
     QVERIFY2(all.contains(u"Verified up to row"_s), qPrintable(all));
     QVERIFY2(all.contains(u"dispatch"_s), qPrintable(all));
+
+    // The event filter offers "any event" and every event the backend writes.
+    QQuickItem *eventFilter = findByObjectName(window()->contentItem(), u"auditEventFilter"_s);
+    QVERIFY(eventFilter);
+    QCOMPARE(eventFilter->property("count").toInt(), int(auditEventNames().size()) + 1);
+    QCOMPARE(eventFilter->property("currentText").toString(), u"Any event"_s);
+    int index = -1;
+    QVERIFY(QMetaObject::invokeMethod(eventFilter, "find", Q_RETURN_ARG(int, index),
+                                      Q_ARG(QString, u"agent_auth_failed"_s)));
+    QVERIFY(index > 0);
 }
 
 void ScreenshotsTest::systemView()
