@@ -134,22 +134,24 @@ int agentListCommand(const QStringList &arguments)
         printJson({ { u"agents"_s, rows } });
         return ExitSuccess;
     }
-    if (rows.isEmpty())
+    if (rows.isEmpty()) {
         printOut("No agents yet: create an enrolment token with 'sealrelayctl enrolment-token "
                  "create --agent-name NAME'.\n");
+        return ExitSuccess;
+    }
+    TextTable table(
+        { u"ID"_s, u"NAME"_s, u"STATUS"_s, u"CONNECTION"_s, u"FINGERPRINT"_s, u"CERTIFICATE"_s });
     for (const QJsonValue &value : std::as_const(rows)) {
         const QJsonObject entry = value.toObject();
-        printOut(u"%1  %2  %3  %4  fingerprint %5  certificate %6%7\n"_s
-                     .arg(entry.value(u"agent_id"_s).toString(), entry.value(u"name"_s).toString(),
-                          entry.value(u"status"_s).toString(),
-                          entry.value(u"connection"_s).toString(),
-                          formatFingerprintForDisplay(entry.value(u"fingerprint"_s).toString()),
-                          entry.value(u"certificate"_s).toString(),
-                          entry.contains(u"certificate_error"_s)
-                              ? u" (%1)"_s.arg(entry.value(u"certificate_error"_s).toString())
-                              : QString())
-                     .toUtf8());
+        QString certificate = entry.value(u"certificate"_s).toString();
+        if (entry.contains(u"certificate_error"_s))
+            certificate += u" (%1)"_s.arg(entry.value(u"certificate_error"_s).toString());
+        table.addRow({ entry.value(u"agent_id"_s).toString(), entry.value(u"name"_s).toString(),
+                       entry.value(u"status"_s).toString(), entry.value(u"connection"_s).toString(),
+                       formatFingerprintForDisplay(entry.value(u"fingerprint"_s).toString()),
+                       certificate });
     }
+    printOut(table.toUtf8());
     return ExitSuccess;
 }
 

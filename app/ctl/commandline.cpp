@@ -3,6 +3,7 @@
 #include <QCommandLineParser>
 #include <QFile>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -39,6 +40,47 @@ void printOut(QByteArrayView bytes)
 {
     std::fwrite(bytes.data(), 1, static_cast<size_t>(bytes.size()), stdout);
     std::fflush(stdout);
+}
+
+TextTable::TextTable(QStringList header)
+    : m_header(std::move(header))
+{
+}
+
+void TextTable::addRow(QStringList cells)
+{
+    Q_ASSERT(cells.size() == m_header.size());
+    m_rows.append(std::move(cells));
+}
+
+QByteArray TextTable::toUtf8() const
+{
+    QList<qsizetype> widths;
+    for (const QString &title : m_header)
+        widths.append(title.size());
+    for (const QStringList &row : m_rows) {
+        for (qsizetype column = 0; column < row.size(); ++column)
+            widths[column] = std::max(widths[column], row[column].size());
+    }
+
+    QString text;
+    const auto appendLine = [&](const QStringList &cells) {
+        QString line;
+        for (qsizetype column = 0; column < cells.size(); ++column) {
+            if (column + 1 < cells.size())
+                line += cells[column].leftJustified(widths[column] + 2);
+            else
+                line += cells[column];
+        }
+        // Empty cells at the end leave no trailing blanks.
+        while (line.endsWith(u' '))
+            line.chop(1);
+        text += line + u'\n';
+    };
+    appendLine(m_header);
+    for (const QStringList &row : m_rows)
+        appendLine(row);
+    return text.toUtf8();
 }
 
 void printError(const QString &line)

@@ -68,6 +68,23 @@ Result<QByteArray> readFile(const QString &path, qsizetype maxBytes);
 void printOut(QByteArrayView bytes);
 void printError(const QString &line);
 
+// The text form of a list: a header line and one line per row, each column as
+// wide as its widest cell and two spaces from the next. The last column is
+// not padded.
+class TextTable {
+public:
+    explicit TextTable(QStringList header);
+
+    // `cells` has one entry per header column.
+    void addRow(QStringList cells);
+    bool isEmpty() const { return m_rows.isEmpty(); }
+    QByteArray toUtf8() const;
+
+private:
+    QStringList m_header;
+    QList<QStringList> m_rows;
+};
+
 // Prints "error: MESSAGE" and returns `code`.
 int fail(int code, const QString &message);
 

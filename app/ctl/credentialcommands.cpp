@@ -450,23 +450,28 @@ int credentialListCommand(const QStringList &arguments)
         printJson({ { u"credentials"_s, rows } });
         return ExitSuccess;
     }
-    if (rows.isEmpty())
+    if (rows.isEmpty()) {
         printOut("No credentials yet: create one with 'sealrelayctl credential create NAME "
                  "--kind KIND'.\n");
+        return ExitSuccess;
+    }
+    TextTable table({ u"ID"_s, u"NAME"_s, u"KIND"_s, u"VERSION"_s, u"REVISION"_s, u"STATE"_s,
+                      u"SCOPE"_s, u"DELIVERED"_s, u"STATEMENT"_s });
     for (const QJsonValue &value : std::as_const(rows)) {
         const QJsonObject row = value.toObject();
         const QJsonObject sync = row.value(u"sync"_s).toObject();
-        printOut(u"%1  %2  %3  v%4.%5  %6  %7  delivered %8/%9 (backend's count)  statement %10\n"_s
-                     .arg(row.value(u"credential_id"_s).toString(), row.value(u"name"_s).toString(),
-                          row.value(u"kind"_s).toString())
-                     .arg(row.value(u"version"_s).toInteger())
-                     .arg(row.value(u"revision"_s).toInteger())
-                     .arg(row.value(u"state"_s).toString(), scopeText(row))
-                     .arg(sync.value(u"delivered"_s).toInt())
-                     .arg(sync.value(u"in_scope"_s).toInt())
-                     .arg(row.value(u"statement_check"_s).toString())
-                     .toUtf8());
+        table.addRow({ row.value(u"credential_id"_s).toString(), row.value(u"name"_s).toString(),
+                       row.value(u"kind"_s).toString(),
+                       QString::number(row.value(u"version"_s).toInteger()),
+                       QString::number(row.value(u"revision"_s).toInteger()),
+                       row.value(u"state"_s).toString(), scopeText(row),
+                       u"%1/%2"_s.arg(sync.value(u"delivered"_s).toInt())
+                           .arg(sync.value(u"in_scope"_s).toInt()),
+                       row.value(u"statement_check"_s).toString() });
     }
+    printOut(table.toUtf8());
+    printOut("DELIVERED is the backend's count; 'sealrelayctl credential show CREDENTIAL' "
+             "checks each agent's signed receipt.\n");
     return ExitSuccess;
 }
 

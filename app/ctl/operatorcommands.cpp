@@ -1,6 +1,7 @@
 // sealrelayctl's operator commands: the operator key and the pinned trusted
 // operators, login (token and profile), and the read-mostly backend views:
 // status, alerts and the audit list.
+#include "auditevents.h"
 #include "cafile.h"
 #include "clientsession.h"
 #include "commandline.h"
@@ -472,7 +473,7 @@ int statusCommand(const QStringList &arguments)
                     { u"reachable"_s, true },
                     { u"healthy"_s, healthy },
                     { u"ready"_s, isReady },
-                    { u"coordination"_s, coordination->json },
+                    { u"rewrap_coordination"_s, coordination->json },
                     { u"agents"_s, agentCounts },
                     { u"approved_agents_by_connection"_s, connectionCounts },
                     { u"credentials"_s, credentialRows.size() },
@@ -547,20 +548,22 @@ int alertsListCommand(const QStringList &arguments)
         return ExitSuccess;
     }
     const QJsonArray alerts = reply->json.value(u"alerts"_s).toArray();
-    if (alerts.isEmpty())
+    if (alerts.isEmpty()) {
         printOut(parser.isSet(open) ? "No open alerts.\n" : "No alerts.\n");
+        return ExitSuccess;
+    }
+    TextTable table({ u"ID"_s, u"SEVERITY"_s, u"TYPE"_s, u"SUBJECT"_s, u"COUNT"_s, u"LAST SEEN"_s,
+                      u"ACKNOWLEDGED"_s });
     for (const QJsonValue &value : alerts) {
         const QJsonObject alert = value.toObject();
-        const bool acknowledged = !alert.value(u"acknowledged_at"_s).isNull();
-        printOut(u"%1  %2  %3  %4  count %5  last seen %6%7\n"_s
-                     .arg(alert.value(u"alert_id"_s).toString(),
-                          alert.value(u"severity"_s).toString(), alert.value(u"type"_s).toString(),
-                          alert.value(u"subject"_s).toString())
-                     .arg(alert.value(u"count"_s).toInteger())
-                     .arg(alert.value(u"last_seen"_s).toString(),
-                          acknowledged ? u"  acknowledged"_s : QString())
-                     .toUtf8());
+        const QJsonValue acknowledgedAt = alert.value(u"acknowledged_at"_s);
+        table.addRow({ alert.value(u"alert_id"_s).toString(), alert.value(u"severity"_s).toString(),
+                       alert.value(u"type"_s).toString(), alert.value(u"subject"_s).toString(),
+                       QString::number(alert.value(u"count"_s).toInteger()),
+                       alert.value(u"last_seen"_s).toString(),
+                       acknowledgedAt.isNull() ? u"no"_s : acknowledgedAt.toString() });
     }
+    printOut(table.toUtf8());
     return ExitSuccess;
 }
 
@@ -621,7 +624,8 @@ int auditListCommand(const QStringList &arguments)
         u"[--credential CREDENTIAL] [--agent AGENT] [--event EVENT] [--from TIME] [--to TIME] "
         "[--after-id ROW_ID] [--limit N] [--profile NAME] [--json]"_s,
         u"Lists audit trail rows, oldest first. A full page ends with the --after-id to pass "
-        "for the next one. 'sealrelayctl audit verify' checks the hash chain."_s
+        "for the next one. 'sealrelayctl audit verify' checks the hash chain.\n\nEVENT is one "
+        "of: %1."_s.arg(auditEventNames().join(u", "))
     };
     if (auto done = parseExactly(parser, arguments, help, 0))
         return *done;
@@ -633,6 +637,12 @@ int auditListCommand(const QStringList &arguments)
         if (auto invalid = wholeNumberError(u"after-id"_s, parser.value(u"after-id"_s), 0,
                                             std::numeric_limits<qint64>::max()))
             return fail(ExitUsageError, *invalid);
+    }
+    if (const QString event = parser.value(u"event"_s);
+        parser.isSet(u"event"_s) && !isAuditEvent(event)) {
+        return fail(ExitUsageError,
+                    u"invalid --event \"%1\": expected one of %2"_s.arg(
+                        event, auditEventNames().join(u", ")));
     }
     auto session = ClientSession::open(options, parser);
     if (!session)
@@ -676,21 +686,25 @@ int auditListCommand(const QStringList &arguments)
         printJson(reply->json);
         return ExitSuccess;
     }
-    for (const QJsonValue &value : reply->json.value(u"records"_s).toArray()) {
+    const QJsonArray records = reply->json.value(u"records"_s).toArray();
+    if (records.isEmpty())
+        printOut("No audit rows match.\n");
+    TextTable table(
+        { u"ID"_s, u"AT"_s, u"EVENT"_s, u"OUTCOME"_s, u"ACTOR"_s, u"SUBJECT"_s, u"REASON"_s });
+    for (const QJsonValue &value : records) {
         const QJsonObject row = value.toObject();
         QStringList subjects;
         if (!row.value(u"credential_id"_s).isNull())
             subjects.append(u"credential "_s + row.value(u"credential_id"_s).toString());
         if (!row.value(u"agent_id"_s).isNull())
             subjects.append(u"agent "_s + row.value(u"agent_id"_s).toString());
-        const QString reason = row.value(u"reason"_s).toString();
-        printOut(u"%1  %2  %3  %4  %5%6%7\n"_s.arg(row.value(u"id"_s).toInteger())
-                     .arg(row.value(u"at"_s).toString(), row.value(u"event"_s).toString(),
-                          row.value(u"outcome"_s).toString(), row.value(u"actor"_s).toString(),
-                          subjects.isEmpty() ? QString() : u"  "_s + subjects.join(u", "_s),
-                          reason.isEmpty() ? QString() : u"  reason "_s + reason)
-                     .toUtf8());
+        table.addRow({ QString::number(row.value(u"id"_s).toInteger()),
+                       row.value(u"at"_s).toString(), row.value(u"event"_s).toString(),
+                       row.value(u"outcome"_s).toString(), row.value(u"actor"_s).toString(),
+                       subjects.join(u", "_s), row.value(u"reason"_s).toString() });
     }
+    if (!table.isEmpty())
+        printOut(table.toUtf8());
     // Only a full page carries a number here; the others carry null or nothing.
     if (reply->json.value(u"next_after_id"_s).isDouble())
         printOut(

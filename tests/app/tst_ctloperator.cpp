@@ -683,8 +683,15 @@ void TestCtlOperator::listShowsTrustedStatement()
     QCOMPARE(credentials.at(0).toObject().value(u"statement_check"_s).toString(), u"trusted"_s);
 
     const RunResult text = runCtl({ u"credential"_s, u"list"_s, u"--profile"_s, kProfile });
-    QVERIFY(text.out.contains("core-switch"));
-    QVERIFY(text.out.contains("statement trusted"));
+    // A header, then one line with the columns under it.
+    const QList<QByteArray> lines = text.out.split('\n');
+    QVERIFY2(lines.size() >= 2, text.out.constData());
+    QVERIFY2(lines.at(0).startsWith("ID ") && lines.at(0).endsWith("  STATEMENT"),
+             text.out.constData());
+    QVERIFY(lines.at(1).contains("core-switch"));
+    QVERIFY(lines.at(1).endsWith("  trusted"));
+    QCOMPARE(lines.at(0).indexOf("NAME"), lines.at(1).indexOf("core-switch"));
+    QVERIFY(text.out.contains("DELIVERED is the backend's count"));
 }
 
 void TestCtlOperator::retryResetsRows()
@@ -799,7 +806,8 @@ void TestCtlOperator::statusJson()
     QCOMPARE(json.value(u"healthy"_s).toBool(), true);
     QCOMPARE(json.value(u"ready"_s).toBool(), true);
     QCOMPARE(json.value(u"agents"_s).toObject().value(u"revoked"_s).toInt(), 1);
-    QCOMPARE(json.value(u"coordination"_s).toObject().value(u"coordination"_s).toString(),
+    // The backend's /api/system/rewrap-coordination-status answer, as it is.
+    QCOMPARE(json.value(u"rewrap_coordination"_s).toObject().value(u"coordination"_s).toString(),
              u"memory"_s);
     QVERIFY(json.value(u"credentials_synced"_s).isDouble());
     QVERIFY(json.value(u"credentials_synced"_s).toInt() <= json.value(u"credentials"_s).toInt());
@@ -834,6 +842,9 @@ void TestCtlOperator::listLimitChecked_data()
     QTest::newRow("audit after-id negative")
         << QStringList { u"audit"_s, u"list"_s, u"--after-id"_s, u"-1"_s }
         << u"invalid --after-id \"-1\""_s;
+    QTest::newRow("audit unknown event")
+        << QStringList { u"audit"_s, u"list"_s, u"--event"_s, u"credential_peeked"_s }
+        << u"invalid --event \"credential_peeked\": expected one of agent_approved, "_s;
     QTest::newRow("alerts limit zero")
         << QStringList { u"alerts"_s, u"list"_s, u"--limit"_s, u"0"_s }
         << u"invalid --limit \"0\": expected a whole number from 1 to 500"_s;
