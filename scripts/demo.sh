@@ -171,7 +171,7 @@ Try this in another terminal, after selecting the demo's profile and tools:
       kill \$(cat $DEMO_DIR/agent-1.pid); sealrelayctl credential scope Lab/jit-demo --all
       sealrelay-agent run --data-dir $DEMO_DIR/agent-1 >> $DEMO_DIR/agent-1.log 2>&1 & echo \$! > $DEMO_DIR/agent-1.pid
       sleep 2; sealrelay-agent get --data-dir $DEMO_DIR/agent-3 Lab/jit-demo --field password
-  sealrelayctl audit list --credential Lab/jit-demo --json shows the "jit" trigger.
+  sealrelayctl audit list --credential Lab/jit-demo shows the "jit" trigger.
 - Retry a credential: it is sent at once to every agent that lacks it, as
   the console's Retry button does. A credential becomes "stalled" only
   after 10 failed attempts over several hours.

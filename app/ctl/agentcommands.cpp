@@ -139,10 +139,18 @@ int agentListCommand(const QStringList &arguments)
                  "create --agent-name NAME'.\n");
         return ExitSuccess;
     }
+    // The text lists the agents sorted by name.
+    QList<QJsonObject> entries;
+    for (const QJsonValue &value : std::as_const(rows))
+        entries.append(value.toObject());
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const QJsonObject &a, const QJsonObject &b) {
+                         return a.value(u"name"_s).toString() < b.value(u"name"_s).toString();
+                     });
+
     TextTable table(
         { u"ID"_s, u"NAME"_s, u"STATUS"_s, u"CONNECTION"_s, u"FINGERPRINT"_s, u"CERTIFICATE"_s });
-    for (const QJsonValue &value : std::as_const(rows)) {
-        const QJsonObject entry = value.toObject();
+    for (const QJsonObject &entry : std::as_const(entries)) {
         QString certificate = entry.value(u"certificate"_s).toString();
         if (entry.contains(u"certificate_error"_s))
             certificate += u" (%1)"_s.arg(entry.value(u"certificate_error"_s).toString());

@@ -42,6 +42,11 @@ void printOut(QByteArrayView bytes)
     std::fflush(stdout);
 }
 
+QString agentCountText(qsizetype count)
+{
+    return count == 1 ? QStringLiteral("1 agent") : QStringLiteral("%1 agents").arg(count);
+}
+
 TextTable::TextTable(QStringList header)
     : m_header(std::move(header))
 {

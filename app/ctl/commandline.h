@@ -68,6 +68,9 @@ Result<QByteArray> readFile(const QString &path, qsizetype maxBytes);
 void printOut(QByteArrayView bytes);
 void printError(const QString &line);
 
+// "1 agent" or "N agents".
+QString agentCountText(qsizetype count);
+
 // The text form of a list: a header line and one line per row, each column as
 // wide as its widest cell and two spaces from the next. The last column is
 // not padded.

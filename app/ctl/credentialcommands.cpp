@@ -175,7 +175,7 @@ int uploadAndReport(const QCommandLineParser &parser, const SessionOptions &opti
                        .arg(upload.statement.version)
                        .arg(upload.statement.revision);
     if (!upload.envelopeAgentIds.isEmpty())
-        text += u", sealed to %1 agent(s)"_s.arg(upload.envelopeAgentIds.size());
+        text += u", sealed to "_s + agentCountText(upload.envelopeAgentIds.size());
     printOut((text + u'\n').toUtf8());
     return ExitSuccess;
 }
@@ -384,7 +384,7 @@ QString scopeText(const QJsonObject &credential)
 {
     if (credential.value(u"scope"_s).toString() == u"auto_all"_s)
         return u"all agents"_s;
-    return u"%1 agent(s)"_s.arg(credential.value(u"scope_agent_ids"_s).toArray().size());
+    return agentCountText(credential.value(u"scope_agent_ids"_s).toArray().size());
 }
 
 // "trusted", or why the statement does not verify.

@@ -53,9 +53,9 @@ struct EntryOutcome {
         if (!reason.isEmpty())
             text += u": "_s + reason;
         if (!credentialId.isEmpty())
-            text += u": credential %1 version %2, sealed to %3 agent(s)"_s.arg(credentialId)
+            text += u": credential %1 version %2, sealed to %3"_s.arg(credentialId)
                         .arg(version)
-                        .arg(envelopeCount);
+                        .arg(agentCountText(envelopeCount));
         return text;
     }
 };

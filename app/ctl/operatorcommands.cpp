@@ -12,6 +12,7 @@
 #include <QCommandLineParser>
 #include <QDateTime>
 #include <QFileInfo>
+#include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
@@ -519,7 +520,8 @@ int alertsListCommand(const QStringList &arguments)
     QCommandLineParser parser;
     const QCommandLineOption open(u"open"_s, u"Only alerts not yet acknowledged."_s);
     const QCommandLineOption severity(u"severity"_s, u"medium, high or critical."_s, u"LEVEL"_s);
-    const QCommandLineOption limit(u"limit"_s, u"At most this many alerts (1 to 500)."_s, u"N"_s);
+    const QCommandLineOption limit(u"limit"_s,
+                                   u"At most this many alerts (1 to 500, default 100)."_s, u"N"_s);
     parser.addOptions({ open, severity, limit, options.profile, options.json });
     const CommandHelp help { u"[--open] [--severity LEVEL] [--limit N] [--profile NAME] [--json]"_s,
                              u"Lists alerts, the most recently seen first."_s };
@@ -689,19 +691,51 @@ int auditListCommand(const QStringList &arguments)
     const QJsonArray records = reply->json.value(u"records"_s).toArray();
     if (records.isEmpty())
         printOut("No audit rows match.\n");
-    TextTable table(
-        { u"ID"_s, u"AT"_s, u"EVENT"_s, u"OUTCOME"_s, u"ACTOR"_s, u"SUBJECT"_s, u"REASON"_s });
+
+    // Agents are shown by name, or by id when the agent list cannot be read.
+    QHash<QString, QString> agentNames;
+    if (!records.isEmpty()) {
+        if (Result<QList<client::AgentRow>> agents =
+                client::fetchAgents(session.value()->backend())) {
+            for (const client::AgentRow &agent : agents.value())
+                agentNames.insert(agent.agentId, agent.name);
+        }
+    }
+    const auto agentLabel = [&](const QString &agentId) {
+        return agentNames.value(agentId, agentId);
+    };
+
+    TextTable table({ u"ID"_s, u"AT"_s, u"EVENT"_s, u"OUTCOME"_s, u"ACTOR"_s, u"SUBJECT"_s,
+                      u"REASON"_s, u"DETAIL"_s });
     for (const QJsonValue &value : records) {
         const QJsonObject row = value.toObject();
+        QString actor = row.value(u"actor"_s).toString();
+        if (actor.startsWith(u"agent:"_s))
+            actor = u"agent "_s + agentLabel(actor.mid(6));
+
         QStringList subjects;
         if (!row.value(u"credential_id"_s).isNull())
             subjects.append(u"credential "_s + row.value(u"credential_id"_s).toString());
         if (!row.value(u"agent_id"_s).isNull())
-            subjects.append(u"agent "_s + row.value(u"agent_id"_s).toString());
+            subjects.append(u"agent "_s + agentLabel(row.value(u"agent_id"_s).toString()));
+
+        // The trigger, source and version that the row's details name, if any.
+        const QJsonObject details = row.value(u"details"_s).toObject();
+        QStringList detail;
+        if (details.contains(u"trigger"_s))
+            detail.append(u"trigger "_s + details.value(u"trigger"_s).toString());
+        if (details.contains(u"peer_agent_id"_s))
+            detail.append(u"from peer "_s
+                          + agentLabel(details.value(u"peer_agent_id"_s).toString()));
+        else if (details.contains(u"source"_s))
+            detail.append(u"from "_s + details.value(u"source"_s).toString());
+        if (details.value(u"version"_s).isDouble())
+            detail.append(u"version %1"_s.arg(details.value(u"version"_s).toInteger()));
+
         table.addRow({ QString::number(row.value(u"id"_s).toInteger()),
                        row.value(u"at"_s).toString(), row.value(u"event"_s).toString(),
-                       row.value(u"outcome"_s).toString(), row.value(u"actor"_s).toString(),
-                       subjects.join(u", "_s), row.value(u"reason"_s).toString() });
+                       row.value(u"outcome"_s).toString(), actor, subjects.join(u", "_s),
+                       row.value(u"reason"_s).toString(), detail.join(u", "_s) });
     }
     if (!table.isEmpty())
         printOut(table.toUtf8());

@@ -506,7 +506,8 @@ void TestCtlImport::scopeLimitsAgents()
     QVERIFY2(import.exitCode == 0, import.err.constData());
     QVERIFY2(import.out.contains("created line 2 \"Network/Wireless/wlc-01 admin\": credential "),
              import.out.constData());
-    QVERIFY(import.out.contains("sealed to 1 agent(s)"));
+    QVERIFY(import.out.contains("sealed to 1 agent"));
+    QVERIFY(!import.out.contains("agent(s)"));
     QVERIFY(import.out.contains("Imported 2 of 2 entries: 2 created, 0 rotated, 0 skipped, 0 "
                                 "failed, 0 not attempted."));
 

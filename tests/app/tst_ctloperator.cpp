@@ -880,6 +880,16 @@ void TestCtlOperator::alertsAndAuditJson()
     QCOMPARE(records.size(), 1);
     QCOMPARE(records.at(0).toObject().value(u"credential_id"_s).toString(), m_credentialId);
 
+    // Text shows agents by name and each dispatch's trigger and source.
+    const RunResult auditText = runCtl(
+        { u"audit"_s, u"list"_s, u"--credential"_s, m_credentialId, u"--profile"_s, kProfile });
+    QVERIFY2(auditText.exitCode == 0, auditText.err.constData());
+    QVERIFY2(auditText.out.startsWith("ID "), auditText.out.constData());
+    QVERIFY2(auditText.out.contains("  DETAIL\n"), auditText.out.constData());
+    QVERIFY2(auditText.out.contains("agent edge-1"), auditText.out.constData());
+    QVERIFY2(auditText.out.contains("trigger upload, from creator, version 1"),
+             auditText.out.constData());
+
     // Text output names the next page only when the page is full.
     const RunResult fullPage =
         runCtl({ u"audit"_s, u"list"_s, u"--limit"_s, u"1"_s, u"--profile"_s, kProfile });
