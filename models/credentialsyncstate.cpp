@@ -112,6 +112,8 @@ QStringList CredentialSyncState::badges() const
 
 int CredentialSyncState::problemRank() const
 {
+    if (!verified)
+        return 4;
     if (integrityFailure)
         return 0;
     if (stalled)

@@ -52,8 +52,9 @@ struct CredentialSyncState {
     // Returns the translated badges that apply: "Integrity failure",
     // "Unprotected".
     QStringList badges() const;
-    // Sort rank, problems first: 0 integrity failure, 1 stalled, 2 pending or
-    // partial, 3 synced.
+    // Returns the sort rank, problems first: 0 integrity failure, 1 stalled,
+    // 2 pending or partial, 3 synced, and 4 before the first verification
+    // result, which a row shows as "Verifying" without a known state yet.
     int problemRank() const;
 
     bool operator==(const CredentialSyncState &other) const = default;

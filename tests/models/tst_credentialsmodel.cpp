@@ -152,6 +152,7 @@ private Q_SLOTS:
     void knownAgentScope();
     void burstAppliedInBatches();
     void newRowShowsVerifying();
+    void verifyingRowsSortLast();
     void verifiedOffModelThread();
     void largeSnapshotLoadsInSteps();
     void eventsWaitForSnapshotSteps();
@@ -768,6 +769,31 @@ void TestCredentialsModel::burstAppliedInBatches()
                  static_cast<int>(SyncChip::Synced));
         QCOMPARE(m_model->index(row).data(CredentialsModel::SyncedCountRole).toInt(), 3);
     }
+}
+
+// A row without its first verification result sorts after every verified
+// row, whatever its name, and takes its place once the result arrives.
+void TestCredentialsModel::verifyingRowsSortLast()
+{
+    const QString laterId = newUuid();
+    const QString earlierId = newUuid();
+    const QJsonObject later = m_fx.credentialStoredOn(laterId, u"zz-later"_s, { 0, 1, 2 });
+    QVERIFY(m_model->loadSnapshot(m_fx.snapshot(QJsonArray { later }, m_fx.pinnedAgents())).ok());
+    m_model->flush();
+
+    const QJsonObject earlier = m_fx.credentialStoredOn(earlierId, u"aa-earlier"_s, { 0, 1, 2 });
+    QVERIFY(m_model->loadSnapshot(m_fx.snapshot(QJsonArray { earlier, later }, m_fx.pinnedAgents()))
+                .ok());
+    QCOMPARE(m_model->rowCount(), 2);
+    QCOMPARE(m_model->index(0).data(CredentialsModel::CredentialIdRole).toString(), laterId);
+    QCOMPARE(m_model->index(1).data(CredentialsModel::CredentialIdRole).toString(), earlierId);
+    QCOMPARE(m_model->index(1).data(CredentialsModel::VerifyingRole).toBool(), true);
+
+    m_model->flush();
+    QCOMPARE(m_model->index(0).data(CredentialsModel::CredentialIdRole).toString(), earlierId);
+    QCOMPARE(m_model->index(0).data(CredentialsModel::ChipRole).toInt(),
+             static_cast<int>(SyncChip::Synced));
+    QCOMPARE(m_model->index(1).data(CredentialsModel::CredentialIdRole).toString(), laterId);
 }
 
 void TestCredentialsModel::newRowShowsVerifying()
