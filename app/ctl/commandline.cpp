@@ -153,9 +153,24 @@ std::optional<int> parseCommandOptions(QCommandLineParser &parser, const QString
                                         QStringLiteral("Show this help."));
     parser.addOption(helpOption);
 
-    if (!parser.parse(arguments))
-        return fail(ExitUsageError, QStringLiteral("%1 See '%2 --help'.")
-                                        .arg(parser.errorText(), commandName));
+    if (!parser.parse(arguments)) {
+        // Qt's text names an unknown option without its dashes, so they are added back.
+        QStringList unknown;
+        for (const QString &name : parser.unknownOptionNames())
+            unknown.append((name.size() == 1 ? QStringLiteral("-") : QStringLiteral("--")) + name);
+        if (!unknown.isEmpty()) {
+            return fail(ExitUsageError,
+                        QStringLiteral("unknown option %1; see '%2 --help'")
+                            .arg(unknown.join(QStringLiteral(", ")), commandName));
+        }
+        QString message = parser.errorText();
+        if (message.endsWith(u'.'))
+            message.chop(1);
+        if (!message.isEmpty())
+            message[0] = message[0].toLower();
+        return fail(ExitUsageError,
+                    QStringLiteral("%1; see '%2 --help'").arg(message, commandName));
+    }
     if (parser.isSet(helpOption)) {
         // Qt's own usage line names the binary's path, so the text starts
         // at the option list and the usage line is written here.

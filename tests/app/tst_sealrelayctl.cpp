@@ -143,7 +143,18 @@ void TestSealrelayctl::helpListsExitCodes()
     const RunResult badOption = runCtl(
         {QStringLiteral("envelope"), QStringLiteral("seal"), QStringLiteral("--pubkey"), QStringLiteral("x")});
     QCOMPARE(badOption.exitCode, 2);
-    QVERIFY(badOption.err.contains("See 'sealrelayctl envelope seal --help'"));
+    QVERIFY2(badOption.err.contains(
+                 "error: unknown option --pubkey; see 'sealrelayctl envelope seal --help'"),
+             badOption.err.constData());
+
+    // An option without its value keeps Qt's wording, lower-cased.
+    const RunResult noValue = runCtl(
+        { QStringLiteral("envelope"), QStringLiteral("seal"), QStringLiteral("--public-key") });
+    QCOMPARE(noValue.exitCode, 2);
+    QVERIFY2(noValue.err.contains(
+                 "error: missing value after '--public-key'; see 'sealrelayctl envelope seal "
+                 "--help'"),
+             noValue.err.constData());
 }
 
 void TestSealrelayctl::unknownCommandIsUsageError()
