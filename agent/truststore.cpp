@@ -7,7 +7,7 @@
 #include "logging.h"
 #include "vault.h"
 
-#include <algorithm>
+#include <optional>
 
 using namespace Qt::Literals::StringLiterals;
 
@@ -59,8 +59,7 @@ Result<TrustStore> TrustStore::fromFile(const QString &path, QString orgId, Vaul
 
 bool TrustStore::isTrustedOperator(const Ed25519PublicKey &key) const
 {
-    return std::any_of(m_trustedOperators.cbegin(), m_trustedOperators.cend(),
-                       [&](const Ed25519PublicKey &trusted) { return trusted == key; });
+    return trustedOperator(key.raw()) != nullptr;
 }
 
 bool TrustStore::isTrustedOperator(QByteArrayView raw) const
@@ -83,29 +82,27 @@ TrustStore::verifyCredentialStatement(const SignedStatement &statement) const
     Result<CredentialStatement> parsed = CredentialStatement::fromFields(fields.value());
     if (!parsed)
         return parsed.error();
-    // A trusted signer's key object is reused, which spares building one
-    // for each statement.
-    if (const Ed25519PublicKey *trusted = trustedOperator(parsed->operatorKey)) {
-        if (Result<void> verified =
-                verifyParsedStatement(StatementContext::Credential, statement, *trusted);
-            !verified) {
-            return verified.error();
-        }
-        return parsed;
+    // A trusted operator's key object is reused. Any other key is built only
+    // to check the signature first, so a bad signature is BAD_STATEMENT.
+    const Ed25519PublicKey *trusted = trustedOperator(parsed->operatorKey);
+    std::optional<Ed25519PublicKey> untrusted;
+    if (!trusted) {
+        Result<Ed25519PublicKey> built = Ed25519PublicKey::fromRaw(parsed->operatorKey);
+        if (!built)
+            return makeError(Reason::BadStatement, built.error().message);
+        untrusted = std::move(built).value();
     }
-    Result<Ed25519PublicKey> signer = Ed25519PublicKey::fromRaw(parsed->operatorKey);
-    if (!signer)
-        return makeError(Reason::BadStatement, signer.error().message);
+    const Ed25519PublicKey &signer = trusted ? *trusted : *untrusted;
     if (Result<void> verified =
-            verifyParsedStatement(StatementContext::Credential, statement, signer.value());
+            verifyParsedStatement(StatementContext::Credential, statement, signer);
         !verified) {
         return verified.error();
     }
-    if (!isTrustedOperator(signer.value())) {
+    if (!trusted) {
         return makeError(
             Reason::UntrustedOperator,
             u"credential statement for %1 is signed by operator key %2, which is not "
-            u"in the trusted-operators file"_s.arg(parsed->credentialId, signer->rawBase64()));
+            u"in the trusted-operators file"_s.arg(parsed->credentialId, signer.rawBase64()));
     }
     return parsed;
 }

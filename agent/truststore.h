@@ -75,7 +75,7 @@ private:
     // bytes and signature.
     Result<AgentCertificate> parseSignedCertificate(const SignedStatement &certificate);
 
-    // The trusted key whose raw bytes are `raw`, or null.
+    // Returns the trusted key whose raw bytes are `raw`, or null.
     const Ed25519PublicKey *trustedOperator(QByteArrayView raw) const;
 
     // The trusted operators' keys, and their raw bytes at the same index.

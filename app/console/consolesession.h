@@ -140,7 +140,7 @@ public:
     QString highestAlertSeverity() const { return m_highestAlertSeverity; }
     QVariantMap system() const { return m_system; }
     QVariantList agentChoices() const { return m_agentChoices; }
-    // The events the audit trail can be filtered by.
+    // Returns the events that the audit trail can be filtered by.
     QStringList auditEvents() const { return auditEventNames(); }
     bool busy() const { return m_runningActions > 0; }
 

@@ -68,7 +68,7 @@ Result<QByteArray> readFile(const QString &path, qsizetype maxBytes);
 void printOut(QByteArrayView bytes);
 void printError(const QString &line);
 
-// "1 agent" or "N agents".
+// Returns "1 agent" or "N agents" for `count`.
 QString agentCountText(qsizetype count);
 
 // The text form of a list: a header line and one line per row, each column as

@@ -650,6 +650,15 @@ int auditListCommand(const QStringList &arguments)
     if (!session)
         return failWith(ExitUsageError, session.error());
 
+    // The agent list is read at most once: to resolve --agent NAME, and to
+    // show the rows' agents by name.
+    std::optional<Result<QList<client::AgentRow>>> agentList;
+    const auto agents = [&]() -> const Result<QList<client::AgentRow>> & {
+        if (!agentList)
+            agentList = client::fetchAgents(session.value()->backend());
+        return *agentList;
+    };
+
     QUrlQuery query;
     for (const QCommandLineOption &filter : filters) {
         if (!parser.isSet(filter))
@@ -670,7 +679,7 @@ int auditListCommand(const QStringList &arguments)
                 return failWith(ExitUsageError, id.error());
             value = id.value();
         } else if (name == u"agent"_s && !isCanonicalUuid(value)) {
-            Result<QList<client::AgentRow>> rows = client::fetchAgents(session.value()->backend());
+            const Result<QList<client::AgentRow>> &rows = agents();
             if (!rows)
                 return failWith(ExitBackendError, rows.error());
             Result<client::AgentRow> row = findAgent(rows.value(), value);
@@ -694,12 +703,9 @@ int auditListCommand(const QStringList &arguments)
 
     // Agents are shown by name, or by id when the agent list cannot be read.
     QHash<QString, QString> agentNames;
-    if (!records.isEmpty()) {
-        if (Result<QList<client::AgentRow>> agents =
-                client::fetchAgents(session.value()->backend())) {
-            for (const client::AgentRow &agent : agents.value())
-                agentNames.insert(agent.agentId, agent.name);
-        }
+    if (!records.isEmpty() && agents()) {
+        for (const client::AgentRow &agent : agents().value())
+            agentNames.insert(agent.agentId, agent.name);
     }
     const auto agentLabel = [&](const QString &agentId) {
         return agentNames.value(agentId, agentId);

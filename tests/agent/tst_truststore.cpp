@@ -35,7 +35,7 @@ private Q_SLOTS:
     void verifiesCredentialStatement();
     void refusesUntrustedStatementSigner();
     void refusesForgedStatement();
-    void verifiesStatementOfEachTrustedOperator();
+    void verifiesEachTrustedOperator();
     void verifiesCertificate();
     void refusesCertificate_data();
     void refusesCertificate();
@@ -140,7 +140,7 @@ void TestTrustStore::refusesForgedStatement()
     QCOMPARE(verified.error().reason, Reason::BadStatement);
 }
 
-void TestTrustStore::verifiesStatementOfEachTrustedOperator()
+void TestTrustStore::verifiesEachTrustedOperator()
 {
     // With two trusted operators, each one's statement verifies under its
     // own key, and a signature by the other one does not.

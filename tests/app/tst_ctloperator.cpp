@@ -806,7 +806,7 @@ void TestCtlOperator::statusJson()
     QCOMPARE(json.value(u"healthy"_s).toBool(), true);
     QCOMPARE(json.value(u"ready"_s).toBool(), true);
     QCOMPARE(json.value(u"agents"_s).toObject().value(u"revoked"_s).toInt(), 1);
-    // The backend's /api/system/rewrap-coordination-status answer, as it is.
+    // The backend's /api/system/rewrap-coordination-status response, unchanged.
     QCOMPARE(json.value(u"rewrap_coordination"_s).toObject().value(u"coordination"_s).toString(),
              u"memory"_s);
     QVERIFY(json.value(u"credentials_synced"_s).isDouble());
@@ -850,7 +850,7 @@ void TestCtlOperator::listLimitChecked_data()
         << u"invalid --limit \"0\": expected a whole number from 1 to 500"_s;
 }
 
-// A --limit or --after-id out of range is a usage error before any request.
+// An invalid --limit, --after-id or --event is a usage error before any request.
 void TestCtlOperator::listLimitChecked()
 {
     QFETCH(QStringList, command);
